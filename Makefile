@@ -1,0 +1,67 @@
+# SpAtten — open RTL, cocotb/pyuvm testbenches, numpy golden model.
+# `make help` lists the targets. Everything runs from the project's own .venv (made by `make setup`).
+
+SHELL  := /bin/bash
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SETUP  := $(VENV)/.spatten-setup
+JOBS   ?= 2
+
+MODULE ?= stream_fifo
+SIM    ?= icarus
+SEED   ?=
+WAVES  ?= 0
+TEST   ?=
+PARAMS ?=
+
+.PHONY: help setup sim test regress lint synth coverage demo eval clean distclean
+
+help:
+	@echo "make setup                      create .venv (pinned deps) and apt-install missing tools"
+	@echo "make demo                       the main job (see README)"
+	@echo "make sim MODULE=<m> SIM=icarus|verilator [WAVES=1] [SEED=n] [TEST=Class] [PARAMS='DEPTH=4 WIDTH=8']"
+	@echo "make test                       CI regression: every testbench on both simulators + golden unit tests"
+	@echo "make regress                    longer sweeps (not in CI)"
+	@echo "make lint                       verilator -Wall, iverilog -g2012, ruff"
+	@echo "make synth                      Yosys synthesis of every RTL module, cell counts"
+	@echo "make coverage                   merged code + functional coverage -> build/coverage/index.html"
+	@echo "make clean                      remove build/"
+
+$(SETUP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.sh
+	@bash scripts/setup.sh
+
+setup:
+	@bash scripts/setup.sh
+
+sim: $(SETUP)
+	$(PY) -m verif.sim $(MODULE) --sim $(SIM) $(if $(SEED),--seed $(SEED)) \
+	  $(if $(filter 1 yes true,$(WAVES)),--waves) $(if $(TEST),--test $(TEST)) \
+	  $(foreach p,$(PARAMS),-P $(p))
+
+test: $(SETUP)
+	$(PY) -m pytest -n $(JOBS) -m "not slow" tests tb
+
+regress: $(SETUP)
+	$(PY) -m pytest -n $(JOBS) tests tb
+
+lint: $(SETUP)
+	@bash scripts/lint.sh
+
+synth: $(SETUP)
+	@bash scripts/synth.sh
+
+coverage: $(SETUP)
+	@if ! compgen -G "build/sim/*/verilator/*/coverage-*.dat" >/dev/null; then $(MAKE) test; fi
+	$(PY) -m verif.coverage_report
+
+demo: $(SETUP)
+	$(VENV)/bin/spatten demo
+
+eval: $(SETUP)
+	$(VENV)/bin/spatten eval
+
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf $(VENV)

