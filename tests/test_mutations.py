@@ -9,22 +9,22 @@ from pathlib import Path
 import pytest
 
 from verif.runner import read_results, run
-from verif.sim import load_bench
-from verif.tools import RTL
+from verif.sim import load_tb_module
+from verif.tools import ROOT, RTL
 
-# (module, file, original text, replacement, what the bug is)
-MUTANTS = [
-    ("stream_fifo", "stream_fifo.v", "if (push) mem_q[wr_ptr_q] <= {in_last, in_data};", "",
-     "storage write deleted"),
-    ("stream_fifo", "stream_fifo.v", "if (pop) rd_ptr_q <=", "if (1'b0) rd_ptr_q <=",
-     "read pointer never advances"),
-    ("stream_fifo", "stream_fifo.v", "assign full      = (count_q == DEPTH_CNT);",
-     "assign full      = (count_q == DEPTH_CNT - 1'b1);", "full one entry early"),
-    ("stream_skid", "stream_skid.v", "skid_valid_q <= 1'b1;", "skid_valid_q <= 1'b0;",
-     "skid slot dropped"),
-    ("stream_skid", "stream_skid.v", "out_last_q <= skid_valid_q ? skid_last_q : in_last;",
-     "out_last_q <= in_last;", "last flag of a skidded beat lost"),
-]
+
+def collect_mutants() -> list[tuple[str, str, str, str, str]]:
+    """Every testbench lists its mutants as MUTANTS = [(file, old, new, bug), ...]."""
+    found = []
+    for folder in sorted((ROOT / "tb").iterdir()):
+        if not (folder / f"test_{folder.name}.py").is_file():
+            continue
+        mod = load_tb_module(folder.name)
+        found += [(folder.name, *m) for m in getattr(mod, "MUTANTS", [])]
+    return found
+
+
+MUTANTS = collect_mutants()
 
 
 def make_mutant(tmp: Path, fname: str, old: str, new: str) -> Path:
@@ -40,9 +40,10 @@ def make_mutant(tmp: Path, fname: str, old: str, new: str) -> Path:
 @pytest.mark.parametrize("module,fname,old,new,bug", MUTANTS, ids=[m[4].replace(" ", "_") for m in MUTANTS])
 def test_mutant_is_caught(tmp_path: Path, module: str, fname: str, old: str, new: str,
                           bug: str) -> None:
-    bench = load_bench(module)
+    bench = load_tb_module(module).BENCH
     rtl = make_mutant(tmp_path, fname, old, new)
-    res = run(bench, "icarus", seed=1, rtl_dir=rtl, log_to_file=True,
+    sim = getattr(load_tb_module(module), "MUTANT_SIM", "icarus")
+    res = run(bench, sim, seed=1, rtl_dir=rtl, log_to_file=True,
               variant="mut-" + bug.replace(" ", "_"))
     tests, failed, _ = read_results(res.xml)
     assert tests, f"mutant '{bug}': no results at all (build failure?) see {res.log}"

@@ -10,23 +10,32 @@ import argparse
 import importlib.util
 import random
 import sys
+from types import ModuleType
 
 from verif.runner import SIMULATORS, Bench, run
 from verif.tools import ROOT
 
 
 def load_bench(module: str) -> Bench:
+    return load_tb_module(module).BENCH
+
+
+def load_tb_module(module: str) -> ModuleType:
+    """Import tb/<module>/test_<module>.py (once) and return it."""
+    name = f"test_{module}"
+    if name in sys.modules:
+        return sys.modules[name]
     path = ROOT / "tb" / module / f"test_{module}.py"
     if not path.is_file():
         known = sorted(p.name for p in (ROOT / "tb").iterdir() if (p / f"test_{p.name}.py").is_file())
         raise SystemExit(f"no testbench {path.relative_to(ROOT)}; modules: {', '.join(known)}")
     sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(f"test_{module}", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # pyuvm.test() looks its caller up there
     spec.loader.exec_module(mod)
-    return mod.BENCH
+    return mod
 
 
 def parse_param(text: str) -> tuple[str, int]:

@@ -70,6 +70,17 @@ class FifoTest(PassthroughTest):
     env_class = FifoEnv
 
 
+# Plausible RTL bugs this testbench must catch (tests/test_mutations.py): (file, old, new, bug)
+MUTANTS = [
+    ("stream_fifo.v", "if (push) mem_q[wr_ptr_q] <= {in_last, in_data};", "",
+     "storage write deleted"),
+    ("stream_fifo.v", "if (pop) rd_ptr_q <=", "if (1'b0) rd_ptr_q <=",
+     "read pointer never advances"),
+    ("stream_fifo.v", "assign full      = (count_q == DEPTH_CNT);",
+     "assign full      = (count_q == DEPTH_CNT - 1'b1);", "full one entry early"),
+]
+
+
 @pyuvm.test()
 class FifoRandomTest(FifoTest):
     pass

@@ -14,6 +14,14 @@ BENCH = Bench("stream_skid", ["stream_skid.v"], {"WIDTH": 16})
 CONFIGS = [{"WIDTH": 16}, {"WIDTH": 1}, {"WIDTH": 64}]
 
 
+# Plausible RTL bugs this testbench must catch (tests/test_mutations.py): (file, old, new, bug)
+MUTANTS = [
+    ("stream_skid.v", "skid_valid_q <= 1'b1;", "skid_valid_q <= 1'b0;", "skid slot dropped"),
+    ("stream_skid.v", "out_last_q <= skid_valid_q ? skid_last_q : in_last;",
+     "out_last_q <= in_last;", "last flag of a skidded beat lost"),
+]
+
+
 @pyuvm.test()
 class SkidRandomTest(PassthroughTest):
     pass

@@ -1,0 +1,125 @@
+"""Bit-exact top-k of the SpAtten top-k engine (token, head and local-V pruning).
+
+Contract: the k largest unsigned scores; ties at the boundary go to the EARLIER arrival
+position; the output lists positions in ARRIVAL ORDER (ascending), as the final pass streams
+the buffer through the zero eliminator. The hardware algorithm is a quick-select; its pass
+structure (and so its latency) is defined here by :func:`quickselect_passes`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PIVOT_RULES = ("middle", "first", "median3")
+PASS_OVERHEAD = 3  # cycles added to every pass over the buffer (reference model)
+
+
+@dataclass(frozen=True)
+class TopkResult:
+    positions: np.ndarray  # kept positions, ascending (arrival order)
+    saturated: bool  # k >= n: everything kept, the engine only streams the input through
+
+
+def topk(scores: Sequence[int] | np.ndarray, k: int) -> TopkResult:
+    """Top-k of one score sequence (see module docstring). k = 0 or n = 0 -> empty."""
+    s = np.asarray(scores, dtype=np.int64).reshape(-1)
+    if k < 0:
+        raise ValueError("k must be >= 0")
+    if k >= s.size:
+        return TopkResult(np.arange(s.size), True)
+    return TopkResult(topk_rows(s, k), False)
+
+
+def topk_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Vectorised top-k over the last axis -> [..., min(k, n)] ascending positions.
+
+    A stable sort on the negated scores ranks equal scores by arrival position."""
+    s = np.asarray(scores, dtype=np.int64)
+    n = s.shape[-1]
+    if k >= n:
+        return np.broadcast_to(np.arange(n), s.shape).copy()
+    order = np.argsort(-s, axis=-1, kind="stable")[..., :k]
+    return np.sort(order, axis=-1)
+
+
+# ================================================================ quick-select model ==========
+@dataclass(frozen=True)
+class QuickSelect:
+    threshold: int  # the k-th largest score (0 when k == 0 or k >= n)
+    pass_sizes: tuple[int, ...]  # candidates read by each quick-select pass
+    positions: np.ndarray  # result of the final selection pass (== topk(...).positions)
+
+    @property
+    def passes(self) -> int:
+        return len(self.pass_sizes)
+
+
+def _pivot(cand: list[int], rule: str) -> int:
+    mid = cand[len(cand) // 2]
+    if rule == "middle":
+        return mid
+    if rule == "first":
+        return cand[0]
+    if rule == "median3":
+        return sorted((cand[0], mid, cand[-1]))[1]
+    raise ValueError(f"unknown pivot rule {rule!r}; expected one of {PIVOT_RULES}")
+
+
+def quickselect_passes(
+    scores: Sequence[int] | np.ndarray, k: int, p: int = 16, pivot_rule: str = "middle"
+) -> QuickSelect:
+    """Scalar model of the engine's quick-select (``p`` only matters for latency).
+
+    Each pass reads the candidate buffer in arrival order, compares with the pivot (a candidate
+    picked by ``pivot_rule``; "middle" = the candidate at index len//2) and splits it into
+    greater / equal (only counted) / smaller. With ``g`` greater and ``e`` equal: k <= g keeps
+    the greater side; k <= g + e stops (threshold = pivot); otherwise k -= g + e and the smaller
+    side is kept. Then one selection pass over the whole buffer keeps every score > threshold
+    and the first ``k - #greater`` scores == threshold in arrival order.
+    """
+    del p
+    s = [int(x) for x in np.asarray(scores).reshape(-1)]
+    if k <= 0 or k >= len(s):
+        return QuickSelect(0, (), topk(s, k).positions)
+    cand, rank, sizes = s, k, []
+    while True:
+        pivot = _pivot(cand, pivot_rule)
+        sizes.append(len(cand))
+        greater = [x for x in cand if x > pivot]
+        equal = sum(1 for x in cand if x == pivot)
+        if rank <= len(greater):
+            cand = greater
+        elif rank <= len(greater) + equal:
+            break
+        else:
+            rank -= len(greater) + equal
+            cand = [x for x in cand if x < pivot]
+    need_eq = k - sum(1 for x in s if x > pivot)
+    kept, eq_seen = [], 0
+    for pos, x in enumerate(s):
+        if x > pivot or (x == pivot and eq_seen < need_eq):
+            kept.append(pos)
+        eq_seen += x == pivot
+    return QuickSelect(pivot, tuple(sizes), np.asarray(kept, dtype=np.int64))
+
+
+def topk_reference_cycles(n: int, k: int, p: int, pass_sizes: Sequence[int]) -> int:
+    """Reference latency: fill ceil(n/P), each quick-select pass ceil(n_pass/P) + 3, the final
+    selection pass ceil(n/P) + 3 (only when 0 < k < n), drain ceil(min(k, n)/P)."""
+    cycles = math.ceil(n / p) + math.ceil(min(k, n) / p)
+    cycles += sum(math.ceil(m / p) + PASS_OVERHEAD for m in pass_sizes)
+    if 0 < k < n:
+        cycles += math.ceil(n / p) + PASS_OVERHEAD
+    return cycles
+
+
+def topk_cycles(
+    scores: Sequence[int] | np.ndarray, k: int, p: int = 16, pivot_rule: str = "middle"
+) -> int:
+    """Reference latency of the engine on these scores (quick-select simulated)."""
+    qs = quickselect_passes(scores, k, p, pivot_rule)
+    return topk_reference_cycles(len(np.asarray(scores).reshape(-1)), k, p, qs.pass_sizes)

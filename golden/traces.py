@@ -1,0 +1,182 @@
+"""SpAtten workload traces: the CSV format of the official repository (spec SPATTEN.md §3).
+
+One row per (decode step ``iteration_id``, ``layer_id``, ``head_id``); the file may end with
+one non-numeric row holding the training config path (``configs/...yml,,,,...``), which is kept
+as :attr:`Trace.config`. :func:`read_trace` and :func:`write_trace` round-trip the official files
+byte for byte.
+
+:func:`trace_from_results` turns our own golden runs (``LayerResult`` lists of the float or
+fixed-point model) into rows of the same format, so performance tools read both alike. For a
+summarization run (e.g. one MiniLM sentence) there is one iteration, and a row stands for all
+the queries of a head; for generation runs every decode step is an iteration.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from golden import fixed as fx
+from golden.blocks import row_stride
+from golden.config import PruneConfig, kept_count
+from golden.system import LayerResult
+from golden.traffic import DENSE_BITS
+
+UNQUANTIZED = -1  # bit columns: -1 = full 16-bit, no quantization (official convention)
+QUERY_BITS = fx.DATA_W  # our Q operands
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One request of the trace: one query (or query block) of one head of one layer."""
+
+    iteration_id: int
+    layer_id: int
+    head_id: int
+    embedding_length_D: float  # official column names kept as they are
+    sentence_length_L: int
+    key_fetch_num: int
+    quant_key_bit: int
+    quant_query_bit: int
+    auto_requant_thres: float
+    if_requant: bool
+    auto_requant_incre: int
+    value_fetch_num: int
+    quant_value_bit: int
+    if_accumulate_importance: bool
+    if_rescale_previous_importance: bool
+    if_topk: bool
+    topk: int
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TraceRow))
+_TYPES = {f.name: f.type for f in fields(TraceRow)}
+
+
+@dataclass
+class Trace:
+    """Rows of a trace file plus its trailing config line (None when absent)."""
+
+    rows: list[TraceRow] = field(default_factory=list)
+    config: str | None = None
+
+
+def _parse(name: str, text: str) -> int | float | bool:
+    kind = _TYPES[name]
+    if kind == "bool":
+        if text not in ("True", "False"):
+            raise ValueError(f"{name}: {text!r} is not True/False")
+        return text == "True"
+    if kind == "float":
+        return float(text)
+    return int(text)
+
+
+def _format(value: int | float | bool) -> str:
+    if isinstance(value, bool | int):
+        return str(value)
+    return str(int(value)) if value == UNQUANTIZED else repr(float(value))
+
+
+def parse_row(cells: Sequence[str]) -> TraceRow:
+    """A TraceRow from the 17 cells of a CSV line."""
+    if len(cells) != len(COLUMNS):
+        raise ValueError(f"expected {len(COLUMNS)} cells, got {len(cells)}")
+    return TraceRow(*(_parse(name, text) for name, text in zip(COLUMNS, cells, strict=True)))
+
+
+def read_trace(path: str | Path) -> Trace:
+    """Read an official-format trace CSV."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        if tuple(header) != COLUMNS:
+            raise ValueError(f"{path}: unexpected header {header}")
+        trace = Trace()
+        for cells in reader:
+            if not cells[0].lstrip("-").isdigit():  # trailing config-name row
+                trace.config = cells[0]
+                continue
+            trace.rows.append(parse_row(cells))
+    return trace
+
+
+def write_trace(path: str | Path, trace: Trace) -> None:
+    """Write a trace in the official CSV format (config line last, when present)."""
+    lines = [",".join(COLUMNS)]
+    lines += [",".join(_format(v) for v in astuple(row)) for row in trace.rows]
+    if trace.config is not None:
+        lines.append(trace.config + "," * (len(COLUMNS) - 1))
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------------- our runs
+def _head_requant(result: LayerResult, head: int) -> bool:
+    requant = result.extra.get("requant")
+    return bool(np.any(requant[head])) if requant is not None else result.requant_rows > 0
+
+
+def layer_rows(
+    result: LayerResult, cfg: PruneConfig, iteration: int, layer: int, last_layer: bool
+) -> list[TraceRow]:
+    """Trace rows (one per live head) of one LayerResult of a golden run."""
+    n_heads, _, d = result.out.shape
+    n_live = len(result.extra["live_positions"])
+    n_full = result.bytes_dense["K"] // (n_heads * row_stride(d, DENSE_BITS))
+    heads = np.asarray(result.extra["live_heads"])
+    quantized = cfg.msb_bits
+    requant_on = cfg.lsb_bits > 0 and cfg.msb_bits < fx.DATA_W
+    topk_issued = len(result.keep_tokens) < n_live
+    rows = []
+    for i, head in enumerate(heads):
+        last_head = i == len(heads) - 1
+        rows.append(
+            TraceRow(
+                iteration_id=iteration,
+                layer_id=layer,
+                head_id=int(head),
+                embedding_length_D=float(d),
+                sentence_length_L=n_full,
+                key_fetch_num=n_live,
+                quant_key_bit=quantized,
+                quant_query_bit=QUERY_BITS,
+                auto_requant_thres=cfg.requant_threshold if requant_on else UNQUANTIZED,
+                if_requant=_head_requant(result, int(head)),
+                auto_requant_incre=cfg.lsb_bits if requant_on else UNQUANTIZED,
+                value_fetch_num=kept_count(cfg.value_keep, n_live),
+                quant_value_bit=quantized,
+                if_accumulate_importance=not last_layer,
+                if_rescale_previous_importance=False,
+                if_topk=topk_issued and last_head,
+                topk=len(result.keep_tokens) if topk_issued and last_head else UNQUANTIZED,
+            )
+        )
+    return rows
+
+
+def trace_from_results(
+    results: Sequence[Sequence[LayerResult]], cfg: PruneConfig, config: str | None = None
+) -> Trace:
+    """Trace of a golden run: ``results[iteration][layer]`` LayerResults of one model."""
+    trace = Trace(config=config)
+    for iteration, layers in enumerate(results):
+        for layer, result in enumerate(layers):
+            last = iteration == len(results) - 1 and layer == len(layers) - 1
+            trace.rows += layer_rows(result, cfg, iteration, layer, last)
+    return trace
+
+
+def fetch_summary(trace: Trace) -> dict[str, float]:
+    """Whole-trace ratios: keys and values fetched per cached token, share of requant rows."""
+    total_len = sum(r.sentence_length_L for r in trace.rows)
+    n = len(trace.rows)
+    return {
+        "rows": n,
+        "keys_per_token": sum(r.key_fetch_num for r in trace.rows) / total_len if n else 0.0,
+        "values_per_token": sum(r.value_fetch_num for r in trace.rows) / total_len if n else 0.0,
+        "requant_fraction": sum(r.if_requant for r in trace.rows) / n if n else 0.0,
+    }

@@ -1,0 +1,146 @@
+"""``spatten`` command line. Subcommands: ``eval`` (accuracy/DRAM of the golden models on
+all-MiniLM-L6-v2), ``demo`` (the main job: golden eval + every RTL block simulated). Later subcommands (``run``, ``bench``, ``sim``) register themselves in
+:data:`COMMANDS` the same way: a function adding the sub-parser and a handler."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from golden.config import DEFAULT_PRUNE, PruneConfig
+
+
+# ----------------------------------------------------------------------------- eval
+def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Options of ``spatten eval`` (pruning defaults = golden.config.DEFAULT_PRUNE)."""
+    p = sub.add_parser(
+        "eval",
+        help="cosine vs dense and DRAM bytes of SpAtten pruning on all-MiniLM-L6-v2",
+        description="Evaluate SpAtten pruning on all-MiniLM-L6-v2 sentence embeddings: mean "
+        "cosine vs the dense float model and modelled DRAM bytes vs dense 16-bit.",
+    )
+    d = DEFAULT_PRUNE
+    p.add_argument("--text", help="text file, one sentence per line (default: stdlib docstrings)")
+    p.add_argument("--token-keep", type=float, default=d.token_keep, help="token keep ratio")
+    p.add_argument("--head-keep", type=float, default=d.head_keep, help="head keep ratio")
+    p.add_argument("--value-keep", type=float, default=d.value_keep, help="local V keep ratio")
+    p.add_argument("--msb-bits", type=int, default=d.msb_bits, help="K/V MSB bits fetched first")
+    p.add_argument("--lsb-bits", type=int, default=d.lsb_bits, help="K LSB bits on requant")
+    p.add_argument(
+        "--requant-threshold", type=float, default=d.requant_threshold, help="max-prob threshold"
+    )
+    p.add_argument(
+        "--prune-start", type=int, default=d.prune_start_layer, help="first pruned layer"
+    )
+    p.add_argument("--fixed-point", action="store_true", help="use the bit-exact fixed model")
+    p.add_argument("--sweep", action="store_true", help="also run the default settings sweep")
+    p.add_argument("--json", metavar="OUT", help="write results as JSON")
+    p.add_argument("--plot", metavar="OUT.png", help="plot cosine vs DRAM reduction")
+    p.set_defaults(handler=run_eval)
+    return p
+
+
+def eval_config(args: argparse.Namespace) -> PruneConfig:
+    """PruneConfig from the ``eval`` options."""
+    return PruneConfig(
+        token_keep=args.token_keep,
+        head_keep=args.head_keep,
+        value_keep=args.value_keep,
+        msb_bits=args.msb_bits,
+        lsb_bits=args.lsb_bits,
+        requant_threshold=args.requant_threshold,
+        prune_start_layer=args.prune_start,
+    )
+
+
+def _progress(desc: str) -> Callable:
+    from tqdm import tqdm
+
+    return lambda items: tqdm(items, desc=desc, file=sys.stderr, leave=False, unit="it")
+
+
+def _report(result: dict, seconds: float) -> str:
+    from golden.eval import setting_label
+
+    by_class = ", ".join(f"{k} {v}" for k, v in result["dram_bytes_by_class"].items())
+    return "\n".join(
+        [
+            f"SpAtten eval ({result['model']} model) on all-MiniLM-L6-v2",
+            f"  setting          {setting_label(result['settings'])}",
+            f"  text             {result['sentences']} sentences, {result['tokens']} tokens",
+            f"  cosine vs dense  mean {result['cosine_vs_dense']:.4f}, "
+            f"min {result['cosine_min']:.4f}",
+            f"  DRAM bytes       {result['dram_bytes']} vs dense 16-bit "
+            f"{result['dram_bytes_dense']} -> {result['dram_reduction']:.3f}x less",
+            f"  by class         {by_class}",
+            f"  requant rows     {result['requant_fraction']:.3f}",
+            f"  live tokens end  {result['live_tokens_at_end']} of {result['tokens']}",
+            f"  time             {seconds:.1f} s",
+        ]
+    )
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Handler of ``spatten eval``."""
+    from golden import eval as ev
+
+    start = time.perf_counter()
+    sentences = ev.read_sentences(args.text) if args.text else ev.default_sentences()
+    cfg = eval_config(args)
+    result = ev.evaluate(cfg, sentences, args.fixed_point, _progress("sentences"))
+    payload = {**result, "text": sentences}
+    results = [result]
+    if args.sweep:
+        results = ev.sweep(ev.SWEEP, sentences, False, _progress("sweep float"))
+        if args.fixed_point:
+            results += ev.sweep(ev.SWEEP, sentences, True, _progress("sweep fixed"))
+        payload["sweep"] = results
+        print(ev.format_table(results))
+        print()
+    seconds = time.perf_counter() - start
+    payload["seconds"] = seconds
+    print(_report(result, seconds))
+    if args.json:
+        ev.write_json(args.json, payload)
+    if args.plot:
+        ev.plot(results if args.sweep else [result], args.plot)
+    return 0
+
+
+# ----------------------------------------------------------------------------- entry
+def _add_demo(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from spatten.demo import add_demo_parser  # imports the simulator tooling lazily
+
+    return add_demo_parser(sub)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = [
+    add_eval_parser,
+    _add_demo,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``spatten`` parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="spatten", description="Open SpAtten accelerator tools")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point."""
+    # The golden models multiply small matrices: one BLAS thread is fastest, and spinning
+    # BLAS threads slow everything down on the shared 2-core machines (set before numpy loads).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Top-k contract and the quick-select model of golden/topk.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from golden.topk import (
+    PIVOT_RULES,
+    quickselect_passes,
+    topk,
+    topk_cycles,
+    topk_reference_cycles,
+    topk_rows,
+)
+
+score_lists = st.lists(st.integers(0, 12), max_size=60) | st.lists(
+    st.integers(0, (1 << 40) - 1), max_size=60
+)
+
+
+def topk_scalar(scores: list[int], k: int) -> list[int]:
+    """Reference: rank by (score descending, position ascending), then arrival order."""
+    ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    return sorted(ranked[:k])
+
+
+@given(score_lists, st.integers(0, 70))
+def test_topk_matches_scalar_reference(scores: list[int], k: int) -> None:
+    res = topk(scores, k)
+    assert res.positions.tolist() == topk_scalar(scores, k)
+    assert res.saturated == (k >= len(scores))
+
+
+@given(score_lists, st.integers(1, 70), st.sampled_from(PIVOT_RULES))
+def test_quickselect_matches_topk(scores: list[int], k: int, rule: str) -> None:
+    qs = quickselect_passes(scores, k, 16, rule)
+    assert qs.positions.tolist() == topk_scalar(scores, k)
+    if 0 < k < len(scores):
+        assert qs.threshold == sorted(scores, reverse=True)[k - 1]
+        assert list(qs.pass_sizes) == sorted(qs.pass_sizes, reverse=True)
+        assert qs.pass_sizes[0] == len(scores) and qs.passes >= 1
+
+
+@given(st.integers(1, 6), st.integers(1, 40), st.integers(0, 45), st.integers(0, 2**32))
+def test_topk_rows_matches_topk(rows: int, n: int, k: int, seed: int) -> None:
+    s = np.random.default_rng(seed).integers(0, 5, size=(rows, n))
+    got = topk_rows(s, k)
+    assert got.shape == (rows, min(k, n))
+    for r in range(rows):
+        assert got[r].tolist() == topk_scalar(s[r].tolist(), k)
+
+
+def test_edge_cases() -> None:
+    assert topk([], 3).positions.size == 0 and topk([], 3).saturated
+    assert topk([5, 6], 0).positions.size == 0 and not topk([5, 6], 0).saturated
+    assert topk([9], 1).positions.tolist() == [0]
+    assert topk([7] * 10, 4).positions.tolist() == [0, 1, 2, 3]  # ties: earlier wins
+    assert topk([1, 3, 3, 2, 3], 2).positions.tolist() == [1, 2]
+    assert topk([0, 2**40 - 1, 2**40 - 1], 1).positions.tolist() == [1]
+    with pytest.raises(ValueError):
+        topk([1], -1)
+
+
+def test_quickselect_passes_by_hand() -> None:
+    qs = quickselect_passes([5, 1, 4, 2, 3], 2, pivot_rule="middle")
+    # pass 1: pivot 4 (index 2), greater [5], equal 1 -> rank 2 found
+    assert qs.pass_sizes == (5,) and qs.threshold == 4 and qs.positions.tolist() == [0, 2]
+    qs = quickselect_passes([5, 1, 4, 2, 3], 4, pivot_rule="first")
+    # pivot 5 -> rank 3 of [1, 4, 2, 3]; pivot 1 -> [4, 2, 3]; pivot 4 -> rank 2 of [2, 3];
+    # pivot 2: one greater, one equal -> threshold 2
+    assert qs.pass_sizes == (5, 4, 3, 2)
+    assert qs.threshold == 2 and qs.positions.tolist() == [0, 2, 3, 4]
+
+
+def test_reference_cycles() -> None:
+    # fill 63 + passes (63+3) + (13+3) + final select 63+3 + drain 13
+    assert topk_reference_cycles(993, 204, 16, (993, 200)) == 63 + 66 + 16 + 66 + 13
+    assert topk_reference_cycles(10, 0, 16, ()) == 1
+    assert topk_reference_cycles(10, 10, 16, ()) == 2  # saturated: stream through
+    assert topk_cycles(list(range(100)), 10) > 0
