@@ -27,7 +27,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 continue
             nodeid = getattr(rep, "nodeid", "")
             sim = next((s for s in SIMULATORS if f"{s}" in nodeid.split("[")[-1]), None)
-            group = sim or ("golden model" if "tests/golden" in nodeid else "other")
+            if "test_mutations" in nodeid:
+                group = "RTL mutants"
+            else:
+                group = sim or ("golden model" if "tests/golden" in nodeid else "other")
             bucket = counts.setdefault(group, {"passed": 0, "failed": 0, "error": 0})
             bucket[outcome] += 1
     if not counts:

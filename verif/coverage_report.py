@@ -5,8 +5,10 @@ simulation under build/sim into one report under build/coverage/.
 - ``code/index.html`` — genhtml's annotated sources (line coverage);
 - ``summary.txt`` — the same table as text, one line per module; ``coverage.json`` — the data.
 
-Line coverage counts Verilator's statement-block points (``v_line``) and branch coverage its
-if/case arm points (``v_branch``); a point counts as covered when any run hit it.
+Line coverage counts all of Verilator's statement-block points (``v_line``: straight-line
+blocks, and ``v_branch``: the block of each if/else/case arm), branch coverage the arm points
+alone, toggle coverage every bit of every signal rising and falling; a point counts as covered
+when any run hit it.
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ def code_coverage(dats: list[Path]) -> tuple[dict[str, dict[str, list[int]]], di
         parse_dat(d, points)
     per_file: dict[str, dict[str, list[int]]] = defaultdict(lambda: {k: [0, 0] for k in KINDS})
     for (fname, _line, _col, kind, _o, _h), n in points.items():
-        stat = per_file[Path(fname).stem][kind]
-        stat[0] += n > 0
-        stat[1] += 1
+        stats = per_file[Path(fname).stem]
+        for k in ("line", kind) if kind == "branch" else (kind,):
+            stats[k][0] += n > 0
+            stats[k][1] += 1
     return dict(per_file), points
 
 

@@ -94,8 +94,9 @@ class StreamSink:
         port.ready.value = 0
 
     async def run(self) -> None:
-        ready, rng, bp = self.port.ready, self.rng, self.backpressure
+        ready, rng = self.port.ready, self.rng
         while True:
+            bp = self.backpressure  # read every cycle: tests may change it mid-run
             ready.value = int(not (bp and rng.random() < bp))
             await RisingEdge(self.clk)
 

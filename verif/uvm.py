@@ -193,6 +193,16 @@ class Scoreboard(uvm_component):
         if len(self.errors) <= self.max_reports:
             self.logger.error(f"{text} ({seed_text()})")
 
+    def flush(self, reason: str) -> int:
+        """Forget outstanding predictions (e.g. data a reset legitimately destroyed)."""
+        dropped = len(self.expected)
+        while self.inp.can_get():
+            _, item = self.inp.try_get()
+            dropped += len(list(self.model(item)))
+        self.expected.clear()
+        self.logger.info(f"flushed {dropped} expected outputs: {reason}")
+        return dropped
+
     @property
     def pending(self) -> int:
         """Predicted outputs not yet seen (an input not yet modelled counts as one)."""

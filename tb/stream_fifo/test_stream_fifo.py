@@ -9,7 +9,13 @@ import pyuvm
 from cocotb.triggers import RisingEdge
 from pyuvm import uvm_component
 
-from verif.passthrough import BrokenModelTest, PassthroughEnv, PassthroughTest, ThroughputTest
+from verif.passthrough import (
+    BrokenModelTest,
+    PassthroughEnv,
+    PassthroughTest,
+    ResetMidStreamTest,
+    ThroughputTest,
+)
 from verif.runner import Bench
 from verif.seeding import params, seed_text
 from verif.testing import run_bench
@@ -97,6 +103,11 @@ class FifoFillDrainTest(FifoTest):
 
 @pyuvm.test()
 class FifoThroughputTest(ThroughputTest):
+    pass
+
+
+@pyuvm.test()
+class FifoResetMidStreamTest(ResetMidStreamTest, FifoTest):
     pass
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import pyuvm
 
-from verif.passthrough import BrokenModelTest, PassthroughTest, ThroughputTest
+from verif.passthrough import BrokenModelTest, PassthroughTest, ResetMidStreamTest, ThroughputTest
 from verif.runner import Bench
 from verif.testing import run_bench
 from verif.uvm import ScoreboardError
@@ -35,6 +35,11 @@ class SkidHeavyBackpressureTest(PassthroughTest):
 
 @pyuvm.test()
 class SkidThroughputTest(ThroughputTest):
+    pass
+
+
+@pyuvm.test()
+class SkidResetMidStreamTest(ResetMidStreamTest):
     pass
 
 
