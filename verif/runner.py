@@ -114,7 +114,8 @@ def run(
     variant = (variant or param_tag(params)) + ("-waves" if waves else "") + ("-cov" if cov else "")
     build_dir = BUILD / "sim" / bench.toplevel / sim / variant
     build_dir.mkdir(parents=True, exist_ok=True)
-    build_args = ["-I" + str(rtl_dir)]
+    # -y: submodules are found in rtl/ by module name, so a Bench lists only its top file.
+    build_args = ["-I" + str(rtl_dir), "-y", str(rtl_dir)]
     if sim == "verilator":
         # Coverage and asserts are cheap at our sizes; --x-assign/initial unique makes a
         # missing reset show up as random values instead of a friendly zero.

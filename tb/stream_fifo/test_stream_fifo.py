@@ -7,7 +7,7 @@ import cocotb
 import pytest
 import pyuvm
 from cocotb.triggers import RisingEdge
-from pyuvm import uvm_component
+from pyuvm import uvm_component, uvm_root
 
 from verif.passthrough import (
     BrokenModelTest,
@@ -62,7 +62,7 @@ class FifoStatusChecker(uvm_component):
         export_bins(self, self.hits)
         assert not self.errors, f"FIFO status wrong: {self.errors[0]} ({seed_text()})"
         missed = [k for k, n in self.hits.items() if not n]
-        if missed:
+        if missed and getattr(uvm_root().uvm_test_top, "status_bins_required", True):
             raise CoverageError(f"FIFO status bins never hit: {missed}")
 
 
@@ -108,7 +108,7 @@ class FifoThroughputTest(ThroughputTest):
 
 @pyuvm.test()
 class FifoResetMidStreamTest(ResetMidStreamTest, FifoTest):
-    pass
+    status_bins_required = False  # about the reset, not the corners (still checks the status)
 
 
 @pyuvm.test(expect_error=ScoreboardError)

@@ -1,0 +1,450 @@
+"""Golden model of the whole accelerator at the command level (docs/architecture.md).
+
+:class:`AccelModel` holds what ``spatten_top`` keeps between layer commands (token importance
+per live position, head importance per head, the live-head mask) and executes one command
+from its CSR values (:class:`Reg`) and a memory image, exactly as the RTL reads and writes
+memory: Q/K/V rows are unpacked from the bit-plane layout at ``<X>_BASE + h*HEAD_STRIDE``,
+every live head goes through :func:`golden.system.attend_head` (the bit-exact datapath), and
+the result (:class:`CommandResult`) lists the bytes the RTL must write (E rows, KEEP list),
+the read-only CSRs after the command (LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, counters) and the
+state. A bad setting gives an error code and changes nothing.
+
+The system testbench and ``spatten.host.ModelDevice`` both use this model; the equivalence
+with :class:`golden.system.FixedSpatten` is tested in ``tests/golden/test_accel.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from golden import blocks as blk
+from golden import fixed as fx
+from golden.config import PruneConfig, kept_count
+from golden.system import HeadResult, attend_head
+from golden.topk import topk
+from golden.traffic import add_head_bytes, zero_bytes
+
+ID_VALUE = 0x53504154  # "SPAT"
+MAX_SCALE_REGS = 32  # SCORE_SCALE[0..31] (H_MAX <= 32: LIVE_HEADS is one register)
+KEEP_W = 16  # bits per KEEP list entry
+COUNTER_BYTE_CLASSES = ("Q", "K_MSB", "K_LSB", "V_MSB", "E")
+
+
+class Reg(IntEnum):
+    """CSR byte offsets (docs/architecture.md, AXI4-Lite, 32-bit registers)."""
+
+    ID = 0x000
+    VERSION = 0x004
+    CTRL = 0x008
+    STATUS = 0x00C
+    ERROR_CODE = 0x010
+    IRQ_EN = 0x014
+    MODE = 0x018
+    N = 0x01C
+    D = 0x020
+    HEADS = 0x024
+    PRUNE = 0x028
+    TOKEN_KEEP = 0x02C
+    HEAD_KEEP = 0x030
+    VALUE_KEEP = 0x034
+    BITS = 0x038
+    REQUANT_THR = 0x03C
+    Q_BASE = 0x040
+    K_MSB_BASE = 0x044
+    K_LSB_BASE = 0x048
+    V_MSB_BASE = 0x04C
+    E_BASE = 0x050
+    KEEP_BASE = 0x054
+    HEAD_STRIDE = 0x058
+    LIVE_HEADS = 0x05C
+    KEPT_TOKENS = 0x060
+    CYCLES = 0x080
+    BUSY_CYCLES = 0x084
+    MACS_LO = 0x088
+    MACS_HI = 0x08C
+    BYTES_Q = 0x090
+    BYTES_K_MSB = 0x094
+    BYTES_K_LSB = 0x098
+    BYTES_V_MSB = 0x09C
+    BYTES_E = 0x0A0
+    REQUANT_ROWS = 0x0A4
+    MEM_STALL_CYCLES = 0x0A8
+    SCORE_SCALE = 0x100  # + 4*h
+
+
+BASE_REGS = (Reg.Q_BASE, Reg.K_MSB_BASE, Reg.K_LSB_BASE, Reg.V_MSB_BASE, Reg.E_BASE,
+             Reg.KEEP_BASE, Reg.HEAD_STRIDE)
+RO_REGS = frozenset({Reg.ID, Reg.VERSION, Reg.ERROR_CODE, Reg.LIVE_HEADS, Reg.KEPT_TOKENS,
+                     *(r for r in Reg if Reg.CYCLES <= r <= Reg.MEM_STALL_CYCLES)})
+BYTE_COUNTER_REGS = {"Q": Reg.BYTES_Q, "K_MSB": Reg.BYTES_K_MSB, "K_LSB": Reg.BYTES_K_LSB,
+                     "V_MSB": Reg.BYTES_V_MSB, "E": Reg.BYTES_E}
+
+
+class Ctrl(IntEnum):
+    START = 1 << 0
+    CLEAR = 1 << 1
+    ABORT = 1 << 2
+
+
+class Status(IntEnum):
+    BUSY = 1 << 0
+    DONE = 1 << 1
+    ERROR = 1 << 2
+
+
+class Mode(IntEnum):
+    SUMMARIZATION = 0
+    GENERATION = 1
+
+
+class ErrorCode(IntEnum):
+    NONE = 0
+    BAD_N = 1
+    BAD_D = 2
+    BAD_HEADS = 3
+    K_GT_LIVE = 4
+    MISALIGNED = 5
+    START_BUSY = 6
+    AXI_READ = 7
+    AXI_WRITE = 8
+    BAD_BITS = 9
+
+
+class CommandError(Exception):
+    """A command refused (bad setting) or ended by a memory error, with its ERROR_CODE."""
+
+    def __init__(self, code: ErrorCode, detail: str = "") -> None:
+        super().__init__(f"{code.name}: {detail}" if detail else code.name)
+        self.code = code
+
+
+def score_scale_reg(h: int) -> int:
+    """Offset of SCORE_SCALE[h]."""
+    return Reg.SCORE_SCALE + 4 * h
+
+
+def pack_score_scale(mult: int, shift: int) -> int:
+    """SCORE_SCALE value: [15:0] score_mult, [21:16] score_shift."""
+    return (mult & 0xFFFF) | (shift & fx.SCORE_SHIFT_MAX) << 16
+
+
+def unpack_score_scale(value: int) -> tuple[int, int]:
+    return value & 0xFFFF, (value >> 16) & fx.SCORE_SHIFT_MAX
+
+
+def pack_bits(msb_bits: int, lsb_bits: int) -> int:
+    """BITS value: [3:0] MSB bits, [7:4] LSB bits."""
+    return (msb_bits & 0xF) | (lsb_bits & 0xF) << 4
+
+
+def mask_of(heads: np.ndarray | list[int]) -> int:
+    """Bit mask of head ids."""
+    return sum(1 << int(h) for h in heads)
+
+
+def heads_of(mask: int, heads: int) -> np.ndarray:
+    """Ascending head ids < ``heads`` set in ``mask``."""
+    return np.asarray([h for h in range(heads) if mask >> h & 1], dtype=np.int64)
+
+
+# ================================================================ build parameters =============
+@dataclass(frozen=True)
+class AccelParams:
+    """Build parameters of ``spatten_top`` (VERSION register, see the Host/verification notes
+    of docs/architecture.md: [7:0] LANES, [15:8] D_MAX, [20:16] log2 MAX_N, [31:21] H_MAX)."""
+
+    lanes: int = 8
+    d_max: int = fx.D_MAX
+    max_n: int = 1024
+    h_max: int = 16
+
+    def __post_init__(self) -> None:
+        pow2 = all(x > 0 and x & (x - 1) == 0 for x in (self.lanes, self.d_max, self.max_n))
+        if not (pow2 and self.d_max <= fx.D_MAX and 1 <= self.h_max <= MAX_SCALE_REGS):
+            raise ValueError(f"bad build parameters {self}")
+
+    def version(self) -> int:
+        log2_n = self.max_n.bit_length() - 1
+        return self.lanes | self.d_max << 8 | log2_n << 16 | self.h_max << 21
+
+    @classmethod
+    def from_version(cls, value: int) -> AccelParams:
+        return cls(value & 0xFF, (value >> 8) & 0xFF, 1 << ((value >> 16) & 0x1F), value >> 21)
+
+
+# ================================================================ decoded command =============
+@dataclass(frozen=True)
+class Command:
+    """A layer command decoded from the CSRs."""
+
+    mode: Mode
+    n: int
+    d: int
+    heads: int
+    prune: bool
+    token_keep: int
+    head_keep: int
+    value_keep: int
+    msb_bits: int
+    lsb_bits: int
+    threshold: int  # UQ0.16
+    q_base: int
+    k_msb_base: int
+    k_lsb_base: int
+    v_msb_base: int
+    e_base: int
+    keep_base: int
+    head_stride: int
+    score_scale: tuple[tuple[int, int], ...]  # (mult, shift) per head
+
+    @classmethod
+    def from_regs(cls, regs: Mapping[int, int]) -> Command:
+        def r(off: int) -> int:
+            return int(regs.get(int(off), 0)) & 0xFFFFFFFF
+
+        heads = r(Reg.HEADS)
+        return cls(
+            mode=Mode(r(Reg.MODE) & 1),
+            n=r(Reg.N),
+            d=r(Reg.D),
+            heads=heads,
+            prune=bool(r(Reg.PRUNE) & 1),
+            token_keep=r(Reg.TOKEN_KEEP),
+            head_keep=r(Reg.HEAD_KEEP),
+            value_keep=r(Reg.VALUE_KEEP),
+            msb_bits=r(Reg.BITS) & 0xF,
+            lsb_bits=(r(Reg.BITS) >> 4) & 0xF,
+            threshold=r(Reg.REQUANT_THR) & 0xFFFF,
+            q_base=r(Reg.Q_BASE),
+            k_msb_base=r(Reg.K_MSB_BASE),
+            k_lsb_base=r(Reg.K_LSB_BASE),
+            v_msb_base=r(Reg.V_MSB_BASE),
+            e_base=r(Reg.E_BASE),
+            keep_base=r(Reg.KEEP_BASE),
+            head_stride=r(Reg.HEAD_STRIDE),
+            score_scale=tuple(unpack_score_scale(r(score_scale_reg(h)))
+                              for h in range(min(heads, MAX_SCALE_REGS))),
+        )
+
+    @property
+    def queries(self) -> int:
+        return 1 if self.mode == Mode.GENERATION else self.n
+
+    def head_cfg(self) -> PruneConfig:
+        """PruneConfig whose attend_head behaviour is exactly this command's CSRs."""
+        return PruneConfig(
+            value_keep=ratio_for_count(self.value_keep, self.n),
+            msb_bits=self.msb_bits,
+            lsb_bits=self.lsb_bits,
+            requant_threshold=self.threshold / (1 << fx.PROB_FRAC),  # exact: prob_threshold
+        )
+
+
+def ratio_for_count(count: int, live: int) -> float:
+    """A keep ratio with ``kept_count(ratio, live) == count`` (1 <= count <= live)."""
+    ratio = 1.0 if count >= live else (count + 0.5) / live
+    assert kept_count(ratio, live) == count, (count, live)
+    return ratio
+
+
+_ADDR_FIELDS = ("q_base", "k_msb_base", "k_lsb_base", "v_msb_base", "e_base", "keep_base",
+                "head_stride")
+
+
+def check_command(cmd: Command, params: AccelParams, live_tokens: int, live_heads: int) -> None:
+    """Raise :class:`CommandError` for a bad setting; the lowest code wins."""
+    bad: list[tuple[ErrorCode, bool, str]] = [
+        (ErrorCode.BAD_N, not 1 <= cmd.n <= params.max_n, f"N={cmd.n}"),
+        (ErrorCode.BAD_N, cmd.n < live_tokens, f"N={cmd.n} < {live_tokens} live tokens"),
+        (ErrorCode.BAD_D, not (1 <= cmd.d <= params.d_max and cmd.d & (cmd.d - 1) == 0),
+         f"D={cmd.d}"),
+        (ErrorCode.BAD_HEADS, not 1 <= cmd.heads <= params.h_max, f"HEADS={cmd.heads}"),
+        (ErrorCode.BAD_HEADS, live_heads == 0, "no live head below HEADS"),
+        (ErrorCode.K_GT_LIVE, not 1 <= cmd.value_keep <= cmd.n, f"VALUE_KEEP={cmd.value_keep}"),
+        (ErrorCode.K_GT_LIVE, cmd.prune and not 1 <= cmd.token_keep <= cmd.n,
+         f"TOKEN_KEEP={cmd.token_keep}"),
+        (ErrorCode.K_GT_LIVE, cmd.prune and not 1 <= cmd.head_keep <= live_heads,
+         f"HEAD_KEEP={cmd.head_keep} of {live_heads} live"),
+        (ErrorCode.MISALIGNED, any(getattr(cmd, f) % fx.AXI_BYTES for f in _ADDR_FIELDS),
+         "a base or HEAD_STRIDE is not 32-byte aligned"),
+        (ErrorCode.BAD_BITS, not (1 <= cmd.msb_bits <= fx.DATA_W
+                                  and cmd.msb_bits + cmd.lsb_bits <= fx.DATA_W),
+         f"BITS msb={cmd.msb_bits} lsb={cmd.lsb_bits}"),
+    ]
+    failed = [(code, text) for code, cond, text in bad if cond]
+    if failed:
+        raise CommandError(*min(failed))
+
+
+
+# ================================================================ memory access ===============
+def read_bytes(mem: np.ndarray, addr: int, nbytes: int) -> bytes:
+    """``nbytes`` at ``addr`` of the image; outside it is an AXI read error."""
+    if addr < 0 or addr + nbytes > mem.size:
+        raise CommandError(ErrorCode.AXI_READ, f"read 0x{addr:x}+{nbytes} outside the image")
+    return mem[addr:addr + nbytes].tobytes()
+
+
+def read_rows(mem: np.ndarray, start: int, n: int, d: int, bits: int, signed: bool) -> np.ndarray:
+    """Rows ``0..n-1`` of a packed plane at ``start`` -> [n, d] ints."""
+    data = read_bytes(mem, start, n * blk.row_stride(d, bits)) if bits else b""
+    return blk.unpack_rows(data, n, d, bits, signed)
+
+
+def as_image(mem: object) -> np.ndarray:
+    """Any bytes-like memory image (or uint8 array) as a flat uint8 array (no copy)."""
+    if isinstance(mem, np.ndarray):
+        return mem.reshape(-1).view(np.uint8)
+    return np.frombuffer(mem, dtype=np.uint8)  # type: ignore[arg-type]
+
+
+# ================================================================ results =====================
+@dataclass
+class CommandResult:
+    """What one command does. ``writes`` are (address, bytes) in the order the RTL writes them:
+    per live head (ascending) its E rows (one block of ``queries`` rows), then the KEEP list."""
+
+    error: ErrorCode
+    detail: str = ""
+    writes: list[tuple[int, bytes]] = field(default_factory=list)
+    e_int: np.ndarray | None = None  # [HEADS, queries, D], zeros for heads not computed
+    heads: dict[int, HeadResult] = field(default_factory=dict)  # integer internals per head
+    live_heads: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    keep_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    keep_heads: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    token_importance: np.ndarray | None = None  # per live position, before the selection
+    head_importance: np.ndarray | None = None  # [H_MAX] after the command
+    bytes: dict[str, int] = field(default_factory=zero_bytes)  # golden.traffic classes
+    requant_rows: int = 0
+    macs: int = 0
+    regs: dict[int, int] = field(default_factory=dict)  # RO CSRs after the command
+
+    @property
+    def ok(self) -> bool:
+        return self.error == ErrorCode.NONE
+
+    def apply(self, mem: np.ndarray | bytearray) -> None:
+        """Perform the writes on a memory image (in place)."""
+        img = as_image(mem)
+        for addr, data in self.writes:
+            img[addr:addr + len(data)] = np.frombuffer(data, dtype=np.uint8)
+
+
+def counter_regs(nbytes: Mapping[str, int], requant_rows: int, macs: int) -> dict[int, int]:
+    """Counter CSR values (cycle counters are not modelled and absent)."""
+    regs = {int(BYTE_COUNTER_REGS[c]): int(nbytes[c]) & 0xFFFFFFFF for c in COUNTER_BYTE_CLASSES}
+    regs[int(Reg.REQUANT_ROWS)] = requant_rows
+    regs[int(Reg.MACS_LO)] = macs & 0xFFFFFFFF
+    regs[int(Reg.MACS_HI)] = macs >> 32
+    return regs
+
+
+def keep_list_bytes(positions: np.ndarray) -> bytes:
+    """KEEP list as written: 16-bit little-endian entries, padded with zeros to whole beats."""
+    data = np.asarray(positions, dtype="<u2").tobytes()
+    return data + bytes(-len(data) % fx.AXI_BYTES)
+
+
+def head_macs(hr: HeadResult, n_keys: int, d: int) -> int:
+    """Q.K MACs (every computed row, requantized rows twice) + P.V MACs (kept pairs)."""
+    rows = len(hr.e) + int(hr.requant.sum())
+    return rows * n_keys * d + hr.kept_v.size * d
+
+
+# ================================================================ the model ===================
+class AccelModel:
+    """Persistent state of ``spatten_top`` plus the command semantics."""
+
+    def __init__(self, params: AccelParams | None = None) -> None:
+        self.params = params or AccelParams()
+        self.clear()
+
+    def clear(self) -> None:
+        """CTRL.CLEAR (and reset): importance cleared, no live token, every head live."""
+        self.tok_imp = np.zeros(0, dtype=np.int64)
+        self.head_imp = np.zeros(self.params.h_max, dtype=np.int64)
+        self.live_mask = (1 << self.params.h_max) - 1
+        self.kept_tokens = 0
+
+    @property
+    def live_tokens(self) -> int:
+        return len(self.tok_imp)
+
+    def status_regs(self) -> dict[int, int]:
+        return {int(Reg.LIVE_HEADS): self.live_mask, int(Reg.KEPT_TOKENS): self.kept_tokens}
+
+    def run_command(self, regs: Mapping[int, int], mem: object) -> CommandResult:
+        """Execute one START with these CSRs on the memory image ``mem`` (not modified: apply
+        ``result.writes``). On error the state is unchanged and nothing is written."""
+        cmd = Command.from_regs(regs)
+        try:
+            return self._run(cmd, as_image(mem))
+        except CommandError as err:
+            res = CommandResult(err.code, str(err))
+            res.regs = {**self.status_regs(), int(Reg.ERROR_CODE): int(err.code)}
+            return res
+
+    # -------------------------------------------------------------------------- internals
+    def _run(self, cmd: Command, mem: np.ndarray) -> CommandResult:
+        live = heads_of(self.live_mask, cmd.heads) if cmd.heads <= self.params.h_max else []
+        check_command(cmd, self.params, self.live_tokens, len(live))
+        res = CommandResult(ErrorCode.NONE, live_heads=np.asarray(live, dtype=np.int64))
+        res.e_int = np.zeros((cmd.heads, cmd.queries, cmd.d), dtype=np.int64)
+        cfg = cmd.head_cfg()
+        for h in res.live_heads:  # reads first: an AXI read error leaves the state untouched
+            hr = attend_head(*self._head_operands(cmd, mem, int(h)), *cmd.score_scale[h], cfg)
+            res.heads[int(h)], res.e_int[h] = hr, hr.e
+            add_head_bytes(res.bytes, cfg, cmd.d, cmd.queries, cmd.n, bool(hr.requant.any()),
+                           np.unique(hr.kept_v))
+            res.requant_rows += int(hr.requant.sum())
+            res.macs += head_macs(hr, cmd.n, cmd.d)
+            res.writes.append(self._e_write(cmd, int(h), hr.e))
+        self._update_importance(cmd, res)
+        self._select(cmd, res)
+        res.regs = {**self.status_regs(), int(Reg.ERROR_CODE): 0,
+                    **counter_regs(res.bytes, res.requant_rows, res.macs)}
+        return res
+
+    @staticmethod
+    def _head_operands(cmd: Command, mem: np.ndarray, h: int) -> tuple[np.ndarray, ...]:
+        """12-bit q [queries, D], k and v [N, D] of head ``h`` as the datapath sees them
+        (unfetched low bits zero; attend_head reconstructs at MSB / MSB+LSB bits)."""
+        off = h * cmd.head_stride
+        m, lsb, n, d = cmd.msb_bits, cmd.lsb_bits, cmd.n, cmd.d
+        q = read_rows(mem, cmd.q_base + off, cmd.queries, d, fx.DATA_W, signed=True)
+        k_msb = read_rows(mem, cmd.k_msb_base + off, n, d, m, signed=True)
+        k_lsb = read_rows(mem, cmd.k_lsb_base + off, n, d, lsb, signed=False)
+        v_msb = read_rows(mem, cmd.v_msb_base + off, n, d, m, signed=True)
+        k = fx.join_planes(k_msb, k_lsb, m, lsb)
+        v = fx.join_planes(v_msb, np.zeros_like(v_msb), m, 0)
+        return q, k, v
+
+    @staticmethod
+    def _e_write(cmd: Command, h: int, e: np.ndarray) -> tuple[int, bytes]:
+        data, _ = blk.pack_rows(e, fx.E_W)
+        return cmd.e_base + h * cmd.head_stride, data
+
+    def _update_importance(self, cmd: Command, res: CommandResult) -> None:
+        grow = np.zeros(cmd.n - self.live_tokens, dtype=np.int64)  # new positions start at 0
+        probs = np.stack([res.heads[int(h)].probs for h in res.live_heads])
+        self.tok_imp = blk.token_importance(np.concatenate([self.tok_imp, grow]), probs)
+        for h in res.live_heads:
+            self.head_imp[h] = blk.head_importance(self.head_imp[h], res.heads[int(h)].e)
+        res.token_importance = self.tok_imp.copy()
+        res.head_importance = self.head_imp.copy()
+
+    def _select(self, cmd: Command, res: CommandResult) -> None:
+        """Token and head top-k when PRUNE_EN; otherwise everything stays live."""
+        live = res.live_heads
+        res.keep_tokens, res.keep_heads = np.arange(cmd.n), live
+        if cmd.prune:
+            res.keep_tokens = topk(self.tok_imp, cmd.token_keep).positions
+            res.keep_heads = live[topk(self.head_imp[live], cmd.head_keep).positions]
+            res.writes.append((cmd.keep_base, keep_list_bytes(res.keep_tokens)))
+        self.tok_imp = self.tok_imp[res.keep_tokens]
+        self.live_mask = mask_of(res.keep_heads)
+        self.kept_tokens = len(res.keep_tokens)

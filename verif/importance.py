@@ -1,0 +1,233 @@
+"""pyuvm pieces shared by the importance-accumulator benches (token_importance, head_importance).
+
+Both blocks take one command stream ``in_*`` (a packet = one operation, ``in_op`` selects it)
+and answer read-out commands on ``out_*``; their golden models are stateful (the accumulator
+array), so the model is an object that updates itself on every command packet in order and
+returns the expected read-out packets. Pieces:
+
+- :class:`AnnotatingScoreboard` — a :class:`verif.uvm.Scoreboard` that also publishes every
+  modelled command (its ``meta`` filled by the model: saturation, lengths, ...) on ``modelled``
+  so a :class:`verif.uvm.CoverageSubscriber` can bin what the model saw.
+- :class:`CycleObserver` — per-cycle protocol checks (a stalled output beat must hold still;
+  optional "this op is never stalled" rule), handshake bins (``in_gap``, ``in_stall``,
+  ``out_stall``), output packet spans (for throughput checks) and an optional white-box hook.
+- :class:`OpTest` — reset, stimulus in batches with a drain and a status check after each.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cocotb
+from cocotb.triggers import RisingEdge
+from pyuvm import ConfigDB, uvm_analysis_port, uvm_component, uvm_env, uvm_test
+
+from verif.seeding import params, seed_all, seed_text
+from verif.stream import reset, start_clock
+from verif.uvm import (
+    CoverageError,
+    CoverageSubscriber,
+    Scoreboard,
+    StreamAgent,
+    StreamAgentConfig,
+    StreamItem,
+    export_bins,
+    wait_drained,
+)
+from verif.vecstream import ItemSequence
+
+OP_CLEAR, OP_ACC, OP_READ, OP_COMPACT = 0, 1, 2, 3
+
+
+class AnnotatingScoreboard(Scoreboard):
+    """Scoreboard that republishes each input item after the model has annotated it."""
+
+    def build_phase(self) -> None:
+        super().build_phase()
+        self.modelled = uvm_analysis_port("modelled", self)
+
+    def _predict(self, item: StreamItem) -> None:
+        super()._predict(item)
+        self.modelled.write(item)
+
+
+class CycleObserver(uvm_component):
+    """Per-cycle view of ``in_*`` / ``out_*``.
+
+    Checks: a stalled output beat (valid, not ready) is unchanged at the next edge; no beat of
+    an op in ``never_stalled`` waits for in_ready (the block's one-beat-per-cycle promise).
+    Bins: ``in_gap`` (valid low inside a packet), ``in_stall`` (valid, ready low),
+    ``out_stall`` (output backpressure), plus whatever ``hook(dut, hits)`` adds every cycle.
+    ``spans`` lists (beats, cycles from first to last beat) of every output packet.
+    """
+
+    out_fields: Sequence[str] = ()
+    never_stalled: Sequence[int] = ()
+    required: Sequence[str] = ()
+    hook: Callable[[Any, dict[str, int]], None] | None = None
+
+    def build_phase(self) -> None:
+        self.hits: dict[str, int] = {"in_gap": 0, "in_stall": 0, "out_stall": 0}
+        self.errors: list[str] = []
+        self.spans: list[tuple[int, int]] = []
+
+    async def run_phase(self) -> None:
+        dut = cocotb.top
+        outs = [getattr(dut, f"out_{f}") for f in (*self.out_fields, "last")]
+        held, in_pkt, start, beats, cycle = None, False, 0, 0, 0
+        hits = self.hits
+        while True:
+            await RisingEdge(dut.clk)
+            cycle += 1
+            if not dut.rst_n.value:
+                held, in_pkt, beats = None, False, 0
+                continue
+            iv = bool(dut.in_valid.value)
+            ir = iv and bool(dut.in_ready.value)  # in_ready may depend on an undriven in_op
+            ov, orr = bool(dut.out_valid.value), bool(dut.out_ready.value)
+            if held is not None:
+                now = (ov, *(int(h.value) for h in outs))
+                if now != held and len(self.errors) < 5:
+                    self.errors.append(f"cycle {cycle}: stalled output beat changed")
+            held = None
+            if ov and not orr:
+                hits["out_stall"] += 1
+                held = (ov, *(int(h.value) for h in outs))
+            if ov and orr:
+                if beats == 0:
+                    start = cycle
+                beats += 1
+                if dut.out_last.value:
+                    self.spans.append((beats, cycle - start + 1))
+                    beats = 0
+            if iv and not ir:
+                hits["in_stall"] += 1
+                if int(dut.in_op.value) in self.never_stalled and len(self.errors) < 5:
+                    self.errors.append(f"cycle {cycle}: op {int(dut.in_op.value)} stalled")
+            if not iv and in_pkt:
+                hits["in_gap"] += 1
+            if iv and ir:
+                in_pkt = not bool(dut.in_last.value)
+            if self.hook is not None:
+                self.hook(dut, hits)
+
+    def check_phase(self) -> None:
+        export_bins(self, self.hits)
+        assert not self.errors, f"protocol: {self.errors[0]} ({seed_text()})"
+        missed = [b for b in self.required if not self.hits.get(b)]
+        if missed:
+            raise CoverageError(f"cycle bins never hit: {missed}")
+
+
+class PromisedCoverage(CoverageSubscriber):
+    """CoverageSubscriber where only the ``promised`` bins must be hit (the rest are still
+    counted and exported)."""
+
+    promised: Sequence[str] = ()
+
+    def check_phase(self) -> None:
+        self._export()
+        missed = [n for n in self.promised if not self.hits.get(n)]
+        self.logger.info(f"coverage {sum(1 for n in self.hits.values() if n)}/{len(self.hits)} "
+                         f"bins hit, {len(self.promised) - len(missed)}/{len(self.promised)} promised")
+        if missed:
+            raise CoverageError(f"coverage bins never hit: {', '.join(sorted(missed))}")
+
+
+class OpEnv(uvm_env):
+    """Command source, read-out sink, annotating scoreboard, coverage over the modelled
+    commands, cycle observer; configured by the dict ConfigDB "op_cfg" (set by OpTest)."""
+
+    def build_phase(self) -> None:
+        cfg = ConfigDB().get(self, "", "op_cfg")
+        self.src = StreamAgent("src", self)
+        self.snk = StreamAgent("snk", self)
+        self.sb = AnnotatingScoreboard("sb", self)
+        self.cov = PromisedCoverage("cov", self)
+        self.cov.bins = dict(cfg["bins"])
+        self.cov.promised = tuple(cfg["promised"])
+        self.obs = CycleObserver("obs", self)
+        for knob in ("out_fields", "never_stalled", "required", "hook"):
+            setattr(self.obs, knob, cfg[f"obs_{knob}"])
+
+    def connect_phase(self) -> None:
+        self.src.ap.connect(self.sb.inp.analysis_export)
+        self.snk.ap.connect(self.sb.out.analysis_export)
+        self.sb.modelled.connect(self.cov.analysis_export)
+
+
+class OpTest(uvm_test):
+    """Base test: subclasses give fields, the model, bins and the stimulus batches.
+
+    ``batches()`` yields lists of command items; after each batch the test waits until the
+    DUT has drained and calls ``check_status()`` (e.g. live count, busy low)."""
+
+    idle = 0.2
+    backpressure = 0.3
+    in_fields: tuple[str, ...] = ()
+    out_fields: tuple[str, ...] = ()
+    item_bins: dict[str, Callable[[StreamItem], bool]] = {}
+    required_item_bins: Sequence[str] | None = None  # None: every bin
+    required_cycle_bins: Sequence[str] = ()
+    never_stalled: Sequence[int] = ()
+    timeout_cycles = 400_000
+
+    def make_model(self) -> Callable[[StreamItem], list[StreamItem]]:
+        raise NotImplementedError
+
+    def batches(self) -> Any:
+        raise NotImplementedError
+
+    def hook(self, dut: Any, hits: dict[str, int]) -> None:
+        """White-box per-cycle bins (optional)."""
+
+    def check_status(self) -> None:
+        """Checks on the status outputs once the DUT has drained (optional)."""
+
+    def build_phase(self) -> None:
+        self.np_rng = seed_all(type(self).__name__)
+        self.rng = random.Random(int(self.np_rng.integers(2**31)))
+        self.params = params()
+        cdb = ConfigDB()
+        cdb.set(None, "*env.src", "cfg", StreamAgentConfig("in", fields=self.in_fields,
+                                                           idle=self.idle))
+        cdb.set(None, "*env.snk", "cfg", StreamAgentConfig("out", fields=self.out_fields,
+                                                           role="sink",
+                                                           backpressure=self.backpressure))
+        promised = self.item_bins if self.required_item_bins is None else self.required_item_bins
+        cdb.set(None, "*env", "op_cfg", {
+            "bins": self.item_bins, "promised": tuple(promised),
+            "obs_out_fields": self.out_fields, "obs_never_stalled": tuple(self.never_stalled),
+            "obs_required": tuple(self.required_cycle_bins), "obs_hook": self.hook})
+        self.env = OpEnv("env", self)
+
+    def connect_phase(self) -> None:
+        self.model = self.make_model()
+        self.env.sb.model = self.model
+
+    async def run_phase(self) -> None:
+        self.raise_objection()
+        dut = cocotb.top
+        dut.rst_n.value = 0
+        start_clock(dut.clk)
+        await reset(dut.clk, dut.rst_n)
+        for i, batch in enumerate(self.batches()):
+            await ItemSequence(f"batch{i}", batch).start(self.env.src.seqr)
+            await wait_drained(dut.clk, self.env.sb, [self.env.src.driver.source],
+                               timeout_cycles=self.timeout_cycles)
+            for _ in range(3):
+                await RisingEdge(dut.clk)
+            self.check_status()
+        await self.after_drain()
+        self.drop_objection()
+
+    async def after_drain(self) -> None:
+        """Hook for checks once all traffic has passed."""
+
+
+def cmd(op: int, beats: list[dict[str, int]], **meta: Any) -> StreamItem:
+    """A command packet: ``op`` on every beat, ``last`` on the final one."""
+    out = [{**b, "op": op, "last": int(i == len(beats) - 1)} for i, b in enumerate(beats)]
+    return StreamItem(f"op{op}", out, dict(meta))
