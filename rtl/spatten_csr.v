@@ -1,0 +1,420 @@
+`default_nettype none
+`include "spatten_check.vh"
+`include "spatten_fixed.vh"
+// Control and status registers of spatten_top: AXI4-Lite slave (32-bit data) implementing the
+// register map of docs/architecture.md (offsets = golden.accel.Reg). Details: docs/csr.md.
+//
+// * Command CSRs are plain registers, exposed as live outputs (cfg_*) to the controller; the
+//   host must not change them while BUSY. Narrow fields (MODE, PRUNE, IRQ_EN, BITS,
+//   REQUANT_THR, SCORE_SCALE) store only their bits, the others all 32 (the START check sees
+//   the whole value). Every CSR resets to 0.
+// * CTRL write (byte 0 strobe): CLEAR and ABORT become one-cycle pulses; START is validated
+//   HERE against golden.accel.check_command (plus start-while-busy, code 6): an accepted START
+//   gives a one-cycle cmd_start pulse, clears the counters and ERROR_CODE; a refused one sets
+//   STATUS.ERROR and ERROR_CODE and nothing else. CLEAR together with START: the check sees the
+//   cleared state (all heads live, no live token).
+// * STATUS: BUSY = `busy` input; DONE / ERROR sticky, set by done_pulse / error_pulse (which
+//   also loads ERROR_CODE from error_code), cleared by writing 1 (a set wins over a clear in
+//   the same cycle).
+// * Counters live here (reset by every accepted START): CYCLES counts cycles with `busy` high,
+//   the others count the cnt_* increment / add inputs (a zero add is a no-op).
+// * Score scale table: read port scale_head -> {scale_shift, scale_mult}, combinational.
+// * Unmapped addresses (including SCORE_SCALE[h] for h >= H_MAX): SLVERR, reads return 0.
+//   Writes to RO registers are ignored with OKAY. One transaction per direction at a time; AW
+//   and W are accepted independently, in either order; B and R are held until accepted.
+module spatten_csr #(
+    parameter integer ADDR_W      = 12,                 // AXI-Lite byte address bits, 9..32
+    parameter integer LANES       = 8,                  // VERSION[7:0], power of two <= 128
+    parameter integer D_MAX       = `SPATTEN_D_MAX,     // VERSION[15:8], power of two <= SPATTEN_D_MAX
+    parameter integer MAX_N       = 1024,               // VERSION[20:16] = log2, power of two 2..SPATTEN_MAX_N
+    parameter integer H_MAX       = 16,                 // VERSION[31:21], 1..32
+    parameter integer MACS_ADD_W  = 16,                 // cnt_macs_add bits, 1..32
+    parameter integer BYTES_ADD_W = 16,                 // bits of each cnt_bytes_add field, 1..32
+    // derived (do not override)
+    parameter integer NW          = $clog2(MAX_N) + 1,  // bits of N and the token counts
+    parameter integer DW          = $clog2(D_MAX) + 1,  // bits of D
+    parameter integer HW          = $clog2(H_MAX) + 1,  // bits of HEADS / HEAD_KEEP
+    parameter integer HIDX_W      = (H_MAX > 1) ? $clog2(H_MAX) : 1  // head index bits
+) (
+    input  wire                     clk,
+    input  wire                     rst_n,
+    // ---------------------------------------------------------------- AXI4-Lite slave
+    input  wire                     s_axil_awvalid,
+    output wire                     s_axil_awready,
+    input  wire [ADDR_W-1:0]        s_axil_awaddr,
+    input  wire [2:0]               s_axil_awprot,
+    input  wire                     s_axil_wvalid,
+    output wire                     s_axil_wready,
+    input  wire [31:0]              s_axil_wdata,
+    input  wire [3:0]               s_axil_wstrb,
+    output wire                     s_axil_bvalid,
+    input  wire                     s_axil_bready,
+    output wire [1:0]               s_axil_bresp,
+    input  wire                     s_axil_arvalid,
+    output wire                     s_axil_arready,
+    input  wire [ADDR_W-1:0]        s_axil_araddr,
+    input  wire [2:0]               s_axil_arprot,
+    output wire                     s_axil_rvalid,
+    input  wire                     s_axil_rready,
+    output wire [31:0]              s_axil_rdata,
+    output wire [1:0]               s_axil_rresp,
+    // ---------------------------------------------------------------- to the controller
+    output wire                     cmd_start,    // one-cycle pulse: an accepted START
+    output wire                     cmd_clear,    // one-cycle pulse: CTRL.CLEAR
+    output wire                     cmd_abort,    // one-cycle pulse: CTRL.ABORT
+    output wire                     cfg_mode,     // 0 summarization, 1 generation
+    output wire [NW-1:0]            cfg_n,        // the range-checked fields below are
+    output wire [DW-1:0]            cfg_d,        // meaningful for an accepted START
+    output wire [HW-1:0]            cfg_heads,
+    output wire                     cfg_prune_en,
+    output wire [NW-1:0]            cfg_token_keep,
+    output wire [HW-1:0]            cfg_head_keep,
+    output wire [NW-1:0]            cfg_value_keep,
+    output wire [3:0]               cfg_msb_bits,
+    output wire [3:0]               cfg_lsb_bits,
+    output wire [15:0]              cfg_requant_thr,  // UQ0.16
+    output wire [31:0]              cfg_q_base,
+    output wire [31:0]              cfg_k_msb_base,
+    output wire [31:0]              cfg_k_lsb_base,
+    output wire [31:0]              cfg_v_msb_base,
+    output wire [31:0]              cfg_e_base,
+    output wire [31:0]              cfg_keep_base,
+    output wire [31:0]              cfg_head_stride,
+    input  wire [HIDX_W-1:0]        scale_head,   // SCORE_SCALE read port (combinational)
+    output wire [`SPATTEN_SCORE_MULT_W-1:0]  scale_mult,
+    output wire [`SPATTEN_SCORE_SHIFT_W-1:0] scale_shift,
+    output wire                     irq,          // IRQ_EN & (DONE | ERROR)
+    // ---------------------------------------------------------------- from the controller
+    input  wire                     busy,         // must be high the cycle after cmd_start
+    input  wire                     done_pulse,   // command finished: STATUS.DONE
+    input  wire                     error_pulse,  // command failed: STATUS.ERROR, ERROR_CODE
+    input  wire [3:0]               error_code,   //   = error_code (7 / 8: AXI read / write)
+    input  wire [H_MAX-1:0]         live_heads,   // LIVE_HEADS
+    input  wire [NW-1:0]            kept_tokens,  // KEPT_TOKENS (live tokens)
+    // ---------------------------------------------------------------- counter events
+    input  wire                     cnt_busy_inc,     // BUSY_CYCLES += 1
+    input  wire                     cnt_stall_inc,    // MEM_STALL_CYCLES += 1
+    input  wire                     cnt_requant_inc,  // REQUANT_ROWS += 1
+    input  wire [MACS_ADD_W-1:0]    cnt_macs_add,     // MACS += value
+    input  wire [5*BYTES_ADD_W-1:0] cnt_bytes_add     // BYTES_{Q,K_MSB,K_LSB,V_MSB,E} (field 0..4)
+);
+  // ================================================================ parameter checks
+  generate
+    if (ADDR_W < 9 || ADDR_W > 32) begin : g_bad_addr_w
+      `SPATTEN_ELAB_FATAL(1, "spatten_csr: ADDR_W must be 9..32 (got %0d)", ADDR_W);
+    end
+    if (LANES < 1 || LANES > 128 || (LANES & (LANES - 1)) != 0) begin : g_bad_lanes
+      `SPATTEN_ELAB_FATAL(1, "spatten_csr: LANES must be a power of two <= 128 (got %0d)", LANES);
+    end
+    if (D_MAX < 1 || D_MAX > `SPATTEN_D_MAX || (D_MAX & (D_MAX - 1)) != 0) begin : g_bad_d_max
+      `SPATTEN_ELAB_FATAL(1, "spatten_csr: D_MAX must be a power of two <= %0d (got %0d)",
+                          `SPATTEN_D_MAX, D_MAX);
+    end
+    if (MAX_N < 2 || MAX_N > `SPATTEN_MAX_N || (MAX_N & (MAX_N - 1)) != 0) begin : g_bad_max_n
+      `SPATTEN_ELAB_FATAL(1, "spatten_csr: MAX_N must be a power of two 2..%0d (got %0d)",
+                          `SPATTEN_MAX_N, MAX_N);
+    end
+    if (H_MAX < 1 || H_MAX > 32) begin : g_bad_h_max
+      `SPATTEN_ELAB_FATAL(1, "spatten_csr: H_MAX must be 1..32 (got %0d)", H_MAX);
+    end
+    if (MACS_ADD_W < 1 || MACS_ADD_W > 32) begin : g_bad_macs_w
+      `SPATTEN_ELAB_FATAL(1, "spatten_csr: MACS_ADD_W must be 1..32 (got %0d)", MACS_ADD_W);
+    end
+    if (BYTES_ADD_W < 1 || BYTES_ADD_W > 32) begin : g_bad_bytes_w
+      `SPATTEN_ELAB_FATAL(1, "spatten_csr: BYTES_ADD_W must be 1..32 (got %0d)", BYTES_ADD_W);
+    end
+    if (NW != $clog2(MAX_N) + 1 || DW != $clog2(D_MAX) + 1 || HW != $clog2(H_MAX) + 1
+        || HIDX_W != ((H_MAX > 1) ? $clog2(H_MAX) : 1)) begin : g_bad_derived
+      `SPATTEN_ELAB_FATAL(1, "spatten_csr: NW/DW/HW/HIDX_W are derived, do not override");
+    end
+  endgenerate
+
+  // ================================================================ constants
+  localparam integer WA_W = ADDR_W - 2;  // word address bits
+  localparam [31:0] ID_VALUE = 32'h5350_4154;  // "SPAT"
+  localparam [31:0] VERSION_VALUE = LANES | (D_MAX << 8) | ($clog2(MAX_N) << 16) | (H_MAX << 21);
+  localparam [1:0] RESP_OKAY = 2'b00, RESP_SLVERR = 2'b10;
+  // word addresses (byte offset / 4) of golden.accel.Reg
+  localparam integer W_ID = 0, W_VERSION = 1, W_CTRL = 2, W_STATUS = 3, W_ERROR_CODE = 4;
+  localparam integer W_CFG0 = 5;  // IRQ_EN .. HEAD_STRIDE: NCFG consecutive RW words
+  localparam integer NCFG = 18;
+  localparam integer C_IRQ_EN = 0, C_MODE = 1, C_N = 2, C_D = 3, C_HEADS = 4, C_PRUNE = 5,
+                     C_TOKEN_KEEP = 6, C_HEAD_KEEP = 7, C_VALUE_KEEP = 8, C_BITS = 9,
+                     C_REQUANT_THR = 10, C_Q_BASE = 11, C_HEAD_STRIDE = 17;
+  localparam integer W_LIVE_HEADS = 23, W_KEPT_TOKENS = 24;
+  localparam integer W_CNT0 = 32;  // CYCLES .. MEM_STALL_CYCLES: NCNT consecutive RO words
+  localparam integer NCNT = 11;
+  localparam integer K_CYCLES = 0, K_BUSY = 1, K_MACS_LO = 2, K_MACS_HI = 3, K_BYTES0 = 4,
+                     K_REQUANT = 9, K_STALL = 10;
+  localparam integer W_SCALE0 = 64;  // SCORE_SCALE[0..H_MAX-1]
+  localparam integer SCALE_W = `SPATTEN_SCORE_MULT_W + `SPATTEN_SCORE_SHIFT_W;
+  localparam [3:0] E_BAD_N = 4'd1, E_BAD_D = 4'd2, E_BAD_HEADS = 4'd3, E_K_GT_LIVE = 4'd4,
+                   E_MISALIGNED = 4'd5, E_START_BUSY = 4'd6, E_BAD_BITS = 4'd9;
+
+  // Stored bits of each RW word (the others read 0).
+  function automatic [31:0] cfg_mask(input integer c);
+    case (c)
+      C_IRQ_EN, C_MODE, C_PRUNE: cfg_mask = 32'h0000_0001;
+      C_BITS:                    cfg_mask = 32'h0000_00FF;
+      C_REQUANT_THR:             cfg_mask = 32'h0000_FFFF;
+      default:                   cfg_mask = 32'hFFFF_FFFF;
+    endcase
+  endfunction
+
+  function automatic [31:0] merge(input [31:0] old, input [31:0] data, input [3:0] strb);
+    integer b;
+    begin
+      for (b = 0; b < 4; b = b + 1) merge[b*8 +: 8] = strb[b] ? data[b*8 +: 8] : old[b*8 +: 8];
+    end
+  endfunction
+
+  // ================================================================ AXI-Lite write side
+  reg              aw_held_q, w_held_q, bvalid_q;
+  reg [WA_W-1:0]   aw_word_q;
+  reg [31:0]       w_data_q;
+  reg [3:0]        w_strb_q;
+  reg [1:0]        bresp_q;
+
+  assign s_axil_awready = ~aw_held_q & ~bvalid_q;
+  assign s_axil_wready  = ~w_held_q & ~bvalid_q;
+  assign s_axil_bvalid  = bvalid_q;
+  assign s_axil_bresp   = bresp_q;
+
+  wire aw_fire = s_axil_awvalid & s_axil_awready;
+  wire w_fire  = s_axil_wvalid & s_axil_wready;
+  wire [WA_W-1:0] wr_word = aw_held_q ? aw_word_q : s_axil_awaddr[ADDR_W-1:2];
+  wire [31:0]     wr_data = w_held_q ? w_data_q : s_axil_wdata;
+  wire [3:0]      wr_strb = w_held_q ? w_strb_q : s_axil_wstrb;
+  wire            wr_go   = (aw_held_q | aw_fire) & (w_held_q | w_fire);  // the write happens
+
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      aw_held_q <= 1'b0;
+      w_held_q  <= 1'b0;
+      bvalid_q  <= 1'b0;
+    end else begin
+      if (wr_go) begin
+        aw_held_q <= 1'b0;
+        w_held_q  <= 1'b0;
+        bvalid_q  <= 1'b1;
+      end else begin
+        if (aw_fire) aw_held_q <= 1'b1;
+        if (w_fire)  w_held_q  <= 1'b1;
+        if (s_axil_bready) bvalid_q <= 1'b0;
+      end
+    end
+  end
+
+  always @(posedge clk) begin
+    if (aw_fire) aw_word_q <= s_axil_awaddr[ADDR_W-1:2];
+    if (w_fire) begin
+      w_data_q <= s_axil_wdata;
+      w_strb_q <= s_axil_wstrb;
+    end
+    if (wr_go) bresp_q <= wr_mapped ? RESP_OKAY : RESP_SLVERR;
+  end
+
+  // ================================================================ address decode
+  function automatic is_mapped(input [WA_W-1:0] w);
+    is_mapped = (w <= WA_W'(W_KEPT_TOKENS))
+                || (w >= WA_W'(W_CNT0) && w < WA_W'(W_CNT0 + NCNT))
+                || (w >= WA_W'(W_SCALE0) && w < WA_W'(W_SCALE0 + H_MAX));
+  endfunction
+
+  wire wr_mapped = is_mapped(wr_word);
+  wire wr_byte0  = wr_go & wr_strb[0];
+  wire wr_ctrl   = wr_byte0 & (wr_word == WA_W'(W_CTRL));
+  wire wr_status = wr_byte0 & (wr_word == WA_W'(W_STATUS));
+
+  // ================================================================ RW registers
+  reg [31:0]        cfg_q   [0:NCFG-1];
+  reg [SCALE_W-1:0] scale_q [0:H_MAX-1];
+
+  integer ri;
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      for (ri = 0; ri < NCFG; ri = ri + 1) cfg_q[ri] <= 32'd0;
+      for (ri = 0; ri < H_MAX; ri = ri + 1) scale_q[ri] <= {SCALE_W{1'b0}};
+    end else if (wr_go) begin
+      for (ri = 0; ri < NCFG; ri = ri + 1)
+        if (wr_word == WA_W'(W_CFG0 + ri))
+          cfg_q[ri] <= merge(cfg_q[ri], wr_data, wr_strb) & cfg_mask(ri);
+      for (ri = 0; ri < H_MAX; ri = ri + 1)
+        if (wr_word == WA_W'(W_SCALE0 + ri))
+          scale_q[ri] <= SCALE_W'(merge(32'(scale_q[ri]), wr_data, wr_strb));
+    end
+  end
+
+  assign {scale_shift, scale_mult} = scale_q[scale_head];
+
+  assign cfg_mode        = cfg_q[C_MODE][0];
+  assign cfg_n           = cfg_q[C_N][NW-1:0];
+  assign cfg_d           = cfg_q[C_D][DW-1:0];
+  assign cfg_heads       = cfg_q[C_HEADS][HW-1:0];
+  assign cfg_prune_en    = cfg_q[C_PRUNE][0];
+  assign cfg_token_keep  = cfg_q[C_TOKEN_KEEP][NW-1:0];
+  assign cfg_head_keep   = cfg_q[C_HEAD_KEEP][HW-1:0];
+  assign cfg_value_keep  = cfg_q[C_VALUE_KEEP][NW-1:0];
+  assign cfg_msb_bits    = cfg_q[C_BITS][3:0];
+  assign cfg_lsb_bits    = cfg_q[C_BITS][7:4];
+  assign cfg_requant_thr = cfg_q[C_REQUANT_THR][15:0];
+  assign cfg_q_base      = cfg_q[C_Q_BASE];
+  assign cfg_k_msb_base  = cfg_q[C_Q_BASE + 1];
+  assign cfg_k_lsb_base  = cfg_q[C_Q_BASE + 2];
+  assign cfg_v_msb_base  = cfg_q[C_Q_BASE + 3];
+  assign cfg_e_base      = cfg_q[C_Q_BASE + 4];
+  assign cfg_keep_base   = cfg_q[C_Q_BASE + 5];
+  assign cfg_head_stride = cfg_q[C_HEAD_STRIDE];
+
+  // ================================================================ START check
+  // golden.accel.check_command; `clear` in the same write: all heads live, no live token.
+  reg start_q, clear_q, abort_q;
+  wire clear_req = wr_ctrl & wr_data[1];
+  wire [H_MAX-1:0] live_eff = clear_req ? {H_MAX{1'b1}} : live_heads;
+  wire [31:0]      kept_eff = clear_req ? 32'd0 : 32'(kept_tokens);
+  wire [31:0] n_v = cfg_q[C_N], d_v = cfg_q[C_D], heads_v = cfg_q[C_HEADS];
+  wire [31:0] tk_v = cfg_q[C_TOKEN_KEEP], hk_v = cfg_q[C_HEAD_KEEP], vk_v = cfg_q[C_VALUE_KEEP];
+  wire [3:0]  msb_v = cfg_q[C_BITS][3:0], lsb_v = cfg_q[C_BITS][7:4];
+
+  reg [5:0] live_cnt;  // live heads below HEADS
+  integer hi;
+  always @(*) begin
+    live_cnt = 6'd0;
+    for (hi = 0; hi < H_MAX; hi = hi + 1)
+      if (live_eff[hi] && heads_v > 32'(hi)) live_cnt = live_cnt + 6'd1;
+  end
+
+  reg misaligned;
+  integer ai;
+  always @(*) begin
+    misaligned = 1'b0;
+    for (ai = C_Q_BASE; ai <= C_HEAD_STRIDE; ai = ai + 1)
+      if (cfg_q[ai][4:0] != 5'd0) misaligned = 1'b1;
+  end
+
+  wire bad_n     = n_v == 32'd0 || n_v > 32'(MAX_N) || n_v < kept_eff;
+  wire bad_d     = d_v == 32'd0 || d_v > 32'(D_MAX) || (d_v & (d_v - 32'd1)) != 32'd0;
+  wire bad_heads = heads_v == 32'd0 || heads_v > 32'(H_MAX) || live_cnt == 6'd0;
+  wire bad_k     = vk_v == 32'd0 || vk_v > n_v
+                   || (cfg_q[C_PRUNE][0] && (tk_v == 32'd0 || tk_v > n_v
+                                            || hk_v == 32'd0 || hk_v > 32'(live_cnt)));
+  wire bad_bits  = msb_v == 4'd0 || msb_v > 4'd12 || {1'b0, msb_v} + {1'b0, lsb_v} > 5'd12;
+  wire busy_eff  = busy | start_q;  // the controller raises busy the cycle after start
+
+  reg [3:0] start_code;  // 0: accepted
+  always @(*) begin
+    if (busy_eff)        start_code = E_START_BUSY;
+    else if (bad_n)      start_code = E_BAD_N;
+    else if (bad_d)      start_code = E_BAD_D;
+    else if (bad_heads)  start_code = E_BAD_HEADS;
+    else if (bad_k)      start_code = E_K_GT_LIVE;
+    else if (misaligned) start_code = E_MISALIGNED;
+    else if (bad_bits)   start_code = E_BAD_BITS;
+    else                 start_code = 4'd0;
+  end
+
+  wire start_req    = wr_ctrl & wr_data[0];
+  wire start_ok     = start_req & (start_code == 4'd0);
+  wire start_refuse = start_req & (start_code != 4'd0);
+
+  // ================================================================ CTRL pulses, STATUS
+  reg       done_q, error_q;
+  reg [3:0] error_code_q;
+
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      start_q      <= 1'b0;
+      clear_q      <= 1'b0;
+      abort_q      <= 1'b0;
+      done_q       <= 1'b0;
+      error_q      <= 1'b0;
+      error_code_q <= 4'd0;
+    end else begin
+      start_q <= start_ok;
+      clear_q <= clear_req;
+      abort_q <= wr_ctrl & wr_data[2];
+      // W1C first, then the sets: an event in the same cycle as its clear is kept
+      done_q  <= (done_q & ~(wr_status & wr_data[1])) | done_pulse;
+      error_q <= (error_q & ~(wr_status & wr_data[2])) | error_pulse | start_refuse;
+      if (error_pulse)       error_code_q <= error_code;  // a command's failure wins a tie
+      else if (start_req)    error_code_q <= start_code;
+    end
+  end
+
+  assign cmd_start = start_q;
+  assign cmd_clear = clear_q;
+  assign cmd_abort = abort_q;
+  assign irq   = cfg_q[C_IRQ_EN][0] & (done_q | error_q);
+
+  // ================================================================ counters
+  reg [31:0] cnt_q [0:NCNT-1];
+  integer ci;
+  wire [63:0] macs_sum = {cnt_q[K_MACS_HI], cnt_q[K_MACS_LO]} + 64'(cnt_macs_add);
+
+  always @(posedge clk) begin
+    if (!rst_n || start_ok) begin
+      for (ci = 0; ci < NCNT; ci = ci + 1) cnt_q[ci] <= 32'd0;
+    end else begin
+      if (busy)            cnt_q[K_CYCLES]  <= cnt_q[K_CYCLES] + 32'd1;
+      if (cnt_busy_inc)    cnt_q[K_BUSY]    <= cnt_q[K_BUSY] + 32'd1;
+      if (cnt_requant_inc) cnt_q[K_REQUANT] <= cnt_q[K_REQUANT] + 32'd1;
+      if (cnt_stall_inc)   cnt_q[K_STALL]   <= cnt_q[K_STALL] + 32'd1;
+      {cnt_q[K_MACS_HI], cnt_q[K_MACS_LO]} <= macs_sum;
+      for (ci = 0; ci < 5; ci = ci + 1)
+        cnt_q[K_BYTES0 + ci] <= cnt_q[K_BYTES0 + ci] + 32'(cnt_bytes_add[ci*BYTES_ADD_W +: BYTES_ADD_W]);
+    end
+  end
+
+  // ================================================================ AXI-Lite read side
+  reg        rvalid_q;
+  reg [31:0] rdata_q;
+  reg [1:0]  rresp_q;
+  reg [31:0] rd_val;
+
+  wire [WA_W-1:0] rd_word = s_axil_araddr[ADDR_W-1:2];
+  wire            ar_fire = s_axil_arvalid & s_axil_arready;
+
+  assign s_axil_arready = ~rvalid_q;
+  assign s_axil_rvalid  = rvalid_q;
+  assign s_axil_rdata   = rdata_q;
+  assign s_axil_rresp   = rresp_q;
+
+  integer mi;
+  always @(*) begin
+    case (rd_word)
+      WA_W'(W_ID):          rd_val = ID_VALUE;
+      WA_W'(W_VERSION):     rd_val = VERSION_VALUE;
+      WA_W'(W_STATUS):      rd_val = {29'd0, error_q, done_q, busy};
+      WA_W'(W_ERROR_CODE):  rd_val = {28'd0, error_code_q};
+      WA_W'(W_LIVE_HEADS):  rd_val = 32'(live_heads);
+      WA_W'(W_KEPT_TOKENS): rd_val = 32'(kept_tokens);
+      default:              rd_val = 32'd0;  // CTRL (write-only) and unmapped words
+    endcase
+    for (mi = 0; mi < NCFG; mi = mi + 1)
+      if (rd_word == WA_W'(W_CFG0 + mi)) rd_val = cfg_q[mi];
+    for (mi = 0; mi < NCNT; mi = mi + 1)
+      if (rd_word == WA_W'(W_CNT0 + mi)) rd_val = cnt_q[mi];
+    for (mi = 0; mi < H_MAX; mi = mi + 1)
+      if (rd_word == WA_W'(W_SCALE0 + mi)) rd_val = 32'(scale_q[mi]);
+  end
+
+  always @(posedge clk) begin
+    if (!rst_n) rvalid_q <= 1'b0;
+    else if (ar_fire) rvalid_q <= 1'b1;
+    else if (s_axil_rready) rvalid_q <= 1'b0;
+  end
+
+  always @(posedge clk) begin
+    if (ar_fire) begin
+      rdata_q <= rd_val;
+      rresp_q <= is_mapped(rd_word) ? RESP_OKAY : RESP_SLVERR;
+    end
+  end
+
+  // AWPROT / ARPROT carry no meaning here; the two low address bits select bytes within the word.
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire unused_ok = &{1'b0, s_axil_awprot, s_axil_arprot, s_axil_awaddr[1:0], s_axil_araddr[1:0]};
+  /* verilator lint_on UNUSEDSIGNAL */
+
+endmodule
+`default_nettype wire
