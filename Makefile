@@ -14,7 +14,7 @@ WAVES  ?= 0
 TEST   ?=
 PARAMS ?=
 
-.PHONY: help setup sim test regress lint synth coverage demo eval clean distclean
+.PHONY: help setup sim test regress lint synth coverage demo eval bench-topk clean distclean
 
 help:
 	@echo "make setup                      create .venv (pinned deps) and apt-install missing tools"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint                       verilator -Wall, iverilog -g2012, ruff"
 	@echo "make synth                      Yosys synthesis of every RTL module, cell counts"
 	@echo "make coverage                   merged code + functional coverage -> build/coverage/index.html"
+	@echo "make bench-topk                 top-k engine cycles vs the reference latency model -> build/bench/topk.md"
 	@echo "make clean                      remove build/"
 
 $(SETUP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.sh
@@ -59,6 +60,9 @@ demo: $(SETUP)
 
 eval: $(SETUP)
 	$(VENV)/bin/spatten eval
+
+bench-topk: $(SETUP)
+	$(PY) -m bench.topk_bench
 
 clean:
 	rm -rf build

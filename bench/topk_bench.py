@@ -27,7 +27,7 @@ from golden.topk import quickselect_passes
 from verif.runner import run
 from verif.sim import load_tb_module
 from verif.tools import BUILD
-from verif.topk_agents import engine_cycles, fix_verilator_pch, reference_cycles
+from verif.topk_agents import engine_cycles, reference_cycles
 
 P = 16
 PARAMS = {"P": P, "MAX_N": 4096, "SCORE_W": 16, "INDEX_W": 16}
@@ -71,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     jobs_file.write_text(json.dumps([{"scores": c["scores"], "k": c["k"]} for c in cases]))
     cycles_file.unlink(missing_ok=True)
 
-    fix_verilator_pch()
     os.environ["SPATTEN_COVERAGE"] = "0"  # a plain -O build; keeps the bench out of coverage
     bench = load_tb_module("topk_engine").BENCH
     t0 = time.time()
