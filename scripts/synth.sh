@@ -12,7 +12,7 @@ for f in ${files:-rtl/*.v}; do
   top=$(basename "$f" .v)
   var="SYNTH_PARAMS_${top}"; chp=${!var:-}
   log=build/synth/$top.txt
-  if ! yosys -q -l "$log" -p "read_verilog -sv -Irtl $f; ${chp:+chparam $chp $top;} hierarchy -libdir rtl -top $top; synth -top $top; stat" >/dev/null 2>&1; then
+  if ! yosys -q -l "$log" -p "verilog_defaults -add -sv -Irtl; read_verilog $f; ${chp:+chparam $chp $top;} hierarchy -libdir rtl -top $top; synth -top $top; stat" >/dev/null 2>&1; then
     echo "synth: yosys FAILED on $f (see $log)"; exit 1
   fi
   cells=$(grep -E "^\s+Number of cells:" "$log" | tail -1 | awk '{print $4}')

@@ -133,6 +133,9 @@ def run(
         waves=waves,
         timescale=("1ns", "1ps"),
         log_file=build_dir / "build.log" if log_to_file else None,
+        # cocotb's Icarus runner only checks the listed sources for changes, not the submodules
+        # found with -y: always rebuild (seconds). Verilator's make tracks every dependency.
+        always=sim == "icarus",
     )
     xml = build_dir / "results.xml"
     env = {"PYTHONPATH": os.pathsep.join([str(bench.folder), str(ROOT)]),

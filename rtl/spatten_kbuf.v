@@ -1,0 +1,91 @@
+// Key buffer of spatten_top: n x D_MAX x 12-bit keys of the current head.
+// * write port: one key per cycle from the fetcher (joined 12-bit values, value d at [12d +: 12]);
+//   wr_merge = 0 replaces the key (MSB plane), wr_merge = 1 merges an LSB-plane row: the
+//   fetcher delivers the LSB plane as a plane of lsb_bits bits (its bits at [11 -: lsb_bits] of
+//   each value); they are placed at bits [11-m -: l] of the stored key, the MSB bits kept.
+// * read port: a stream of ceil(n/LANES) beats of LANES keys (key l of the beat at
+//   [(l*D_MAX + d)*12 +: 12]), keep = prefix on the last beat, started by rd_start with rd_n.
+//   The output is a register (the Q.K array multiplies k_data in its first stage).
+`default_nettype none
+`include "spatten_check.vh"
+module spatten_kbuf #(
+    parameter integer LANES = 8,    // keys per read beat
+    parameter integer D_MAX = 64,   // values per key
+    parameter integer MAX_N = 256   // keys, a multiple of LANES
+) (
+    input  wire                        clk,
+    input  wire                        rst_n,
+    input  wire                        wr_en,
+    input  wire [15:0]                 wr_idx,
+    input  wire [D_MAX*12-1:0]         wr_data,
+    input  wire                        wr_merge,
+    input  wire [3:0]                  msb_bits,
+    input  wire [3:0]                  lsb_bits,
+    input  wire                        rd_start,
+    input  wire [15:0]                 rd_n,
+    output reg                         k_valid,
+    input  wire                        k_ready,
+    output reg  [LANES*D_MAX*12-1:0]   k_data,
+    output reg  [LANES-1:0]            k_keep,
+    output reg                         k_last
+);
+  localparam integer KW = D_MAX * 12;
+  generate
+    if (MAX_N % LANES != 0 || MAX_N < LANES) begin : g_bad
+      `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: MAX_N must be a multiple of LANES");
+    end
+  endgenerate
+
+  reg [KW-1:0] mem [0:MAX_N-1];
+
+  // LSB merge mask: bits [11-m -: l] of each 12-bit value
+  wire [11:0] lmask = 12'(((13'd1 << lsb_bits) - 13'd1) << (4'd12 - msb_bits - lsb_bits));
+  reg  [KW-1:0] merged;
+  integer d;
+  always @(*) begin
+    for (d = 0; d < D_MAX; d = d + 1)
+      merged[d*12 +: 12] = (mem[wr_idx[$clog2(MAX_N)-1:0]][d*12 +: 12] & ~lmask)
+                         | ((wr_data[d*12 +: 12] >> msb_bits) & lmask);
+  end
+
+  always @(posedge clk) begin
+    if (wr_en) mem[wr_idx[$clog2(MAX_N)-1:0]] <= wr_merge ? merged : wr_data;
+  end
+
+  // reader
+  reg        active_q;
+  reg [15:0] beat_q;
+  reg [15:0] left_q;   // keys not yet sent
+  wire       load = active_q & (~k_valid | k_ready);
+  integer l;
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      active_q <= 1'b0;
+      k_valid  <= 1'b0;
+    end else begin
+      if (k_valid & k_ready) k_valid <= 1'b0;
+      if (rd_start) begin
+        active_q <= rd_n != 16'd0;
+        beat_q   <= 16'd0;
+        left_q   <= rd_n;
+      end else if (load) begin
+        k_valid <= 1'b1;
+        k_last  <= left_q <= 16'(LANES);
+        for (l = 0; l < LANES; l = l + 1) begin
+          k_keep[l] <= 16'(l) < left_q;
+          // lanes past n carry zeros: never-written keys are X in 4-state simulation and
+          // would leak through the Q.K products / softmax sums of the unkept lanes
+          k_data[l*KW +: KW] <= (16'(l) < left_q)
+              ? mem[($clog2(MAX_N))'(beat_q * 16'(LANES) + 16'(l))] : {KW{1'b0}};
+        end
+        beat_q <= beat_q + 16'd1;
+        left_q <= (left_q <= 16'(LANES)) ? 16'd0 : left_q - 16'(LANES);
+        if (left_q <= 16'(LANES)) active_q <= 1'b0;
+      end
+    end
+  end
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire unused = &{1'b0, wr_idx};
+  /* verilator lint_on UNUSEDSIGNAL */
+endmodule
+`default_nettype wire

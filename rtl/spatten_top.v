@@ -1,0 +1,520 @@
+// SpAtten accelerator top level (docs/spatten_top.md, docs/architecture.md).
+// CSRs on AXI4-Lite s_axil_*; memory reads on m_axi0_* (and m_axi1_* when CHANNELS = 2:
+// address-interleaved by the fetcher), E / KEEP writes on m_axiw_*; irq = IRQ_EN & (DONE|ERROR).
+`default_nettype none
+`include "spatten_check.vh"
+`include "spatten_fixed.vh"
+module spatten_top #(
+    parameter integer LANES    = 8,    // keys / probabilities / V rows per beat: 4, 8, 16, 32
+    parameter integer D_MAX    = 64,   // largest head dimension: 16, 32, 64 (>= LANES)
+    parameter integer MAX_N    = 256,  // largest N: power of two, >= 2*LANES, <= 4096
+    parameter integer H_MAX    = 16,   // heads: 2..32
+    parameter integer CHANNELS = 1     // memory read ports: 1 or 2
+) (
+    input  wire          clk,
+    input  wire          rst_n,
+    // AXI4-Lite CSR slave
+    input  wire          s_axil_awvalid,
+    output wire          s_axil_awready,
+    input  wire [11:0]   s_axil_awaddr,
+    input  wire [2:0]    s_axil_awprot,
+    input  wire          s_axil_wvalid,
+    output wire          s_axil_wready,
+    input  wire [31:0]   s_axil_wdata,
+    input  wire [3:0]    s_axil_wstrb,
+    output wire          s_axil_bvalid,
+    input  wire          s_axil_bready,
+    output wire [1:0]    s_axil_bresp,
+    input  wire          s_axil_arvalid,
+    output wire          s_axil_arready,
+    input  wire [11:0]   s_axil_araddr,
+    input  wire [2:0]    s_axil_arprot,
+    output wire          s_axil_rvalid,
+    input  wire          s_axil_rready,
+    output wire [31:0]   s_axil_rdata,
+    output wire [1:0]    s_axil_rresp,
+    // AXI4 read port 0
+    output wire [2:0]    m_axi0_arid,
+    output wire [31:0]   m_axi0_araddr,
+    output wire [7:0]    m_axi0_arlen,
+    output wire [2:0]    m_axi0_arsize,
+    output wire [1:0]    m_axi0_arburst,
+    output wire          m_axi0_arvalid,
+    input  wire          m_axi0_arready,
+    input  wire [2:0]    m_axi0_rid,
+    input  wire [255:0]  m_axi0_rdata,
+    input  wire [1:0]    m_axi0_rresp,
+    input  wire          m_axi0_rlast,
+    input  wire          m_axi0_rvalid,
+    output wire          m_axi0_rready,
+    // AXI4 read port 1 (CHANNELS = 2; idle otherwise)
+    output wire [2:0]    m_axi1_arid,
+    output wire [31:0]   m_axi1_araddr,
+    output wire [7:0]    m_axi1_arlen,
+    output wire [2:0]    m_axi1_arsize,
+    output wire [1:0]    m_axi1_arburst,
+    output wire          m_axi1_arvalid,
+    input  wire          m_axi1_arready,
+    input  wire [2:0]    m_axi1_rid,
+    input  wire [255:0]  m_axi1_rdata,
+    input  wire [1:0]    m_axi1_rresp,
+    input  wire          m_axi1_rlast,
+    input  wire          m_axi1_rvalid,
+    output wire          m_axi1_rready,
+    // AXI4 write port (E rows, KEEP list)
+    output wire [1:0]    m_axiw_awid,
+    output wire [31:0]   m_axiw_awaddr,
+    output wire [7:0]    m_axiw_awlen,
+    output wire [2:0]    m_axiw_awsize,
+    output wire [1:0]    m_axiw_awburst,
+    output wire          m_axiw_awvalid,
+    input  wire          m_axiw_awready,
+    output wire [255:0]  m_axiw_wdata,
+    output wire [31:0]   m_axiw_wstrb,
+    output wire          m_axiw_wlast,
+    output wire          m_axiw_wvalid,
+    input  wire          m_axiw_wready,
+    input  wire [1:0]    m_axiw_bid,
+    input  wire [1:0]    m_axiw_bresp,
+    input  wire          m_axiw_bvalid,
+    output wire          m_axiw_bready,
+    output wire          irq
+);
+  localparam integer NW     = $clog2(MAX_N) + 1;
+  localparam integer DW     = $clog2(D_MAX) + 1;
+  localparam integer HW     = $clog2(H_MAX) + 1;
+  localparam integer HIDX_W = (H_MAX > 1) ? $clog2(H_MAX) : 1;
+  localparam integer KW     = D_MAX * 12;
+  localparam integer PW     = LANES * 16;
+  localparam integer HT_N   = (2 * LANES > ((H_MAX + LANES - 1) / LANES) * LANES) ? 2 * LANES
+                              : ((H_MAX + LANES - 1) / LANES) * LANES;
+  localparam integer MACS_ADD_W = 24;
+  localparam integer CNT_W  = 32;
+
+  generate
+    if (!(LANES == 4 || LANES == 8 || LANES == 16 || LANES == 32) || LANES > D_MAX
+        || !(D_MAX == 16 || D_MAX == 32 || D_MAX == 64) || MAX_N < 2 * LANES
+        || (MAX_N & (MAX_N - 1)) != 0 || MAX_N > 4096 || H_MAX < 2 || H_MAX > 32
+        || !(CHANNELS == 1 || CHANNELS == 2)) begin : g_bad
+      `SPATTEN_ELAB_FATAL(1, "spatten_top: bad parameters");
+    end
+  endgenerate
+
+  // ---------------------------------------------------------------- CSR
+  wire             cmd_start, cmd_clear, cmd_abort, cfg_mode, cfg_prune;
+  wire [NW-1:0]    cfg_n, cfg_token_keep, cfg_value_keep;
+  wire [DW-1:0]    cfg_d;
+  wire [HW-1:0]    cfg_heads, cfg_head_keep;
+  wire [3:0]       cfg_msb, cfg_lsb;
+  wire [15:0]      cfg_thr;
+  wire [31:0]      cfg_q_base, cfg_kmsb_base, cfg_klsb_base, cfg_v_base, cfg_e_base,
+                   cfg_keep_base, cfg_stride;
+  wire [HIDX_W-1:0] scale_head;
+  wire [15:0]      scale_mult;
+  wire [5:0]       scale_shift;
+  wire             busy, done_pulse, error_pulse, cnt_requant_inc;
+  wire [3:0]       error_code;
+  wire [H_MAX-1:0] live_heads;
+  wire [NW-1:0]    kept_tokens;
+  wire [MACS_ADD_W-1:0] cnt_macs_add;
+  wire [5*16-1:0]  cnt_bytes_add;
+  wire             cnt_busy_inc, cnt_stall_inc;
+
+  spatten_csr #(.ADDR_W(12), .LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
+                .MACS_ADD_W(MACS_ADD_W), .BYTES_ADD_W(16)) u_csr (
+      .clk(clk), .rst_n(rst_n),
+      .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
+      .s_axil_awaddr(s_axil_awaddr), .s_axil_awprot(s_axil_awprot),
+      .s_axil_wvalid(s_axil_wvalid), .s_axil_wready(s_axil_wready),
+      .s_axil_wdata(s_axil_wdata), .s_axil_wstrb(s_axil_wstrb),
+      .s_axil_bvalid(s_axil_bvalid), .s_axil_bready(s_axil_bready), .s_axil_bresp(s_axil_bresp),
+      .s_axil_arvalid(s_axil_arvalid), .s_axil_arready(s_axil_arready),
+      .s_axil_araddr(s_axil_araddr), .s_axil_arprot(s_axil_arprot),
+      .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
+      .s_axil_rdata(s_axil_rdata), .s_axil_rresp(s_axil_rresp),
+      .cmd_start(cmd_start), .cmd_clear(cmd_clear), .cmd_abort(cmd_abort),
+      .cfg_mode(cfg_mode), .cfg_n(cfg_n), .cfg_d(cfg_d), .cfg_heads(cfg_heads),
+      .cfg_prune_en(cfg_prune), .cfg_token_keep(cfg_token_keep), .cfg_head_keep(cfg_head_keep),
+      .cfg_value_keep(cfg_value_keep), .cfg_msb_bits(cfg_msb), .cfg_lsb_bits(cfg_lsb),
+      .cfg_requant_thr(cfg_thr), .cfg_q_base(cfg_q_base), .cfg_k_msb_base(cfg_kmsb_base),
+      .cfg_k_lsb_base(cfg_klsb_base), .cfg_v_msb_base(cfg_v_base), .cfg_e_base(cfg_e_base),
+      .cfg_keep_base(cfg_keep_base), .cfg_head_stride(cfg_stride),
+      .scale_head(scale_head), .scale_mult(scale_mult), .scale_shift(scale_shift), .irq(irq),
+      .busy(busy), .done_pulse(done_pulse), .error_pulse(error_pulse), .error_code(error_code),
+      .live_heads(live_heads), .kept_tokens(kept_tokens),
+      .cnt_busy_inc(cnt_busy_inc), .cnt_stall_inc(cnt_stall_inc),
+      .cnt_requant_inc(cnt_requant_inc), .cnt_macs_add(cnt_macs_add),
+      .cnt_bytes_add(cnt_bytes_add));
+
+  // ---------------------------------------------------------------- fetcher
+  wire        f_job_valid, f_job_ready, f_in_valid, f_in_ready, f_in_last;
+  wire [31:0] f_job_base;
+  wire [15:0] f_job_stride, f_in_idx, f_out_idx;
+  wire [3:0]  f_job_bits, f_out_known;
+  wire [2:0]  f_job_class;
+  wire        f_out_valid, f_out_ready, f_out_last, f_out_empty, f_out_err, f_busy, f_err;
+  wire [KW-1:0] f_out_data;
+  wire        err_clear;
+  wire [1:0]  f_err_resp;
+  wire [3:0]  f_err_channel;
+  wire [2:0]  f_err_class;
+  wire [8*CNT_W-1:0] f_cnt;
+  wire [CNT_W-1:0]   f_stall;
+  wire [CHANNELS*3-1:0]   ax_arid, ax_rid;
+  wire [CHANNELS*32-1:0]  ax_araddr;
+  wire [CHANNELS*8-1:0]   ax_arlen;
+  wire [CHANNELS*3-1:0]   ax_arsize;
+  wire [CHANNELS*2-1:0]   ax_arburst, ax_rresp;
+  wire [CHANNELS-1:0]     ax_arvalid, ax_arready, ax_rlast, ax_rvalid, ax_rready;
+  wire [CHANNELS*256-1:0] ax_rdata;
+
+  kv_fetcher #(.CHANNELS(CHANNELS), .ADDR_W(32), .AXI_DATA_W(256), .ID_W(3), .OUTSTANDING(8),
+               .MAX_BURST(16), .IDX_W(16), .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W)) u_fetch (
+      .clk(clk), .rst_n(rst_n),
+      .job_valid(f_job_valid), .job_ready(f_job_ready),
+      .job_msb_base(f_job_base), .job_lsb_base(32'd0), .job_msb_stride(f_job_stride),
+      .job_lsb_stride(16'd32), .job_d(7'(cfg_d)), .job_msb_bits(f_job_bits),
+      .job_lsb_bits(4'd0), .job_lsb_en(1'b0), .job_class_msb(f_job_class),
+      .job_class_lsb(3'd7),
+      .in_valid(f_in_valid), .in_ready(f_in_ready), .in_idx(f_in_idx), .in_empty(1'b0),
+      .in_last(f_in_last),
+      .out_valid(f_out_valid), .out_ready(f_out_ready), .out_data(f_out_data),
+      .out_known_bits(f_out_known), .out_idx(f_out_idx), .out_empty(f_out_empty),
+      .out_err(f_out_err), .out_last(f_out_last),
+      .m_axi_arid(ax_arid), .m_axi_araddr(ax_araddr), .m_axi_arlen(ax_arlen),
+      .m_axi_arsize(ax_arsize), .m_axi_arburst(ax_arburst), .m_axi_arvalid(ax_arvalid),
+      .m_axi_arready(ax_arready), .m_axi_rid(ax_rid), .m_axi_rdata(ax_rdata),
+      .m_axi_rresp(ax_rresp), .m_axi_rlast(ax_rlast), .m_axi_rvalid(ax_rvalid),
+      .m_axi_rready(ax_rready),
+      .busy(f_busy), .err_valid(f_err), .err_resp(f_err_resp), .err_channel(f_err_channel),
+      .err_class(f_err_class), .err_clear(err_clear), .cnt_rd_bytes(f_cnt), .cnt_stall(f_stall));
+
+  assign m_axi0_arid = ax_arid[2:0];
+  assign m_axi0_araddr = ax_araddr[31:0];
+  assign m_axi0_arlen = ax_arlen[7:0];
+  assign m_axi0_arsize = ax_arsize[2:0];
+  assign m_axi0_arburst = ax_arburst[1:0];
+  assign m_axi0_arvalid = ax_arvalid[0];
+  assign ax_arready[0] = m_axi0_arready;
+  assign ax_rid[2:0] = m_axi0_rid;
+  assign ax_rdata[255:0] = m_axi0_rdata;
+  assign ax_rresp[1:0] = m_axi0_rresp;
+  assign ax_rlast[0] = m_axi0_rlast;
+  assign ax_rvalid[0] = m_axi0_rvalid;
+  assign m_axi0_rready = ax_rready[0];
+  generate
+    if (CHANNELS == 2) begin : g_ch1
+      assign m_axi1_arid = ax_arid[5:3];
+      assign m_axi1_araddr = ax_araddr[63:32];
+      assign m_axi1_arlen = ax_arlen[15:8];
+      assign m_axi1_arsize = ax_arsize[5:3];
+      assign m_axi1_arburst = ax_arburst[3:2];
+      assign m_axi1_arvalid = ax_arvalid[1];
+      assign ax_arready[1] = m_axi1_arready;
+      assign ax_rid[5:3] = m_axi1_rid;
+      assign ax_rdata[511:256] = m_axi1_rdata;
+      assign ax_rresp[3:2] = m_axi1_rresp;
+      assign ax_rlast[1] = m_axi1_rlast;
+      assign ax_rvalid[1] = m_axi1_rvalid;
+      assign m_axi1_rready = ax_rready[1];
+    end else begin : g_no_ch1
+      assign m_axi1_arid = 3'd0;
+      assign m_axi1_araddr = 32'd0;
+      assign m_axi1_arlen = 8'd0;
+      assign m_axi1_arsize = 3'd5;
+      assign m_axi1_arburst = 2'd1;
+      assign m_axi1_arvalid = 1'b0;
+      assign m_axi1_rready = 1'b1;
+      /* verilator lint_off UNUSEDSIGNAL */
+      wire unused_ch1 = &{1'b0, m_axi1_arready, m_axi1_rid, m_axi1_rdata, m_axi1_rresp,
+                          m_axi1_rlast, m_axi1_rvalid};
+      /* verilator lint_on UNUSEDSIGNAL */
+    end
+  endgenerate
+
+  // ---------------------------------------------------------------- key / value / query buffers
+  wire kb_wr_en, kb_wr_merge, kb_rd_start, vb_clr, vb_wr_en, q_load;
+  wire k_valid, k_ready, k_last;
+  wire [LANES*KW-1:0] k_data;
+  wire [LANES-1:0] k_keep;
+  wire [MAX_N-1:0] vb_valid;
+  wire [LANES*16-1:0] vb_rd_idx;
+  wire [LANES*KW-1:0] vb_rd_data;
+
+  spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N)) u_kbuf (
+      .clk(clk), .rst_n(rst_n), .wr_en(kb_wr_en), .wr_idx(f_out_idx), .wr_data(f_out_data),
+      .wr_merge(kb_wr_merge), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
+      .rd_start(kb_rd_start), .rd_n(16'(cfg_n)),
+      .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
+
+  spatten_vbuf #(.D_MAX(D_MAX), .MAX_N(MAX_N), .RD_PORTS(LANES)) u_vbuf (
+      .clk(clk), .rst_n(rst_n), .clr(vb_clr), .wr_en(vb_wr_en), .wr_idx(f_out_idx),
+      .wr_data(f_out_data), .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .valid(vb_valid));
+
+  reg [KW-1:0] qreg;
+  always @(posedge clk) if (q_load) qreg <= f_out_data;
+
+  // ---------------------------------------------------------------- Q.K -> softmax -> row buffer
+  wire qk_q_valid, qk_q_ready;
+  wire [3:0] qk_q_known;
+  wire s_valid, s_ready, s_last;
+  wire [LANES*20-1:0] s_data;
+  wire [LANES-1:0] s_keep;
+  qk_array #(.LANES(LANES), .D(D_MAX), .QW(D_MAX)) u_qk (
+      .clk(clk), .rst_n(rst_n),
+      .q_valid(qk_q_valid), .q_ready(qk_q_ready), .q_data(qreg), .q_mult(scale_mult),
+      .q_shift(scale_shift), .q_known(qk_q_known), .q_last(1'b1),
+      .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last),
+      .s_valid(s_valid), .s_ready(s_ready), .s_data(s_data), .s_keep(s_keep), .s_last(s_last));
+
+  wire sm_valid, sm_ready, sm_last;
+  wire [PW-1:0] sm_data;
+  wire [LANES-1:0] sm_keep;
+  wire [15:0] sm_maxp;
+  softmax #(.LANES(LANES), .MAX_N(MAX_N), .NBUF(3), .RECIP_STEPS(4)) u_softmax (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(s_valid), .in_ready(s_ready), .in_data(s_data), .in_keep(s_keep),
+      .in_last(s_last),
+      .out_valid(sm_valid), .out_ready(sm_ready), .out_data(sm_data), .out_keep(sm_keep),
+      .out_last(sm_last), .out_maxp(sm_maxp));
+
+  // probability row buffer: a whole row waits here for its requant decision
+  localparam integer RBW = PW + LANES + 16;
+  wire rb_valid, rb_ready, rb_last;
+  wire [RBW-1:0] rb_data;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [$clog2(MAX_N / LANES + 3)-1:0] rb_count;
+  wire rb_full, rb_empty;
+  /* verilator lint_on UNUSEDSIGNAL */
+  stream_fifo #(.WIDTH(RBW), .DEPTH(MAX_N / LANES + 2)) u_rowbuf (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(sm_valid), .in_ready(sm_ready), .in_data({sm_maxp, sm_keep, sm_data}),
+      .in_last(sm_last),
+      .out_valid(rb_valid), .out_ready(rb_ready), .out_data(rb_data), .out_last(rb_last),
+      .count(rb_count), .full(rb_full), .empty(rb_empty));
+  wire [PW-1:0]    rb_prob = rb_data[PW-1:0];
+  wire [LANES-1:0] rb_keep = rb_data[PW +: LANES];
+  wire [15:0]      rb_maxp = rb_data[PW + LANES +: 16];
+
+  wire rq_in_valid, rq_in_ready, rq_out_valid, rq_out_ready, rq_out_requant;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [15:0] rq_out_maxp;
+  wire [0:0]  rq_out_tag;
+  /* verilator lint_on UNUSEDSIGNAL */
+  requant_decision #(.TAG_W(1)) u_rq (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(rq_in_valid), .in_ready(rq_in_ready), .in_maxp(rb_maxp), .in_threshold(cfg_thr),
+      .in_tag(1'b0),
+      .out_valid(rq_out_valid), .out_ready(rq_out_ready), .out_requant(rq_out_requant),
+      .out_maxp(rq_out_maxp), .out_tag(rq_out_tag));
+
+  // ---------------------------------------------------------------- local-V top-k
+  wire tv_in_valid, tv_in_ready, tv_out_valid, tv_out_ready, tv_out_last;
+  wire [PW-1:0] tv_in_index, tv_out_index, tv_out_score;
+  wire [LANES-1:0] tv_out_keep;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire tv_sat, tt_sat, th_sat;
+  /* verilator lint_on UNUSEDSIGNAL */
+  topk_engine #(.P(LANES), .MAX_N(MAX_N), .SCORE_W(16), .INDEX_W(16)) u_topk_v (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(tv_in_valid), .in_ready(tv_in_ready), .in_score(rb_prob), .in_index(tv_in_index),
+      .in_keep(rb_keep), .in_k(($clog2(MAX_N+1)+1)'(cfg_value_keep)), .in_last(rb_last),
+      .out_valid(tv_out_valid), .out_ready(tv_out_ready), .out_index(tv_out_index),
+      .out_score(tv_out_score), .out_keep(tv_out_keep), .out_last(tv_out_last),
+      .out_saturated(tv_sat));
+
+  // ---------------------------------------------------------------- P.V
+  wire pv_valid, pv_ready, pv_last, e_valid, e_ready;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire e_last;
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [PW-1:0] pv_prob;
+  wire [LANES*KW-1:0] pv_v;
+  wire [LANES-1:0] pv_keep;
+  wire [D_MAX*16-1:0] e_data;
+  pv_array #(.LANES(LANES), .D(D_MAX)) u_pv (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(pv_valid), .in_ready(pv_ready), .in_prob(pv_prob), .in_v(pv_v),
+      .in_keep(pv_keep), .in_last(pv_last),
+      .e_valid(e_valid), .e_ready(e_ready), .e_data(e_data), .e_last(e_last));
+
+  // ---------------------------------------------------------------- writer
+  wire w_job_valid, w_job_ready, w_job_raw, w_in_valid, w_in_ready, w_in_last, w_busy, w_err;
+  wire [31:0] w_job_base;
+  wire [15:0] w_job_stride, w_in_idx;
+  wire [2:0]  w_job_class;
+  wire [D_MAX*16-1:0] w_in_data;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire w_done, w_done_err;
+  wire [1:0] w_err_resp;
+  wire [2:0] w_err_class;
+  wire [CNT_W-1:0] w_stall;
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [8*CNT_W-1:0] w_cnt;
+  e_writer #(.ADDR_W(32), .ID_W(2), .OUTSTANDING(4), .IDX_W(16), .STRIDE_W(16), .D_MAX(D_MAX),
+             .CNT_W(CNT_W)) u_writer (
+      .clk(clk), .rst_n(rst_n),
+      .job_valid(w_job_valid), .job_ready(w_job_ready), .job_base(w_job_base),
+      .job_stride(w_job_stride), .job_d(7'(cfg_d)), .job_raw(w_job_raw), .job_class(w_job_class),
+      .in_valid(w_in_valid), .in_ready(w_in_ready), .in_data(w_in_data), .in_idx(w_in_idx),
+      .in_last(w_in_last),
+      .m_axi_awid(m_axiw_awid), .m_axi_awaddr(m_axiw_awaddr), .m_axi_awlen(m_axiw_awlen),
+      .m_axi_awsize(m_axiw_awsize), .m_axi_awburst(m_axiw_awburst),
+      .m_axi_awvalid(m_axiw_awvalid), .m_axi_awready(m_axiw_awready),
+      .m_axi_wdata(m_axiw_wdata), .m_axi_wstrb(m_axiw_wstrb), .m_axi_wlast(m_axiw_wlast),
+      .m_axi_wvalid(m_axiw_wvalid), .m_axi_wready(m_axiw_wready), .m_axi_bid(m_axiw_bid),
+      .m_axi_bresp(m_axiw_bresp), .m_axi_bvalid(m_axiw_bvalid), .m_axi_bready(m_axiw_bready),
+      .busy(w_busy), .done(w_done), .done_err(w_done_err), .err_valid(w_err),
+      .err_resp(w_err_resp), .err_class(w_err_class), .err_clear(err_clear),
+      .cnt_wr_bytes(w_cnt), .cnt_stall(w_stall));
+
+  // ---------------------------------------------------------------- importance + selection
+  wire ti_valid, ti_ready, ti_last, ti_out_valid, ti_out_ready, ti_out_last;
+  wire [1:0] ti_op;
+  wire [PW-1:0] ti_data;
+  wire [LANES-1:0] ti_keep, ti_out_keep;
+  wire [LANES*32-1:0] ti_out_score;
+  wire [LANES*$clog2(MAX_N)-1:0] ti_out_pos;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [NW-1:0] ti_live_count;
+  wire ti_busy, hi_busy;
+  /* verilator lint_on UNUSEDSIGNAL */
+  token_importance #(.MAX_N(MAX_N), .LANES(LANES), .ACC_W(32)) u_tok (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(ti_valid), .in_ready(ti_ready), .in_op(ti_op), .in_data(ti_data),
+      .in_keep(ti_keep), .in_n(cfg_n), .in_last(ti_last),
+      .out_valid(ti_out_valid), .out_ready(ti_out_ready), .out_score(ti_out_score),
+      .out_pos(ti_out_pos), .out_keep(ti_out_keep), .out_last(ti_out_last),
+      .live_count(ti_live_count), .busy(ti_busy));
+
+  wire [PW-1:0] ti_out_index;
+  genvar gl;
+  generate
+    for (gl = 0; gl < LANES; gl = gl + 1) begin : g_pos
+      assign ti_out_index[gl*16 +: 16] = 16'(ti_out_pos[gl*$clog2(MAX_N) +: $clog2(MAX_N)]);
+    end
+  endgenerate
+  wire tt_out_valid, tt_out_ready, tt_out_last;
+  wire [PW-1:0] tt_out_index;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [LANES*32-1:0] tt_out_score;
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [LANES-1:0] tt_out_keep;
+  topk_engine #(.P(LANES), .MAX_N(MAX_N), .SCORE_W(32), .INDEX_W(16)) u_topk_tok (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(ti_out_valid), .in_ready(ti_out_ready), .in_score(ti_out_score),
+      .in_index(ti_out_index), .in_keep(ti_out_keep),
+      .in_k(($clog2(MAX_N+1)+1)'(cfg_token_keep)), .in_last(ti_out_last),
+      .out_valid(tt_out_valid), .out_ready(tt_out_ready), .out_index(tt_out_index),
+      .out_score(tt_out_score), .out_keep(tt_out_keep), .out_last(tt_out_last),
+      .out_saturated(tt_sat));
+
+  wire hi_valid, hi_ready, hi_last, hi_out_valid, hi_out_ready, hi_out_last;
+  wire [1:0] hi_op;
+  wire [PW-1:0] hi_data;
+  wire [H_MAX-1:0] hi_live;
+  wire [HIDX_W-1:0] hi_head;
+  wire [LANES*40-1:0] hi_out_score;
+  wire [LANES*HIDX_W-1:0] hi_out_head;
+  wire [LANES-1:0] hi_out_keep;
+  head_importance #(.H_MAX(H_MAX), .LANES(LANES), .ACC_W(40)) u_head (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(hi_valid), .in_ready(hi_ready), .in_op(hi_op), .in_data(hi_data),
+      .in_keep({LANES{1'b1}}), .in_head(hi_head), .in_live(hi_live), .in_last(hi_last),
+      .out_valid(hi_out_valid), .out_ready(hi_out_ready), .out_score(hi_out_score),
+      .out_head(hi_out_head), .out_keep(hi_out_keep), .out_last(hi_out_last), .busy(hi_busy));
+
+  wire th_out_valid, th_out_ready, th_out_last;
+  wire [LANES*HIDX_W-1:0] th_out_index;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [LANES*40-1:0] th_out_score;
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [LANES-1:0] th_out_keep;
+  topk_engine #(.P(LANES), .MAX_N(HT_N), .SCORE_W(40), .INDEX_W(HIDX_W)) u_topk_head (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(hi_out_valid), .in_ready(hi_out_ready), .in_score(hi_out_score),
+      .in_index(hi_out_head), .in_keep(hi_out_keep),
+      .in_k(($clog2(HT_N+1)+1)'(cfg_head_keep)), .in_last(hi_out_last),
+      .out_valid(th_out_valid), .out_ready(th_out_ready), .out_index(th_out_index),
+      .out_score(th_out_score), .out_keep(th_out_keep), .out_last(th_out_last),
+      .out_saturated(th_sat));
+
+  // ---------------------------------------------------------------- controller
+  spatten_ctrl #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
+                 .MACS_ADD_W(MACS_ADD_W)) u_ctrl (
+      .clk(clk), .rst_n(rst_n),
+      .cmd_start(cmd_start), .cmd_clear(cmd_clear), .cmd_abort(cmd_abort),
+      .cfg_mode(cfg_mode), .cfg_n(cfg_n), .cfg_d(cfg_d), .cfg_heads(cfg_heads),
+      .cfg_prune(cfg_prune), .cfg_value_keep(cfg_value_keep), .cfg_msb(cfg_msb),
+      .cfg_lsb(cfg_lsb), .cfg_q_base(cfg_q_base), .cfg_kmsb_base(cfg_kmsb_base),
+      .cfg_klsb_base(cfg_klsb_base), .cfg_v_base(cfg_v_base), .cfg_e_base(cfg_e_base),
+      .cfg_keep_base(cfg_keep_base), .cfg_stride(cfg_stride), .cfg_token_keep(cfg_token_keep),
+      .scale_head(scale_head), .busy(busy), .done_pulse(done_pulse), .error_pulse(error_pulse),
+      .error_code(error_code), .live_heads(live_heads), .kept_tokens(kept_tokens),
+      .cnt_requant_inc(cnt_requant_inc), .cnt_macs_add(cnt_macs_add),
+      .f_job_valid(f_job_valid), .f_job_ready(f_job_ready), .f_job_base(f_job_base),
+      .f_job_stride(f_job_stride), .f_job_bits(f_job_bits), .f_job_class(f_job_class),
+      .f_in_valid(f_in_valid), .f_in_ready(f_in_ready), .f_in_idx(f_in_idx),
+      .f_in_last(f_in_last), .f_out_valid(f_out_valid), .f_out_ready(f_out_ready),
+      .f_out_idx(f_out_idx), .f_out_last(f_out_last), .f_err(f_err), .f_busy(f_busy),
+      .err_clear(err_clear),
+      .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),
+      .vb_clr(vb_clr), .vb_wr_en(vb_wr_en), .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
+      .vb_rd_data(vb_rd_data), .q_load(q_load),
+      .qk_q_valid(qk_q_valid), .qk_q_ready(qk_q_ready), .qk_q_known(qk_q_known),
+      .rb_valid(rb_valid), .rb_ready(rb_ready), .rb_prob(rb_prob), .rb_keep(rb_keep),
+      .rb_last(rb_last),
+      .rq_in_valid(rq_in_valid), .rq_in_ready(rq_in_ready), .rq_out_valid(rq_out_valid),
+      .rq_out_ready(rq_out_ready), .rq_out_requant(rq_out_requant),
+      .tv_in_valid(tv_in_valid), .tv_in_ready(tv_in_ready), .tv_in_index(tv_in_index),
+      .tv_out_valid(tv_out_valid), .tv_out_ready(tv_out_ready), .tv_out_index(tv_out_index),
+      .tv_out_score(tv_out_score), .tv_out_keep(tv_out_keep), .tv_out_last(tv_out_last),
+      .pv_valid(pv_valid), .pv_ready(pv_ready), .pv_prob(pv_prob), .pv_v(pv_v),
+      .pv_keep(pv_keep), .pv_last(pv_last), .e_valid(e_valid), .e_ready(e_ready),
+      .e_data(e_data),
+      .w_job_valid(w_job_valid), .w_job_ready(w_job_ready), .w_job_base(w_job_base),
+      .w_job_stride(w_job_stride), .w_job_raw(w_job_raw), .w_job_class(w_job_class),
+      .w_in_valid(w_in_valid), .w_in_ready(w_in_ready), .w_in_data(w_in_data),
+      .w_in_idx(w_in_idx), .w_in_last(w_in_last), .w_busy(w_busy), .w_err(w_err),
+      .ti_valid(ti_valid), .ti_ready(ti_ready), .ti_op(ti_op), .ti_data(ti_data),
+      .ti_keep(ti_keep), .ti_last(ti_last),
+      .tt_out_valid(tt_out_valid), .tt_out_ready(tt_out_ready), .tt_out_index(tt_out_index),
+      .tt_out_keep(tt_out_keep), .tt_out_last(tt_out_last),
+      .hi_valid(hi_valid), .hi_ready(hi_ready), .hi_op(hi_op), .hi_data(hi_data),
+      .hi_last(hi_last), .hi_live(hi_live), .hi_head(hi_head),
+      .th_out_valid(th_out_valid), .th_out_ready(th_out_ready), .th_out_index(th_out_index),
+      .th_out_keep(th_out_keep), .th_out_last(th_out_last));
+
+  // ---------------------------------------------------------------- counters (CSR increments)
+  // byte counters: per-cycle deltas of the fetcher's / writer's free-running class counters
+  reg [CNT_W-1:0] prev_q [0:4];
+  reg [CNT_W-1:0] prev_stall;
+  wire [CNT_W-1:0] cur [0:4];
+  assign cur[0] = f_cnt[0*CNT_W +: CNT_W];
+  assign cur[1] = f_cnt[1*CNT_W +: CNT_W];
+  assign cur[2] = f_cnt[2*CNT_W +: CNT_W];
+  assign cur[3] = f_cnt[3*CNT_W +: CNT_W];
+  assign cur[4] = w_cnt[5*CNT_W +: CNT_W];
+  integer ci;
+  always @(posedge clk) begin
+    for (ci = 0; ci < 5; ci = ci + 1) prev_q[ci] <= cur[ci];
+    prev_stall <= f_stall;
+  end
+  genvar gc;
+  generate
+    for (gc = 0; gc < 5; gc = gc + 1) begin : g_bytes
+      /* verilator lint_off UNUSEDSIGNAL */
+      wire [CNT_W-1:0] delta = cur[gc] - prev_q[gc];
+      /* verilator lint_on UNUSEDSIGNAL */
+      assign cnt_bytes_add[gc*16 +: 16] = rst_n ? delta[15:0] : 16'd0;
+    end
+  endgenerate
+  assign cnt_stall_inc = rst_n & (f_stall != prev_stall);
+  assign cnt_busy_inc  = (k_valid & k_ready) | (pv_valid & pv_ready);
+
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire unused = &{1'b0, f_out_known, f_out_empty, f_out_err, f_err_resp, f_err_channel,
+                  f_err_class, f_cnt, w_cnt, f_stall};
+  /* verilator lint_on UNUSEDSIGNAL */
+endmodule
+`default_nettype wire

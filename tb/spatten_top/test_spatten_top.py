@@ -1,0 +1,636 @@
+"""spatten_top system testbench: layer commands built by the host library (spatten/host.py)
+from random float Q/K/V, run on the RTL through the AXI4-Lite CSR port and AXI memory models
+with random latency/backpressure (verif/axil.py), checked against the golden command model
+(golden/accel.py AccelModel): every byte of the memory image (E rows, KEEP list, nothing else
+written), LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, the byte / MAC / requant counters.
+
+Tests: random multi-layer sequences (summarization and generation) with directed corners,
+bad-input tests (each error code), AXI read error, start while busy, reset mid-command, an
+expect-fail test with a broken model. Pytest entry at the bottom.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+
+import cocotb
+import numpy as np
+import pytest
+import pyuvm
+from cocotb.triggers import ClockCycles, RisingEdge
+from pyuvm import uvm_component, uvm_env, uvm_test
+
+from golden.accel import (
+    AccelModel,
+    AccelParams,
+    CommandResult,
+    Ctrl,
+    ErrorCode,
+    Mode,
+    Reg,
+    Status,
+    heads_of,
+)
+from golden.config import PruneConfig
+from spatten.host import Layout, build_image, command_counts, command_regs
+from verif.axil import AxilConfig, AxilDevice, channel_prefixes
+from verif.runner import Bench
+from verif.seeding import params, seed_all, seed_text
+from verif.stream import reset, start_clock
+from verif.testing import run_bench
+from verif.uvm import CoverageError, ScoreboardError, export_bins
+
+# Icarus is ~80x slower: a small build there, the paper's LANES / D_MAX on Verilator.
+SMALL = {"LANES": 4, "D_MAX": 16, "MAX_N": 32, "H_MAX": 4, "CHANNELS": 1}
+PAPER = {"LANES": 8, "D_MAX": 64, "MAX_N": 128, "H_MAX": 8, "CHANNELS": 2}
+BENCH = Bench("spatten_top", ["spatten_top.v"], SMALL)
+
+BASE = 0x1000  # layout base of every command
+MEM_SIZE = 1 << 20
+CMD_TIMEOUT = 300_000  # cycles per command before the test declares a hang (largest: ~45k)
+
+COUNTER_REGS = (Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, Reg.BYTES_E,
+                Reg.REQUANT_ROWS, Reg.MACS_LO, Reg.MACS_HI)
+CHECKED_REGS = (Reg.LIVE_HEADS, Reg.KEPT_TOKENS, Reg.ERROR_CODE, *COUNTER_REGS)
+
+COV_BINS = ("summarization", "generation", "prune_on", "prune_off", "requant_taken",
+            "requant_not_taken", "lsb_bits_0", "value_keep_1", "value_keep_n", "token_keep_n",
+            "token_keep_1", "head_pruned", "n_1", "n_max", "d_lt_dmax", "multi_layer",
+            "msb_12")
+
+
+# ================================================================ command specification =======
+@dataclass
+class LayerSpec:
+    """One command of a sequence: shape, pruning setting, data seed; overrides for bad input."""
+
+    mode: Mode
+    heads: int
+    d: int
+    cfg: PruneConfig
+    layer: int  # index in the sequence (0: CLEAR first); prune when layer + 1 >= start
+    n: int = 0  # tokens (layer 0 / generation cache); later summarization layers: kept
+    overrides: dict[int, int] = field(default_factory=dict)
+    note: str = ""
+    clear: bool = True  # layer 0: CTRL.CLEAR first
+
+
+def random_cfg(rng: random.Random) -> PruneConfig:
+    msb = rng.choice([4, 6, 8, 8, 12])
+    lsb = 0 if msb == 12 else rng.choice([0, 12 - msb, min(2, 12 - msb)])
+    return PruneConfig(
+        token_keep=rng.choice([1.0, rng.uniform(0.3, 0.95), rng.uniform(0.05, 0.3)]),
+        head_keep=rng.choice([1.0, rng.uniform(0.4, 0.95)]),
+        value_keep=rng.choice([1.0, rng.uniform(0.2, 0.9), 0.01]),
+        msb_bits=msb, lsb_bits=lsb,
+        requant_threshold=rng.choice([0.0, rng.uniform(0.1, 0.7), 1.0]),
+        prune_start_layer=rng.choice([0, 0, 1, 2]))
+
+
+# ================================================================ scoreboard ==================
+class CommandScoreboard(uvm_component):
+    """Compares each command's outcome (memory image, RO registers, STATUS) with golden."""
+
+    def build_phase(self) -> None:
+        self.errors: list[str] = []
+        self.compared = 0
+        self.corrupt = None  # expect-fail hook: a function mutating the golden result
+
+    def check(self, tag: str, res: CommandResult, mem_before: bytes, mem_after: bytes, got_regs: dict,
+              status: int, skip: tuple[int, ...] = ()) -> None:
+        if self.corrupt is not None:
+            self.corrupt(res)
+        want = bytearray(mem_before)
+        res.apply(want)
+        errs = []
+        if bytes(want) != mem_after:
+            a = np.frombuffer(bytes(want), np.uint8)
+            b = np.frombuffer(mem_after, np.uint8)
+            diff = np.nonzero(a != b)[0]
+            errs.append(f"memory differs at {len(diff)} bytes, first 0x{diff[0]:x}: "
+                        f"want {a[diff[0]]:#04x} got {b[diff[0]]:#04x} "
+                        f"(writes {[(hex(x), len(d)) for x, d in res.writes]})")
+        for reg in CHECKED_REGS:
+            if reg in skip or int(reg) not in res.regs:
+                continue
+            if got_regs[reg] != res.regs[int(reg)]:
+                errs.append(f"{reg.name}: got {got_regs[reg]:#x}, want {res.regs[int(reg)]:#x}")
+        want_status = Status.DONE if res.ok else Status.ERROR
+        if status & (Status.DONE | Status.ERROR) != want_status:
+            errs.append(f"STATUS {status:#x}, want {want_status!r}")
+        self.compared += 1
+        for e in errs:
+            self.logger.error(f"{tag}: {e} ({seed_text()})")
+        self.errors += [f"{tag}: {e}" for e in errs]
+
+    def check_phase(self) -> None:
+        if self.errors:
+            raise ScoreboardError(f"{len(self.errors)} mismatches, first: {self.errors[0]} "
+                                  f"({seed_text()})")
+        if self.compared == 0:
+            raise ScoreboardError("nothing compared")
+
+
+class CommandCoverage(uvm_component):
+    """Functional bins over the executed commands (a promised bin never hit fails the test)."""
+
+    def build_phase(self) -> None:
+        self.hits = dict.fromkeys(COV_BINS, 0)
+        self.required: tuple[str, ...] = ()
+
+    def sample(self, spec: LayerSpec, regs: dict, res: CommandResult, max_n: int, d_max: int) -> None:
+        if not res.ok:
+            return
+        n, prune = regs[Reg.N], bool(regs[Reg.PRUNE] & 1)
+        h = self.hits
+        h["summarization"] += spec.mode == Mode.SUMMARIZATION
+        h["generation"] += spec.mode == Mode.GENERATION
+        h["prune_on"] += prune
+        h["prune_off"] += not prune
+        h["requant_taken"] += res.requant_rows > 0
+        h["requant_not_taken"] += res.requant_rows == 0 and (regs[Reg.BITS] >> 4) > 0
+        h["lsb_bits_0"] += (regs[Reg.BITS] >> 4) == 0
+        h["value_keep_1"] += regs[Reg.VALUE_KEEP] == 1 and n > 1
+        h["value_keep_n"] += regs[Reg.VALUE_KEEP] == n
+        h["token_keep_n"] += prune and regs[Reg.TOKEN_KEEP] == n
+        h["token_keep_1"] += prune and regs[Reg.TOKEN_KEEP] == 1 and n > 1
+        h["head_pruned"] += prune and len(res.keep_heads) < len(res.live_heads)
+        h["n_1"] += n == 1
+        h["n_max"] += n == max_n
+        h["d_lt_dmax"] += regs[Reg.D] < d_max
+        h["multi_layer"] += spec.layer >= 2
+        h["msb_12"] += (regs[Reg.BITS] & 0xF) == 12
+
+    def check_phase(self) -> None:
+        export_bins(self, self.hits)
+        self.logger.info(f"coverage hits: {self.hits}")
+        missed = [b for b in self.required if not self.hits[b]]
+        if missed:
+            raise CoverageError(f"coverage bins never hit: {missed}")
+
+
+class SpattenEnv(uvm_env):
+    def build_phase(self) -> None:
+        self.sb = CommandScoreboard("sb", self)
+        self.cov = CommandCoverage("cov", self)
+
+
+# ================================================================ tests =======================
+class SpattenBaseTest(uvm_test):
+    """Clock, reset, AxilDevice; ``body`` runs the commands. Golden: one AccelModel."""
+
+    required_bins: tuple[str, ...] = ()
+
+    def build_phase(self) -> None:
+        self.env = SpattenEnv("env", self)
+
+    def end_of_elaboration_phase(self) -> None:
+        self.env.cov.required = self.required_bins
+
+    async def run_phase(self) -> None:
+        self.raise_objection()
+        self.dut = cocotb.top
+        self.p = params()
+        self.nrng = seed_all("spatten_top")
+        self.rng = random.Random(int(self.nrng.integers(1 << 31)))
+        self.aparams = AccelParams(self.p["LANES"], self.p["D_MAX"], self.p["MAX_N"],
+                                   self.p["H_MAX"])
+        self.model = AccelModel(self.aparams)
+        start_clock(self.dut.clk)
+        self.dut.rst_n.value = 0
+        cfg = AxilConfig(mem_prefixes=(*channel_prefixes(self.p["CHANNELS"]), "m_axiw"),
+                         mem_size=MEM_SIZE, latency=self.rng.choice([4, 12, 20]),
+                         jitter=self.rng.choice([0, 5]),
+                         # with use_irq, wait_done counts poll_cycles per wake-up but sleeps up to
+                         # 64 x poll_cycles: scale the timeout so a hang ends near CMD_TIMEOUT
+                         timeout_cycles=CMD_TIMEOUT // 64, poll_cycles=16, use_irq=True)
+        self.dev = AxilDevice(self.dut, cfg, self.rng)
+        await reset(self.dut.clk, self.dut.rst_n, 5)
+        self.cycle = 0
+        cocotb.start_soon(self._count())
+        assert await self.dev.read_reg(Reg.ID) == 0x53504154
+        assert await self.dev.read_reg(Reg.VERSION) == self.aparams.version()
+        await self.dev.write_reg(Reg.IRQ_EN, 1)  # wait_done waits for the done interrupt
+        await self.body()
+        self.drop_objection()
+
+    async def _count(self) -> None:
+        while True:
+            await RisingEdge(self.dut.clk)
+            self.cycle += 1
+
+    async def body(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ command helpers
+    def tensors(self, heads: int, nq: int, n: int, d: int) -> tuple[np.ndarray, ...]:
+        r = self.nrng
+        scale = r.choice([0.5, 1.0, 3.0])
+        return (r.normal(0, scale, (heads, nq, d)), r.normal(0, scale, (heads, n, d)),
+                r.normal(0, 1.0, (heads, n, d)))
+
+    async def prepare(self, spec: LayerSpec) -> dict[int, int]:
+        """CLEAR at layer 0, write the layer's Q/K/V of the live heads, return the CSRs."""
+        if spec.layer == 0:
+            if spec.clear:
+                await self.dev.write_reg(Reg.CTRL, Ctrl.CLEAR)
+            self.model.clear()
+        if spec.mode == Mode.SUMMARIZATION:
+            n = spec.n if spec.layer == 0 else self.model.kept_tokens
+        else:
+            n = spec.n if spec.layer == 0 else min(self.model.kept_tokens + 1, self.p["MAX_N"])
+        nq = n if spec.mode == Mode.SUMMARIZATION else 1
+        live = heads_of(await self.dev.read_reg(Reg.LIVE_HEADS), spec.heads)
+        q, k, v = self.tensors(spec.heads, nq, n, spec.d)
+        cfg = spec.cfg
+        layout = Layout(BASE, spec.heads, nq, n, spec.d, cfg.msb_bits, cfg.lsb_bits)
+        assert layout.end < MEM_SIZE
+        image = build_image(layout, q, k, v, live)
+        for addr, data in image.writes:
+            await self.dev.write_mem(addr, data)
+        counts = command_counts(cfg, spec.layer, n, len(live))
+        regs = command_regs(layout, cfg, counts, spec.mode, image.score_scale)
+        regs.update({int(k): v for k, v in spec.overrides.items()})
+        return regs
+
+    async def program(self, regs: dict[int, int]) -> None:
+        for off, val in regs.items():
+            await self.dev.write_reg(off, val)
+
+    async def read_checked(self) -> dict[int, int]:
+        return {r: await self.dev.read_reg(r) for r in (*CHECKED_REGS, Reg.CYCLES,
+                                                         Reg.BUSY_CYCLES, Reg.MEM_STALL_CYCLES)}
+
+    async def run_spec(self, spec: LayerSpec, tag: str) -> CommandResult:
+        """One command end to end, checked by the scoreboard; returns the golden result."""
+        regs = await self.prepare(spec)
+        await self.program(regs)
+        mem_before = bytes(self.dev.mem)
+        res = self.model.run_command(regs, mem_before)
+        t0 = self.cycle
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        status = await self.dev.wait_done()
+        t1 = self.cycle
+        irq_set = int(self.dut.irq.value)
+        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+        irq_clear = int(self.dut.irq.value)
+        if (irq_set, irq_clear) != (1, 0):
+            self.env.sb.errors.append(f"{tag}: irq {irq_set} at DONE/ERROR, {irq_clear} after W1C")
+        got = await self.read_checked()
+        self.logger.info(
+            f"{tag} {spec.note}: mode={spec.mode.name} N={regs[Reg.N]} D={regs[Reg.D]} "
+            f"H={regs[Reg.HEADS]} live={list(res.live_heads)} prune={regs[Reg.PRUNE]} "
+            f"tk={regs[Reg.TOKEN_KEEP]} hk={regs[Reg.HEAD_KEEP]} vk={regs[Reg.VALUE_KEEP]} "
+            f"bits={regs[Reg.BITS]:#x} thr={regs[Reg.REQUANT_THR]} -> {res.error.name} "
+            f"requant={res.requant_rows} cycles={got[Reg.CYCLES]} (wall {t1 - t0}) "
+            f"busy={got[Reg.BUSY_CYCLES]} stall={got[Reg.MEM_STALL_CYCLES]}")
+        self.env.sb.check(tag, res, mem_before, bytes(self.dev.mem), got, status)
+        self.env.cov.sample(spec, regs, res, self.p["MAX_N"], self.p["D_MAX"])
+        return res
+
+    def d_choices(self) -> list[int]:
+        return [d for d in (1, 2, 4, 8, 16, 32, 64) if d <= self.p["D_MAX"]]
+
+
+class SpattenRandomTest(SpattenBaseTest):
+    """Directed corners, then random multi-layer summarization and generation sequences."""
+
+    required_bins = COV_BINS
+    sequences = int(os.environ.get("SPATTEN_TOP_SEQS", "0"))
+
+    def directed(self) -> list[list[LayerSpec]]:
+        p, S, G = self.p, Mode.SUMMARIZATION, Mode.GENERATION
+        dmax, nmax, hmax = p["D_MAX"], p["MAX_N"], min(p["H_MAX"], 4)
+        n_small = min(nmax, 12)
+        return [
+            # no pruning, full precision
+            [LayerSpec(S, 2, dmax, PruneConfig(), 0, n=n_small, note="dense")],
+            # n = 1
+            [LayerSpec(S, 2, min(dmax, 8), PruneConfig(msb_bits=8), 0, n=1, note="n=1")],
+            # requant always taken (threshold 1.0), value keep 1, heavy token/head pruning
+            [LayerSpec(S, hmax, dmax // 2, PruneConfig(token_keep=0.05, head_keep=0.3,
+                                                       value_keep=0.01, msb_bits=4, lsb_bits=8,
+                                                       requant_threshold=1.0), 0, n=n_small,
+                       note="heavy+requant"),
+             LayerSpec(S, hmax, dmax // 2, PruneConfig(token_keep=0.05, head_keep=0.3,
+                                                       value_keep=0.01, msb_bits=4, lsb_bits=8,
+                                                       requant_threshold=1.0), 1, note="l1")],
+            # requant possible but never taken; token keep = n; value keep = n; n = MAX_N
+            [LayerSpec(S, 2, dmax, PruneConfig(msb_bits=6, lsb_bits=2, requant_threshold=0.0),
+                       0, n=nmax, note="n=max, token keep n, no requant")],
+            # generation steps with pruning
+            [LayerSpec(G, 3, dmax, PruneConfig(token_keep=0.7, head_keep=0.7, value_keep=0.5,
+                                               msb_bits=8, lsb_bits=4, requant_threshold=0.5),
+                       i, n=n_small, note=f"gen step {i}") for i in range(3)],
+        ]
+
+    def random_sequence(self, i: int) -> list[LayerSpec]:
+        r, p = self.rng, self.p
+        mode = Mode.GENERATION if i % 2 else Mode.SUMMARIZATION
+        cfg = random_cfg(r)
+        heads = r.randint(1, min(p["H_MAX"], 4))
+        d = r.choice(self.d_choices()[-3:])
+        n = r.choice([r.randint(1, p["MAX_N"]), r.randint(2, min(16, p["MAX_N"]))])
+        layers = r.randint(1, 3)
+        return [LayerSpec(mode, heads, d, cfg, layer, n=n, note=f"rand{i}")
+                for layer in range(layers)]
+
+    async def body(self) -> None:
+        seqs = self.directed()
+        count = self.sequences or (12 if self.p["LANES"] >= 8 else 8)
+        seqs += [self.random_sequence(i) for i in range(count)]
+        for si, seq in enumerate(seqs):
+            for spec in seq:
+                await self.run_spec(spec, f"seq{si}/L{spec.layer}")
+        self.logger.info(f"{len(seqs)} sequences, {self.env.sb.compared} commands compared")
+
+
+class SpattenBrokenModelTest(SpattenBaseTest):
+    """Expect-fail: a golden model whose first E byte is off must be caught."""
+
+    def end_of_elaboration_phase(self) -> None:
+        super().end_of_elaboration_phase()
+
+        def corrupt(res: CommandResult) -> None:
+            if res.writes:
+                addr, data = res.writes[0]
+                res.writes[0] = (addr, bytes([data[0] ^ 1]) + data[1:])
+        self.env.sb.corrupt = corrupt
+
+    async def body(self) -> None:
+        await self.run_spec(LayerSpec(Mode.SUMMARIZATION, 1, 8, PruneConfig(), 0, n=4), "broken")
+
+
+SpattenBrokenModelTest = pyuvm.test(expect_error=ScoreboardError)(SpattenBrokenModelTest)
+
+
+# ---------------------------------------------------------------- bad inputs
+class BadInputBase(SpattenBaseTest):
+    """A good command, then the bad one (must give its code, write nothing, change nothing),
+    then the good one again (state intact)."""
+
+    code: ErrorCode = ErrorCode.NONE
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        raise NotImplementedError
+
+    async def body(self) -> None:
+        good = LayerSpec(Mode.SUMMARIZATION, 2, min(8, self.p["D_MAX"]),
+                         PruneConfig(token_keep=0.5, msb_bits=8), 0, n=6, note="good")
+        await self.run_spec(good, "before")
+        bad = self.bad(LayerSpec(Mode.SUMMARIZATION, 2, good.d, good.cfg, 1, note="bad"))
+        res = await self.run_spec(bad, "bad")
+        assert res.error == self.code, f"golden says {res.error.name}, test meant {self.code.name}"
+        await self.run_spec(LayerSpec(Mode.SUMMARIZATION, 2, good.d, good.cfg, 1), "after")
+
+
+class BadKTest(BadInputBase):
+    code = ErrorCode.K_GT_LIVE
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.VALUE_KEEP: 7}  # N = 3 live tokens after the first command
+        return spec
+
+
+class BadTokenKeepTest(BadInputBase):
+    code = ErrorCode.K_GT_LIVE
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.TOKEN_KEEP: 0}
+        return spec
+
+
+class BadDTest(BadInputBase):
+    code = ErrorCode.BAD_D
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.D: 3}
+        return spec
+
+
+class BadDMaxTest(BadInputBase):
+    code = ErrorCode.BAD_D
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.D: 2 * params()["D_MAX"]}
+        return spec
+
+
+class BadNTest(BadInputBase):
+    code = ErrorCode.BAD_N
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.N: params()["MAX_N"] + 1}
+        return spec
+
+
+class BadNShrinkTest(BadInputBase):
+    code = ErrorCode.BAD_N
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.N: 2}  # fewer than the 3 live tokens
+        return spec
+
+
+class BadHeadsTest(BadInputBase):
+    code = ErrorCode.BAD_HEADS
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.HEADS: 0}
+        return spec
+
+
+class BadAlignTest(BadInputBase):
+    code = ErrorCode.MISALIGNED
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.K_LSB_BASE: BASE + 8}
+        return spec
+
+
+class BadBitsTest(BadInputBase):
+    code = ErrorCode.BAD_BITS
+
+    def bad(self, spec: LayerSpec) -> LayerSpec:
+        spec.overrides = {Reg.BITS: 0x58}  # 8 + 5 > 12
+        return spec
+
+
+class StartBusyTest(SpattenBaseTest):
+    """START while BUSY: ERROR with code 6 at once, the running command completes exactly."""
+
+    async def body(self) -> None:
+        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
+                         PruneConfig(token_keep=0.5, msb_bits=8, lsb_bits=4,
+                                     requant_threshold=0.5), 0, n=8)
+        regs = await self.prepare(spec)
+        await self.program(regs)
+        mem_before = bytes(self.dev.mem)
+        res = self.model.run_command(regs, mem_before)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        await ClockCycles(self.dut.clk, 20)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        st = await self.dev.read_reg(Reg.STATUS)
+        code = await self.dev.read_reg(Reg.ERROR_CODE)
+        assert st & Status.BUSY and st & Status.ERROR, f"STATUS {st:#x} after START while busy"
+        assert code == ErrorCode.START_BUSY, f"ERROR_CODE {code}"
+        for _ in range(CMD_TIMEOUT // 16):
+            st = await self.dev.read_reg(Reg.STATUS)
+            if not st & Status.BUSY:
+                break
+            await ClockCycles(self.dut.clk, 16)
+        assert st & Status.DONE, f"STATUS {st:#x}: the running command did not finish"
+        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+        got = await self.read_checked()
+        self.env.sb.check("start-busy", res, mem_before, bytes(self.dev.mem), got,
+                          Status.DONE, skip=(Reg.ERROR_CODE,))
+
+
+class AxiReadErrorTest(SpattenBaseTest):
+    """SLVERR on the K MSB plane of head 1: ERROR code 7, no hang, nothing after; then CLEAR
+    and a clean command that matches golden."""
+
+    async def body(self) -> None:
+        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
+                         PruneConfig(msb_bits=8), 0, n=8)
+        regs = await self.prepare(spec)
+        await self.program(regs)
+        lo = regs[Reg.K_MSB_BASE] + regs[Reg.HEAD_STRIDE]
+        self.dev.set_error_range(lo, lo + 32, 2)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        st = await self.dev.wait_done()
+        code = await self.dev.read_reg(Reg.ERROR_CODE)
+        assert st & Status.ERROR and not st & Status.DONE, f"STATUS {st:#x}"
+        assert code == ErrorCode.AXI_READ, f"ERROR_CODE {code}"
+        assert not await self.dev.read_reg(Reg.STATUS) & Status.BUSY
+        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+        for ram in (*self.dev.readers, *self.dev.writers):
+            ram.error_ranges.clear()
+        await self.run_spec(spec, "after-axi-error")  # layer 0: CLEAR + fresh golden
+
+
+class AxiWriteErrorTest(SpattenBaseTest):
+    """SLVERR on the first E row of head 0: ERROR code 8 (not DONE), no hang; then CLEAR and a
+    clean command that matches golden."""
+
+    async def body(self) -> None:
+        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
+                         PruneConfig(msb_bits=8), 0, n=6)
+        regs = await self.prepare(spec)
+        await self.program(regs)
+        lo = regs[Reg.E_BASE]
+        self.dev.set_error_range(lo, lo + 32, 2)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        st = await self.dev.wait_done()
+        code = await self.dev.read_reg(Reg.ERROR_CODE)
+        assert st & Status.ERROR and not st & Status.DONE, f"STATUS {st:#x}"
+        assert code == ErrorCode.AXI_WRITE, f"ERROR_CODE {code}"
+        assert not await self.dev.read_reg(Reg.STATUS) & Status.BUSY
+        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+        for ram in (*self.dev.readers, *self.dev.writers):
+            ram.error_ranges.clear()
+        await self.run_spec(spec, "after-axi-write-error")
+
+
+class AbortTest(SpattenBaseTest):
+    """CTRL.ABORT mid-command: ends at the next query boundary with ERROR (code 0), no hang;
+    then CLEAR and a clean command that matches golden."""
+
+    async def body(self) -> None:
+        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
+                         PruneConfig(msb_bits=8, token_keep=0.5), 0, n=10)
+        regs = await self.prepare(spec)
+        await self.program(regs)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        await ClockCycles(self.dut.clk, self.rng.randint(100, 600))
+        assert await self.dev.read_reg(Reg.STATUS) & Status.BUSY
+        await self.dev.write_reg(Reg.CTRL, Ctrl.ABORT)
+        st = await self.dev.wait_done()
+        assert st & Status.ERROR and not st & Status.DONE, f"STATUS {st:#x} after ABORT"
+        assert await self.dev.read_reg(Reg.ERROR_CODE) == 0
+        assert not await self.dev.read_reg(Reg.STATUS) & Status.BUSY
+        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+        await self.run_spec(spec, "after-abort")
+
+
+class ResetMidCommandTest(SpattenBaseTest):
+    """rst_n in the middle of a command: idle, importance cleared; a re-run matches golden."""
+
+    async def body(self) -> None:
+        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
+                         PruneConfig(token_keep=0.5, msb_bits=6, lsb_bits=6,
+                                     requant_threshold=0.6), 0, n=10)
+        regs = await self.prepare(spec)
+        await self.program(regs)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        await ClockCycles(self.dut.clk, self.rng.randint(50, 400))
+        assert await self.dev.read_reg(Reg.STATUS) & Status.BUSY
+        await reset(self.dut.clk, self.dut.rst_n, 5)
+        await ClockCycles(self.dut.clk, 50)  # let the memory models drop what was in flight
+        st = await self.dev.read_reg(Reg.STATUS)
+        assert st == 0, f"STATUS {st:#x} after reset"
+        assert await self.dev.read_reg(Reg.LIVE_HEADS) == (1 << self.p["H_MAX"]) - 1
+        assert await self.dev.read_reg(Reg.KEPT_TOKENS) == 0
+        spec.clear = False  # no CLEAR: the reset alone must have cleared the state
+        regs = await self.prepare(spec)
+        await self.program(regs)
+        mem_before = bytes(self.dev.mem)
+        res = self.model.run_command(regs, mem_before)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        status = await self.dev.wait_done()
+        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+        self.env.sb.check("after-reset", res, mem_before, bytes(self.dev.mem),
+                          await self.read_checked(), status)
+
+
+for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTest, BadNTest,
+             BadNShrinkTest, BadHeadsTest, BadAlignTest, BadBitsTest, StartBusyTest,
+             AxiReadErrorTest, AxiWriteErrorTest, AbortTest, ResetMidCommandTest):
+    globals()[_cls.__name__] = pyuvm.test()(_cls)
+
+# Plausible controller bugs the testbench must catch (tests/test_mutations.py).
+MUTANTS = [
+    ("spatten_ctrl.v", "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~repass",
+     "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12)",
+     "requantized row requantized again"),
+    ("spatten_ctrl.v", "assign vb_clr      = st == S_HEAD;", "assign vb_clr      = 1'b0;",
+     "value buffer valid bits not reset per head"),
+    ("spatten_ctrl.v", "live_heads <= cfg_prune ? new_live : live_cmd;",
+     "live_heads <= cfg_prune ? new_live : live_heads;",
+     "live heads not restricted to HEADS without pruning"),
+]
+
+
+# ================================================================ pytest entry ================
+# >= 20 random sequences per CI run over both modes (each alternates summarization /
+# generation): Icarus small build 8 + Verilator paper-ish build 12, plus 5 directed each.
+CONFIGS = {"icarus": [SMALL], "verilator": [PAPER]}
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("params", [(s, p) for s, ps in CONFIGS.items() for p in ps],
+                         ids=lambda sp: f"{sp[0]}-L{sp[1]['LANES']}_D{sp[1]['D_MAX']}")
+def test_spatten_top(sim: str, params: tuple[str, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    want_sim, p = params
+    if sim != want_sim:
+        pytest.skip(f"config meant for {want_sim}")
+    if p is PAPER:  # toggle coverage of the 6144-bit key beats would double the build time;
+        monkeypatch.setenv("SPATTEN_COVERAGE", "0")  # code coverage comes from `make sim`
+    run_bench(BENCH, sim, p)
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_spatten_top_sweep(sim: str, monkeypatch: pytest.MonkeyPatch,
+                           request: pytest.FixtureRequest) -> None:
+    """40 more random sequences (SPATTEN_TOP_SEQS overrides the count). Runs with ``-m slow``
+    or SPATTEN_TOP_SWEEP=1 only, so that ``pytest tb/spatten_top`` stays a ~6 minute CI run."""
+    markexpr = request.config.getoption("markexpr") or ""
+    if os.environ.get("SPATTEN_TOP_SWEEP") != "1" and (
+            "slow" not in markexpr or "not slow" in markexpr):
+        pytest.skip("long sweep: run with -m slow or SPATTEN_TOP_SWEEP=1")
+    monkeypatch.setenv("SPATTEN_TOP_SEQS", os.environ.get("SPATTEN_TOP_SEQS", "40"))
+    run_bench(BENCH, sim, PAPER if sim == "verilator" else SMALL,
+              testcase="SpattenRandomTest")
