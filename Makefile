@@ -40,10 +40,10 @@ sim: $(SETUP)
 	  $(foreach p,$(PARAMS),-P $(p))
 
 test: $(SETUP)
-	$(PY) -m pytest -n $(JOBS) -m "not slow" tests tb
+	$(PY) -m pytest -n $(JOBS) tests tb
 
 regress: $(SETUP)
-	$(PY) -m pytest -n $(JOBS) tests tb
+	$(PY) -m pytest -n $(JOBS) -m "slow or not slow" tests tb
 
 lint: $(SETUP)
 	@bash scripts/lint.sh

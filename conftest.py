@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from verif.runner import SIMULATORS
+from verif.runner import SIMULATORS, param_tag
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -12,9 +12,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="simulator(s) to run (default: all)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "only_sim(name): run this test on one simulator only")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "sim" in metafunc.fixturenames:
-        sims = metafunc.config.getoption("sim") or list(SIMULATORS)
+    """``sim`` runs on every simulator (or those given with --sim). A testbench whose
+    configurations differ per simulator (Icarus is ~80x slower on wide datapaths) defines
+    ``SIM_CONFIGS = {"icarus": [params, ...], "verilator": [...]}`` and takes ``sim, params``:
+    each simulator then gets only its own configurations (no skipped combinations)."""
+    if "sim" not in metafunc.fixturenames:
+        return
+    sims = metafunc.config.getoption("sim") or list(SIMULATORS)
+    only = metafunc.definition.get_closest_marker("only_sim")
+    if only:
+        sims = [s for s in sims if s in only.args]
+    per_sim = getattr(metafunc.module, "SIM_CONFIGS", None)
+    explicit = {name.strip() for m in metafunc.definition.iter_markers("parametrize")
+                for name in (m.args[0].split(",") if isinstance(m.args[0], str) else m.args[0])}
+    if per_sim is not None and "params" in metafunc.fixturenames and "params" not in explicit:
+        cases = [(s, p) for s in sims for p in per_sim.get(s, [])]
+        ids = [f"{s}-{param_tag(p)}" for s, p in cases]
+        metafunc.parametrize(("sim", "params"), cases, ids=ids)
+    else:
         metafunc.parametrize("sim", sims)
 
 

@@ -19,10 +19,10 @@ import pyuvm
 from pyuvm import ConfigDB, uvm_analysis_port, uvm_env, uvm_test
 
 from golden import blocks, fixed
-from verif.runner import Bench, check, regression_seed, run
+from verif.runner import Bench
 from verif.seeding import params, seed_all
 from verif.stream import reset, start_clock
-from verif.testing import run_bench
+from verif.testing import run_bench, run_sweep
 from verif.uvm import (
     CoverageSubscriber,
     Scoreboard,
@@ -37,7 +37,7 @@ from verif.vecstream import HandshakeObserver, pack, send_all, unpack
 BENCH = Bench("pv_array", ["pv_array.v"], {"LANES": 2, "D": 8})
 PAPER = {"LANES": 8, "D": 64}
 # Paper scale on Verilator; Icarus gets small configs of the same logic (LANES = 1: no tree).
-CONFIGS = {
+SIM_CONFIGS = {
     "verilator": [PAPER],
     "icarus": [{"LANES": 2, "D": 32}, {"LANES": 1, "D": 8}, {"LANES": 4, "D": 1}],
 }
@@ -385,25 +385,14 @@ MUTANTS = [
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("params", [(s, p) for s, ps in CONFIGS.items() for p in ps],
-                         ids=lambda sp: f"{sp[0]}-L{sp[1]['LANES']}_D{sp[1]['D']}")
-def test_pv_array(sim: str, params: tuple[str, dict]) -> None:
-    want_sim, p = params
-    if sim != want_sim:
-        pytest.skip(f"config meant for {want_sim}")
-    run_bench(BENCH, sim, p)
+def test_pv_array(sim: str, params: dict) -> None:
+    run_bench(BENCH, sim, params)
 
 
 @pytest.mark.slow
 @pytest.mark.sim
+@pytest.mark.only_sim("verilator")
 def test_pv_array_sweep(sim: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """make regress: 50,000 more random queries at paper scale (own build folder and seed; SPATTEN_SWEEP_ROWS overrides the count)."""
-    if sim != "verilator":
-        pytest.skip("paper-scale sweep runs on Verilator")
+    """make regress: 50,000 more random rows at paper scale (SPATTEN_SWEEP_ROWS overrides)."""
     monkeypatch.setenv("SPATTEN_PV_ROWS", os.environ.get("SPATTEN_SWEEP_ROWS", "50000"))
-    seed = regression_seed("pv_array", sim, "sweep")
-    print(f"pv_array sweep on {sim}: RANDOM_SEED={seed}")
-    res = run(BENCH, sim, PAPER, seed=seed, testcase="PvBulkRegressionTest", log_to_file=True,
-              variant="sweep")
-    print(res.summary())
-    check(res)
+    run_sweep(BENCH, sim, PAPER, "PvBulkRegressionTest")

@@ -21,10 +21,10 @@ import pyuvm
 from pyuvm import ConfigDB, uvm_analysis_port, uvm_env, uvm_test
 
 from golden import blocks, fixed
-from verif.runner import Bench, check, regression_seed, run
+from verif.runner import Bench
 from verif.seeding import params, seed_all
 from verif.stream import reset, start_clock
-from verif.testing import run_bench
+from verif.testing import run_bench, run_sweep
 from verif.uvm import (
     CoverageSubscriber,
     Scoreboard,
@@ -41,7 +41,7 @@ PAPER = {"LANES": 8, "D": 64, "QW": 64}
 # Paper scale runs on Verilator (~80x faster on this datapath; plus a small build with a
 # multi-beat query for code coverage); Icarus gets small configs that exercise the same logic
 # (D = 32 with a 4-beat query, LANES = 1, D = 1: no adder-tree level).
-CONFIGS = {
+SIM_CONFIGS = {
     "verilator": [PAPER, {"LANES": 2, "D": 8, "QW": 4}],
     "icarus": [{"LANES": 2, "D": 32, "QW": 8}, {"LANES": 1, "D": 8, "QW": 8},
                {"LANES": 4, "D": 1, "QW": 1}],
@@ -429,25 +429,14 @@ MUTANTS = [
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("params", [(s, p) for s, ps in CONFIGS.items() for p in ps],
-                         ids=lambda sp: f"{sp[0]}-L{sp[1]['LANES']}_D{sp[1]['D']}_QW{sp[1]['QW']}")
-def test_qk_array(sim: str, params: tuple[str, dict]) -> None:
-    want_sim, p = params
-    if sim != want_sim:
-        pytest.skip(f"config meant for {want_sim}")
-    run_bench(BENCH, sim, p)
+def test_qk_array(sim: str, params: dict) -> None:
+    run_bench(BENCH, sim, params)
 
 
 @pytest.mark.slow
 @pytest.mark.sim
+@pytest.mark.only_sim("verilator")
 def test_qk_array_sweep(sim: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """make regress: 50,000 more random rows at paper scale (own build folder and seed; SPATTEN_SWEEP_ROWS overrides the count)."""
-    if sim != "verilator":
-        pytest.skip("paper-scale sweep runs on Verilator")
+    """make regress: 50,000 more random rows at paper scale (SPATTEN_SWEEP_ROWS overrides)."""
     monkeypatch.setenv("SPATTEN_QK_ROWS", os.environ.get("SPATTEN_SWEEP_ROWS", "50000"))
-    seed = regression_seed("qk_array", sim, "sweep")
-    print(f"qk_array sweep on {sim}: RANDOM_SEED={seed}")
-    res = run(BENCH, sim, PAPER, seed=seed, testcase="QkBulkRegressionTest", log_to_file=True,
-              variant="sweep")
-    print(res.summary())
-    check(res)
+    run_sweep(BENCH, sim, PAPER, "QkBulkRegressionTest")

@@ -606,31 +606,20 @@ MUTANTS = [
 # ================================================================ pytest entry ================
 # >= 20 random sequences per CI run over both modes (each alternates summarization /
 # generation): Icarus small build 8 + Verilator paper-ish build 12, plus 5 directed each.
-CONFIGS = {"icarus": [SMALL], "verilator": [PAPER]}
+SIM_CONFIGS = {"icarus": [SMALL], "verilator": [PAPER]}
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("params", [(s, p) for s, ps in CONFIGS.items() for p in ps],
-                         ids=lambda sp: f"{sp[0]}-L{sp[1]['LANES']}_D{sp[1]['D_MAX']}")
-def test_spatten_top(sim: str, params: tuple[str, dict], monkeypatch: pytest.MonkeyPatch) -> None:
-    want_sim, p = params
-    if sim != want_sim:
-        pytest.skip(f"config meant for {want_sim}")
-    if p is PAPER:  # toggle coverage of the 6144-bit key beats would double the build time;
+def test_spatten_top(sim: str, params: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    if params is PAPER:  # toggle coverage of the 6144-bit key beats would double the build time;
         monkeypatch.setenv("SPATTEN_COVERAGE", "0")  # code coverage comes from `make sim`
-    run_bench(BENCH, sim, p)
+    run_bench(BENCH, sim, params)
 
 
 @pytest.mark.slow
 @pytest.mark.sim
-def test_spatten_top_sweep(sim: str, monkeypatch: pytest.MonkeyPatch,
-                           request: pytest.FixtureRequest) -> None:
-    """40 more random sequences (SPATTEN_TOP_SEQS overrides the count). Runs with ``-m slow``
-    or SPATTEN_TOP_SWEEP=1 only, so that ``pytest tb/spatten_top`` stays a ~6 minute CI run."""
-    markexpr = request.config.getoption("markexpr") or ""
-    if os.environ.get("SPATTEN_TOP_SWEEP") != "1" and (
-            "slow" not in markexpr or "not slow" in markexpr):
-        pytest.skip("long sweep: run with -m slow or SPATTEN_TOP_SWEEP=1")
+def test_spatten_top_sweep(sim: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """make regress: 40 more random sequences (SPATTEN_TOP_SEQS overrides the count)."""
     monkeypatch.setenv("SPATTEN_TOP_SEQS", os.environ.get("SPATTEN_TOP_SEQS", "40"))
     run_bench(BENCH, sim, PAPER if sim == "verilator" else SMALL,
               testcase="SpattenRandomTest")
