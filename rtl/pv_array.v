@@ -177,35 +177,25 @@ module pv_array #(
   end
 
   // ------------------------------------------------------------------ output skid
-  // Output register plus one skid slot: the same logic as rtl/stream_skid.v, inlined because
-  // make lint / make synth elaborate each file on its own (no library search path).
-  // skid_ready is a flop, so adv (and in_ready) never depend combinationally on e_ready.
-  reg             ov_q;
-  reg [D*EW-1:0]  od_q;
-  reg             sv_q;
-  reg [D*EW-1:0]  sd_q;
-  wire            skid_ready = ~sv_q;
-  wire            o_fire     = ve_q & skid_ready;
-  wire            o_free     = ~ov_q | e_ready;
+  // stream_skid's ready is a flop, so adv (and in_ready) never depend combinationally on e_ready.
+  wire skid_ready;
+  wire skid_last_unused;
   assign adv = ~ve_q | skid_ready;
 
-  always @(posedge clk) begin
-    if (!rst_n) begin
-      ov_q <= 1'b0;
-      sv_q <= 1'b0;
-    end else if (o_free) begin
-      ov_q <= sv_q | o_fire;
-      sv_q <= 1'b0;
-    end else if (o_fire) begin
-      sv_q <= 1'b1;
-    end
-  end
-  always @(posedge clk) begin
-    if (o_free) od_q <= sv_q ? sd_q : e_q;
-    if (o_fire && !o_free) sd_q <= e_q;
-  end
-  assign e_valid = ov_q;
-  assign e_data  = od_q;
+  stream_skid #(
+      .WIDTH(D*EW)
+  ) u_out_skid (
+      .clk      (clk),
+      .rst_n    (rst_n),
+      .in_valid (ve_q),
+      .in_ready (skid_ready),
+      .in_data  (e_q),
+      .in_last  (1'b1),
+      .out_valid(e_valid),
+      .out_ready(e_ready),
+      .out_data (e_data),
+      .out_last (skid_last_unused)
+  );
   assign e_last  = 1'b1;
 endmodule
 `default_nettype wire

@@ -273,36 +273,24 @@ module qk_array #(
   end
 
   // ------------------------------------------------------------------ output skid
-  // Output register plus one skid slot: the same logic as rtl/stream_skid.v, inlined because
-  // make lint / make synth elaborate each file on its own (no library search path).
-  // skid_ready is a flop, so adv (and k_ready) never depend combinationally on s_ready.
+  // stream_skid's ready is a flop, so adv (and k_ready) never depend combinationally on s_ready.
   localparam integer OW = LANES*SW + LANES + 1;
-  reg          ov_q;
-  reg [OW-1:0] od_q;
-  reg          sv_q;
-  reg [OW-1:0] sd_q;
-  wire         skid_ready = ~sv_q;
-  wire         o_fire     = vb_q & skid_ready;
-  wire         o_free     = ~ov_q | s_ready;
-  wire [OW-1:0] o_in      = {last_b_q, keep_b_q, score_q};
+  wire skid_ready;
   assign adv = ~vb_q | skid_ready;
 
-  always @(posedge clk) begin
-    if (!rst_n) begin
-      ov_q <= 1'b0;
-      sv_q <= 1'b0;
-    end else if (o_free) begin
-      ov_q <= sv_q | o_fire;
-      sv_q <= 1'b0;
-    end else if (o_fire) begin
-      sv_q <= 1'b1;
-    end
-  end
-  always @(posedge clk) begin
-    if (o_free) od_q <= sv_q ? sd_q : o_in;
-    if (o_fire && !o_free) sd_q <= o_in;
-  end
-  assign s_valid = ov_q;
-  assign {s_last, s_keep, s_data} = od_q;
+  stream_skid #(
+      .WIDTH(OW - 1)
+  ) u_out_skid (
+      .clk      (clk),
+      .rst_n    (rst_n),
+      .in_valid (vb_q),
+      .in_ready (skid_ready),
+      .in_data  ({keep_b_q, score_q}),
+      .in_last  (last_b_q),
+      .out_valid(s_valid),
+      .out_ready(s_ready),
+      .out_data ({s_keep, s_data}),
+      .out_last (s_last)
+  );
 endmodule
 `default_nettype wire
