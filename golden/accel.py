@@ -112,6 +112,7 @@ class ErrorCode(IntEnum):
     AXI_READ = 7
     AXI_WRITE = 8
     BAD_BITS = 9
+    ABORTED = 10  # CTRL.ABORT ended the command (an AXI error in the same command wins: 7 / 8)
 
 
 class CommandError(Exception):

@@ -88,7 +88,7 @@ module spatten_csr #(
     input  wire                     busy,         // must be high the cycle after cmd_start
     input  wire                     done_pulse,   // command finished: STATUS.DONE
     input  wire                     error_pulse,  // command failed: STATUS.ERROR, ERROR_CODE
-    input  wire [3:0]               error_code,   //   = error_code (7 / 8: AXI read / write)
+    input  wire [3:0]               error_code,   //   = error_code (7 / 8 / 10: AXI rd / wr, ABORT)
     input  wire [H_MAX-1:0]         live_heads,   // LIVE_HEADS
     input  wire [NW-1:0]            kept_tokens,  // KEPT_TOKENS (live tokens)
     // ---------------------------------------------------------------- counter events

@@ -43,7 +43,7 @@ module spatten_ctrl #(
     output wire                       busy,
     output reg                        done_pulse,
     output reg                        error_pulse,
-    output reg  [3:0]                 error_code,
+    output reg  [3:0]                 error_code,   // with error_pulse: E_AXI_READ/WRITE, E_ABORTED
     output reg  [H_MAX-1:0]           live_heads,
     output reg  [NW-1:0]              kept_tokens,
     output reg                        cnt_requant_inc,
@@ -162,6 +162,11 @@ module spatten_ctrl #(
                    S_HSEL = 5'd22, S_FIN = 5'd23, S_FINERR = 5'd24;
   reg [4:0] st;
 
+  // ERROR_CODE values this block reports (golden.accel.ErrorCode; the START codes 1-6 and 9
+  // are spatten_csr's). An AXI error outranks ABORT: it says the memory image is bad, which
+  // the host must know even if it had asked to stop.
+  localparam [3:0] E_AXI_READ = 4'd7, E_AXI_WRITE = 4'd8, E_ABORTED = 4'd10;
+
   function automatic [15:0] row_stride(input [6:0] d, input [4:0] b);
     row_stride = 16'((((16'(d) * 16'(b)) + 16'd255) >> 8) << 5);
   endfunction
@@ -178,6 +183,7 @@ module spatten_ctrl #(
   reg [31:0]      off;       // h * HEAD_STRIDE
   reg [15:0]      qi;        // query
   reg             repass, lsb_loaded, abort_q, start_after_clr;
+  reg             err_after_clr;  // a failed command clears the state, then reports ERROR
   reg [1:0]       fjob;      // 0 K MSB, 1 Q, 2 K LSB, 3 V
   reg [H_MAX-1:0] new_live;
   reg             clr_ti_done, clr_hi_done;
@@ -312,9 +318,12 @@ module spatten_ctrl #(
       pv_valid <= 1'b0;
       abort_q <= 1'b0;
       start_after_clr <= 1'b0;
+      err_after_clr <= 1'b0;
       clr_ti_done <= 1'b0;
       clr_hi_done <= 1'b0;
     end else begin
+      // ABORT is latched only while a command runs (an ABORT while idle or clearing is a
+      // no-op) and is dropped in S_IDLE, so it never reaches a later command.
       if (cmd_abort && busy) abort_q <= 1'b1;
       // fetcher job handshake and index generator
       if (f_job_valid & f_job_ready) begin
@@ -363,7 +372,11 @@ module spatten_ctrl #(
               off <= 32'd0;
               err_clear <= 1'b1;
               error_code <= 4'd0;
-            end else st <= S_IDLE;
+            end else begin
+              st <= S_IDLE;
+              error_pulse <= err_after_clr;
+              err_after_clr <= 1'b0;
+            end
           end
         end
         S_HEAD: begin
@@ -595,20 +608,27 @@ module spatten_ctrl #(
           if (th_out_last) st <= S_FIN;
         end
         S_FIN: if (!w_busy && !f_busy && !w_job_valid) begin
-          st <= S_IDLE;
-          if (w_err) begin
-            error_code <= 4'd8;
-            error_pulse <= 1'b1;
-          end else begin
+          if (w_err) st <= S_FINERR;  // also when an ABORT came after the last query boundary
+          else begin
+            st <= S_IDLE;
             done_pulse <= 1'b1;
             live_heads <= cfg_prune ? new_live : live_cmd;
             kept_tokens <= cfg_prune ? cfg_token_keep : cfg_n;
           end
         end
         S_FINERR: if (!w_busy && !f_busy && !w_job_valid) begin
-          st <= S_IDLE;
-          error_code <= f_err ? 4'd7 : (w_err ? 4'd8 : 4'd0);
-          error_pulse <= 1'b1;
+          // A failed command leaves importance half-accumulated: clear it (as CTRL.CLEAR) so
+          // the state after an error is always the cleared one, and report ERROR only once
+          // the clear is done (BUSY is low meanwhile, DONE/ERROR not yet set).
+          st <= S_CLR;
+          clr_ti_done <= 1'b0;
+          clr_hi_done <= 1'b0;
+          start_after_clr <= 1'b0;
+          err_after_clr <= 1'b1;
+          live_heads <= {H_MAX{1'b1}};
+          kept_tokens <= {NW{1'b0}};
+          // here through f_err or abort_q: the AXI codes win over ABORT (see E_ABORTED)
+          error_code <= f_err ? E_AXI_READ : (w_err ? E_AXI_WRITE : E_ABORTED);
         end
         default: st <= S_IDLE;
       endcase

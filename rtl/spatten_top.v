@@ -90,6 +90,10 @@ module spatten_top #(
                               : ((H_MAX + LANES - 1) / LANES) * LANES;
   localparam integer MACS_ADD_W = 24;
   localparam integer CNT_W  = 32;
+  // Fetcher reorder buffer: beats in flight are capped by it, so it must cover the read
+  // latency of every channel (2 x (20..40 cycles + a 16-beat burst)); 32 beats held the K
+  // fetch at ~0.8 beats per cycle at 20 cycles of latency (docs/performance.md).
+  localparam integer FETCH_ROB = 64;
 
   generate
     if (!(LANES == 4 || LANES == 8 || LANES == 16 || LANES == 32) || LANES > D_MAX
@@ -169,7 +173,8 @@ module spatten_top #(
   wire [CHANNELS*256-1:0] ax_rdata;
 
   kv_fetcher #(.CHANNELS(CHANNELS), .ADDR_W(32), .AXI_DATA_W(256), .ID_W(3), .OUTSTANDING(8),
-               .MAX_BURST(16), .IDX_W(16), .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W)) u_fetch (
+               .MAX_BURST(16), .ROB_BEATS(FETCH_ROB), .IDX_W(16), .STRIDE_W(16), .D_MAX(D_MAX),
+               .CNT_W(CNT_W)) u_fetch (
       .clk(clk), .rst_n(rst_n),
       .job_valid(f_job_valid), .job_ready(f_job_ready),
       .job_msb_base(f_job_base), .job_lsb_base(32'd0), .job_msb_stride(f_job_stride),

@@ -37,7 +37,8 @@ def make_mutant(tmp: Path, fname: str, old: str, new: str) -> Path:
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("module,fname,old,new,bug", MUTANTS, ids=[m[4].replace(" ", "_") for m in MUTANTS])
+@pytest.mark.parametrize("module,fname,old,new,bug", MUTANTS,
+                         ids=[f"{m[0]}-{m[4]}".replace(" ", "_") for m in MUTANTS])
 def test_mutant_is_caught(tmp_path: Path, module: str, fname: str, old: str, new: str,
                           bug: str) -> None:
     bench = load_tb_module(module).BENCH

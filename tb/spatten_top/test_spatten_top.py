@@ -5,8 +5,9 @@ with random latency/backpressure (verif/axil.py), checked against the golden com
 written), LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, the byte / MAC / requant counters.
 
 Tests: random multi-layer sequences (summarization and generation) with directed corners,
-bad-input tests (each error code), AXI read error, start while busy, reset mid-command, an
-expect-fail test with a broken model. Pytest entry at the bottom.
+bad-input tests (each error code), AXI read / write error, start while busy, ABORT (mid-command,
+while idle, together with an AXI read error), reset mid-command, an expect-fail test with a
+broken model. Pytest entry at the bottom.
 """
 
 from __future__ import annotations
@@ -263,6 +264,33 @@ class SpattenBaseTest(uvm_test):
         return {r: await self.dev.read_reg(r) for r in (*CHECKED_REGS, Reg.CYCLES,
                                                          Reg.BUSY_CYCLES, Reg.MEM_STALL_CYCLES)}
 
+    async def arm_error(self, n: int, base_reg: Reg, head: int) -> LayerSpec:
+        """Program a small 2-head command whose first beat at ``base_reg`` of ``head`` answers
+        SLVERR (not started); returns its spec for the clean re-run."""
+        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
+                         PruneConfig(msb_bits=8), 0, n=n)
+        regs = await self.prepare(spec)
+        await self.program(regs)
+        lo = regs[base_reg] + head * regs[Reg.HEAD_STRIDE]
+        self.dev.set_error_range(lo, lo + 32, 2)
+        return spec
+
+    async def expect_error(self, expected: ErrorCode, why: str = "") -> None:
+        """Wait for the running command to end with ERROR ``expected`` (not DONE, not BUSY) and
+        the cleared state (every head live, no token: a failed command clears importance),
+        acknowledge it and clear every injected AXI error range."""
+        st = await self.dev.wait_done()
+        code = await self.dev.read_reg(Reg.ERROR_CODE)
+        assert st & Status.ERROR and not st & Status.DONE, f"STATUS {st:#x}"
+        assert code == expected, f"ERROR_CODE {code}, expected {expected.name} {why}"
+        assert not await self.dev.read_reg(Reg.STATUS) & Status.BUSY
+        live, kept = await self.dev.read_reg(Reg.LIVE_HEADS), await self.dev.read_reg(Reg.KEPT_TOKENS)
+        assert (live, kept) == ((1 << self.p["H_MAX"]) - 1, 0), \
+            f"LIVE_HEADS {live:#x} KEPT_TOKENS {kept} after an error: state not cleared"
+        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+        for ram in (*self.dev.readers, *self.dev.writers):
+            ram.error_ranges.clear()
+
     async def run_spec(self, spec: LayerSpec, tag: str) -> CommandResult:
         """One command end to end, checked by the scoreboard; returns the golden result."""
         regs = await self.prepare(spec)
@@ -489,70 +517,80 @@ class StartBusyTest(SpattenBaseTest):
 
 
 class AxiReadErrorTest(SpattenBaseTest):
-    """SLVERR on the K MSB plane of head 1: ERROR code 7, no hang, nothing after; then CLEAR
-    and a clean command that matches golden."""
+    """SLVERR on the K MSB plane of head 1: ERROR code 7, no hang, state cleared; then a clean
+    command without CLEAR that matches golden from the cleared state."""
 
     async def body(self) -> None:
-        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
-                         PruneConfig(msb_bits=8), 0, n=8)
-        regs = await self.prepare(spec)
-        await self.program(regs)
-        lo = regs[Reg.K_MSB_BASE] + regs[Reg.HEAD_STRIDE]
-        self.dev.set_error_range(lo, lo + 32, 2)
+        spec = await self.arm_error(8, Reg.K_MSB_BASE, head=1)
         await self.dev.write_reg(Reg.CTRL, Ctrl.START)
-        st = await self.dev.wait_done()
-        code = await self.dev.read_reg(Reg.ERROR_CODE)
-        assert st & Status.ERROR and not st & Status.DONE, f"STATUS {st:#x}"
-        assert code == ErrorCode.AXI_READ, f"ERROR_CODE {code}"
-        assert not await self.dev.read_reg(Reg.STATUS) & Status.BUSY
-        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
-        for ram in (*self.dev.readers, *self.dev.writers):
-            ram.error_ranges.clear()
-        await self.run_spec(spec, "after-axi-error")  # layer 0: CLEAR + fresh golden
+        await self.expect_error(ErrorCode.AXI_READ)
+        spec.clear = False  # no CLEAR: the error must have cleared the state
+        await self.run_spec(spec, "after-axi-error")
 
 
 class AxiWriteErrorTest(SpattenBaseTest):
-    """SLVERR on the first E row of head 0: ERROR code 8 (not DONE), no hang; then CLEAR and a
-    clean command that matches golden."""
+    """SLVERR on the first E row of head 0: ERROR code 8 (not DONE), no hang, state cleared;
+    then a clean command without CLEAR that matches golden."""
 
     async def body(self) -> None:
-        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
-                         PruneConfig(msb_bits=8), 0, n=6)
-        regs = await self.prepare(spec)
-        await self.program(regs)
-        lo = regs[Reg.E_BASE]
-        self.dev.set_error_range(lo, lo + 32, 2)
+        spec = await self.arm_error(6, Reg.E_BASE, head=0)
         await self.dev.write_reg(Reg.CTRL, Ctrl.START)
-        st = await self.dev.wait_done()
-        code = await self.dev.read_reg(Reg.ERROR_CODE)
-        assert st & Status.ERROR and not st & Status.DONE, f"STATUS {st:#x}"
-        assert code == ErrorCode.AXI_WRITE, f"ERROR_CODE {code}"
-        assert not await self.dev.read_reg(Reg.STATUS) & Status.BUSY
-        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
-        for ram in (*self.dev.readers, *self.dev.writers):
-            ram.error_ranges.clear()
+        await self.expect_error(ErrorCode.AXI_WRITE)
+        spec.clear = False
         await self.run_spec(spec, "after-axi-write-error")
 
 
 class AbortTest(SpattenBaseTest):
-    """CTRL.ABORT mid-command: ends at the next query boundary with ERROR (code 0), no hang;
-    then CLEAR and a clean command that matches golden."""
+    """CTRL.ABORT while idle: nothing (no ERROR, ERROR_CODE kept). CTRL.ABORT mid-command: ends
+    at the next query boundary with ERROR code ABORTED (10), no hang. ABORT while idle again,
+    then a clean command without CLEAR that matches golden from the cleared state (the abort
+    cleared the half-updated importance; no stale abort reaches the command)."""
+
+    async def idle_abort(self, tag: str) -> None:
+        code = await self.dev.read_reg(Reg.ERROR_CODE)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.ABORT)
+        await ClockCycles(self.dut.clk, 20)
+        st = await self.dev.read_reg(Reg.STATUS)
+        assert st == 0, f"{tag}: STATUS {st:#x} after ABORT while idle"
+        got = await self.dev.read_reg(Reg.ERROR_CODE)
+        assert got == code, f"{tag}: ERROR_CODE {got} -> {code} after ABORT while idle"
 
     async def body(self) -> None:
-        spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
-                         PruneConfig(msb_bits=8, token_keep=0.5), 0, n=10)
+        await self.idle_abort("after reset")
+        # 4 heads x 16 queries (~10k cycles), aborted after one to three heads: enough
+        # half-accumulated importance that a missed clear changes the next KEEP list
+        spec = LayerSpec(Mode.SUMMARIZATION, 4, min(16, self.p["D_MAX"]),
+                         PruneConfig(msb_bits=8, token_keep=0.5), 0, n=16)
         regs = await self.prepare(spec)
         await self.program(regs)
         await self.dev.write_reg(Reg.CTRL, Ctrl.START)
-        await ClockCycles(self.dut.clk, self.rng.randint(100, 600))
+        await ClockCycles(self.dut.clk, self.rng.randint(2500, 6000))
         assert await self.dev.read_reg(Reg.STATUS) & Status.BUSY
         await self.dev.write_reg(Reg.CTRL, Ctrl.ABORT)
-        st = await self.dev.wait_done()
-        assert st & Status.ERROR and not st & Status.DONE, f"STATUS {st:#x} after ABORT"
-        assert await self.dev.read_reg(Reg.ERROR_CODE) == 0
-        assert not await self.dev.read_reg(Reg.STATUS) & Status.BUSY
-        await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+        await self.expect_error(ErrorCode.ABORTED, "after ABORT")
+        await self.idle_abort("after the aborted command")
+        spec.clear = False  # importance was half-updated: the abort must have cleared it
         await self.run_spec(spec, "after-abort")
+
+
+class AbortAxiErrorTest(SpattenBaseTest):
+    """ABORT and an AXI read error in the same command: ERROR_CODE is AXI_READ (7), the AXI code
+    wins. The read latency is raised so that the ABORT is surely pending when the failing K MSB
+    fetch of head 0 (the first fetch) ends; then a clean command without CLEAR."""
+
+    async def body(self) -> None:
+        spec = await self.arm_error(6, Reg.K_MSB_BASE, head=0)
+        latency = [ram.latency for ram in self.dev.readers]
+        for ram in self.dev.readers:
+            ram.latency = 2000  # >> the two CSR writes below
+        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        await self.dev.write_reg(Reg.CTRL, Ctrl.ABORT)
+        assert await self.dev.read_reg(Reg.STATUS) & Status.BUSY, "command ended before ABORT"
+        await self.expect_error(ErrorCode.AXI_READ, "(the AXI code must win over ABORT)")
+        for ram, lat in zip(self.dev.readers, latency, strict=True):
+            ram.latency = lat
+        spec.clear = False
+        await self.run_spec(spec, "after-abort-axi-error")
 
 
 class ResetMidCommandTest(SpattenBaseTest):
@@ -587,7 +625,8 @@ class ResetMidCommandTest(SpattenBaseTest):
 
 for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTest, BadNTest,
              BadNShrinkTest, BadHeadsTest, BadAlignTest, BadBitsTest, StartBusyTest,
-             AxiReadErrorTest, AxiWriteErrorTest, AbortTest, ResetMidCommandTest):
+             AxiReadErrorTest, AxiWriteErrorTest, AbortTest, AbortAxiErrorTest,
+             ResetMidCommandTest):
     globals()[_cls.__name__] = pyuvm.test()(_cls)
 
 # Plausible controller bugs the testbench must catch (tests/test_mutations.py).
@@ -600,6 +639,11 @@ MUTANTS = [
     ("spatten_ctrl.v", "live_heads <= cfg_prune ? new_live : live_cmd;",
      "live_heads <= cfg_prune ? new_live : live_heads;",
      "live heads not restricted to HEADS without pruning"),
+    ("spatten_ctrl.v", "(w_err ? E_AXI_WRITE : E_ABORTED)", "(w_err ? E_AXI_WRITE : 4'd0)",
+     "abort error code not written"),
+    ("spatten_ctrl.v", "          clr_ti_done <= 1'b0;\n          clr_hi_done <= 1'b0;\n          start_after_clr <= 1'b0;\n          err_after_clr <= 1'b1;",
+     "          clr_ti_done <= 1'b1;\n          clr_hi_done <= 1'b0;\n          start_after_clr <= 1'b0;\n          err_after_clr <= 1'b1;",
+     "token importance not cleared after a failed command"),
 ]
 
 
