@@ -1,4 +1,4 @@
-"""``spatten demo`` / ``make demo``: the main job until the full accelerator exists.
+"""``spatten blocks`` / ``make blocks``: the golden model and every RTL block at a glance.
 
 1. The golden SpAtten model on a real transformer (all-MiniLM-L6-v2, stdlib English text):
    embedding cosine against the dense float model and DRAM bytes against dense 16-bit, for the
@@ -21,13 +21,13 @@ from verif.sim import load_bench
 from verif.tools import ROOT
 
 
-def add_demo_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("demo", help="main job: golden MiniLM eval + every RTL block's testbench",
+def add_blocks_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("blocks", help="golden MiniLM eval + every RTL block's testbench",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sim", default="verilator", choices=SIMULATORS)
     p.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
-    p.set_defaults(handler=run_demo)
+    p.set_defaults(handler=run_blocks_report)
     return p
 
 
@@ -44,7 +44,7 @@ def run_blocks(sim: str, seed: int) -> dict[str, Results]:
     return results
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_blocks_report(args: argparse.Namespace) -> int:
     from golden import eval as ev
     from golden.config import DEFAULT_PRUNE
 
@@ -57,7 +57,7 @@ def run_demo(args: argparse.Namespace) -> int:
     ok = all(r.ok for r in blocks.values())
     g = golden["fixed"]
     lines = [
-        "SpAtten demo",
+        "SpAtten blocks",
         f"  golden model on all-MiniLM-L6-v2, {g['sentences']} sentences / {g['tokens']} tokens "
         f"of stdlib text, setting {ev.setting_label(g['settings'])}",
         *(f"    {name:<6} cosine vs dense float {r['cosine_vs_dense']:.4f} (min "

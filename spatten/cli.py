@@ -1,6 +1,7 @@
-"""``spatten`` command line. Subcommands: ``eval`` (accuracy/DRAM of the golden models on
-all-MiniLM-L6-v2), ``demo`` (the main job: golden eval + every RTL block simulated). Later subcommands (``run``, ``bench``, ``sim``) register themselves in
-:data:`COMMANDS` the same way: a function adding the sub-parser and a handler."""
+"""``spatten`` command line. Subcommands: ``run`` (the main job: MiniLM-L6 with every attention
+layer on the RTL), ``eval`` (accuracy/DRAM of the golden models on all-MiniLM-L6-v2),
+``blocks`` (golden eval + every RTL block's testbench). Each registers itself in
+:data:`COMMANDS`: a function adding the sub-parser and a handler."""
 
 from __future__ import annotations
 
@@ -111,15 +112,29 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- entry
-def _add_demo(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from spatten.demo import add_demo_parser  # imports the simulator tooling lazily
+def _add_blocks(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from spatten.blocks import add_blocks_parser  # imports the simulator tooling lazily
 
-    return add_demo_parser(sub)
+    return add_blocks_parser(sub)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from spatten.run import add_run_parser  # imports the simulator tooling lazily
+
+    return add_run_parser(sub)
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from spatten.bench_cli import add_bench_parser  # imports the simulator tooling lazily
+
+    return add_bench_parser(sub)
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = [
     add_eval_parser,
-    _add_demo,
+    _add_run,
+    _add_blocks,
+    _add_bench,
 ]
 
 

@@ -51,6 +51,10 @@ from golden.traffic import dense_bytes, zero_bytes
 
 T = TypeVar("T")
 
+# Cycle counters read back after every command (not modelled by golden.accel: 0 there).
+TIMING_REGS = {"cycles": Reg.CYCLES, "busy_cycles": Reg.BUSY_CYCLES,
+               "stall_cycles": Reg.MEM_STALL_CYCLES}
+
 
 # ================================================================ device protocol =============
 class Device(Protocol):
@@ -292,6 +296,7 @@ async def collect(dev: Device, layout: Layout, counts: Counts, live: np.ndarray,
     kept = await dev.read_reg(Reg.KEPT_TOKENS)
     keep_tokens = await read_keep(dev, layout, kept) if counts.prune else np.arange(layout.n)
     macs = await dev.read_reg(Reg.MACS_LO) | await dev.read_reg(Reg.MACS_HI) << 32
+    timing = {name: await dev.read_reg(reg) for name, reg in TIMING_REGS.items()}
     return LayerResult(
         out=out,
         keep_tokens=keep_tokens,
@@ -299,7 +304,7 @@ async def collect(dev: Device, layout: Layout, counts: Counts, live: np.ndarray,
         requant_rows=await dev.read_reg(Reg.REQUANT_ROWS),
         rows=len(live) * layout.queries,
         bytes=await read_bytes_counters(dev),
-        extra={"e_int": e_int, "live_heads": live, "macs": macs, "layout": layout},
+        extra={"e_int": e_int, "live_heads": live, "macs": macs, "layout": layout, **timing},
     )
 
 

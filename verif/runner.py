@@ -102,15 +102,17 @@ def run(
     extra_env: Mapping[str, str] | None = None,
     rtl_dir: Path = RTL,
     variant: str = "",
+    coverage: bool | None = None,
 ) -> Results:
-    """Build (incrementally) and run ``bench`` on ``sim``; return what the results XML says."""
+    """Build (incrementally) and run ``bench`` on ``sim``; return what the results XML says.
+    ``coverage`` overrides SPATTEN_COVERAGE for this run (Verilator only)."""
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; choose one of {', '.join(SIMULATORS)}")
     use_pinned_tools()
     from cocotb_tools.runner import get_runner  # after PATH points at the pinned tools
 
     params = {**bench.parameters, **(parameters or {})}
-    cov = sim == "verilator" and coverage_enabled()
+    cov = sim == "verilator" and (coverage_enabled() if coverage is None else coverage)
     variant = (variant or param_tag(params)) + ("-waves" if waves else "") + ("-cov" if cov else "")
     build_dir = BUILD / "sim" / bench.toplevel / sim / variant
     build_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,266 @@
+"""``spatten run`` / ``make demo``: the main job — MiniLM-L6 with the RTL computing attention.
+
+Every attention layer of all-MiniLM-L6-v2 runs on ``spatten_top`` (Verilator by default,
+``--sim icarus`` also works) while the host runs the rest of the model in numpy layer by layer
+and follows the live token list (spatten/sim_main.py, launched through verif.runner). Each layer
+is compared with the bit-exact golden model; the report gives the mismatches (must be 0), the
+embedding cosine against the dense float model, cycles, MAC utilisation, DRAM bytes against
+dense 16-bit, requant rate and the tokens / heads kept per layer.
+
+``--trace FILE`` instead runs an official-format trace CSV in generation mode with data shaped
+by the trace (bench/trace_sim.py). Exit status: 0 when the RTL matched the golden model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from golden.config import DEFAULT_PRUNE, PruneConfig
+from golden.traffic import BYTE_CLASSES
+
+DEFAULT_TEXT = Path(__file__).parent / "data" / "default_text.txt"
+
+# The build `spatten run` simulates: MiniLM's D = 32 and 12 heads, 256 tokens (its maximum),
+# two read channels, 8 lanes (8 x 32 Q.K and 8 x 32 P.V multipliers).
+RUN_PARAMS = {"LANES": 8, "D_MAX": 32, "MAX_N": 256, "H_MAX": 12, "CHANNELS": 2}
+# Dense 16-bit baseline classes (golden.traffic.dense_bytes) and the classes of ours in each.
+DENSE_CLASSES = {"Q": ("Q",), "K": ("K_MSB", "K_LSB"), "V": ("V_MSB", "V_LSB"), "E": ("E",)}
+MEM_LATENCY = 20  # cycles from AR to the first R beat of the memory model
+
+
+def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from verif.runner import SIMULATORS
+
+    p = sub.add_parser("run", help="main job: MiniLM-L6 with every attention layer on the RTL",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sim", default="verilator", choices=SIMULATORS)
+    p.add_argument("--text", metavar="FILE",
+                   help="your own text, one sentence (model input) per line "
+                   f"(default: {DEFAULT_TEXT.name}, {len(read_text(DEFAULT_TEXT))} sentences)")
+    p.add_argument("--sentences", type=int, default=None, metavar="N",
+                   help="only the first N sentences")
+    p.add_argument("--trace", metavar="FILE",
+                   help="run an official-format trace CSV in generation mode instead")
+    p.add_argument("--steps", type=int, default=None,
+                   help="--trace: decode steps to simulate (default: bench/trace_sim.py's)")
+    p.add_argument("--token-keep", type=float, default=DEFAULT_PRUNE.token_keep)
+    p.add_argument("--head-keep", type=float, default=DEFAULT_PRUNE.head_keep)
+    p.add_argument("--value-keep", type=float, default=DEFAULT_PRUNE.value_keep)
+    p.add_argument("--msb-bits", type=int, default=DEFAULT_PRUNE.msb_bits)
+    p.add_argument("--lsb-bits", type=int, default=DEFAULT_PRUNE.lsb_bits)
+    p.add_argument("--requant-threshold", type=float, default=DEFAULT_PRUNE.requant_threshold)
+    p.add_argument("--prune-start", type=int, default=DEFAULT_PRUNE.prune_start_layer)
+    p.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    p.set_defaults(handler=run_main)
+    return p
+
+
+def read_text(path: str | Path) -> list[str]:
+    """Non-empty lines of a text file."""
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def run_config(args: argparse.Namespace) -> PruneConfig:
+    return replace(DEFAULT_PRUNE, token_keep=args.token_keep, head_keep=args.head_keep,
+                   value_keep=args.value_keep, msb_bits=args.msb_bits, lsb_bits=args.lsb_bits,
+                   requant_threshold=args.requant_threshold,
+                   prune_start_layer=args.prune_start)
+
+
+# ================================================================ simulation ===================
+def check_sentences(sentences: list[str]) -> None:
+    """Refuse inputs the build cannot take (the RTL would refuse the command with BAD_N)."""
+    from golden import minilm
+
+    if not sentences:
+        raise SystemExit("spatten run: no sentences in the text")
+    for s in sentences:  # MiniLM's tokenizer truncates at minilm.MAX_TOKENS (= MAX_N here)
+        n = len(minilm.tokenize(s))
+        if n > RUN_PARAMS["MAX_N"]:
+            raise SystemExit(f"spatten run: {n} tokens > MAX_N {RUN_PARAMS['MAX_N']}: {s[:60]!r}")
+
+
+def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
+             on_progress: Callable[[int], None]) -> tuple[dict, object]:
+    """Run sim_main on spatten_top; returns (result JSON, verif.runner.Results)."""
+    from verif.runner import Bench, run
+    from verif.tools import BUILD
+
+    out = BUILD / "run" / sim
+    out.mkdir(parents=True, exist_ok=True)
+    job, result, prog = out / "job.json", out / "result.json", out / "progress.jsonl"
+    job.write_text(json.dumps({"sentences": sentences, "config": cfg.to_dict(),
+                               "latency": MEM_LATENCY}))
+    for f in (result, prog):
+        f.unlink(missing_ok=True)
+    bench = Bench("spatten_top", ["spatten_top.v"], RUN_PARAMS, test_module="spatten.sim_main")
+    env = {"SPATTEN_JOB": str(job), "SPATTEN_RESULT": str(result), "SPATTEN_PROGRESS": str(prog)}
+    box: dict = {}
+    worker = threading.Thread(target=lambda: box.update(res=run(
+        bench, sim, seed=seed, log_to_file=True, extra_env=env, variant="run", coverage=False)))
+    worker.start()
+    done = 0
+    while worker.is_alive():
+        worker.join(0.5)
+        lines = prog.read_text().splitlines() if prog.is_file() else []
+        if len(lines) > done:
+            on_progress(len(lines) - done)
+            done = len(lines)
+    if not result.is_file():
+        raise SystemExit(f"spatten run: the simulation wrote no result; log {box['res'].log}")
+    return json.loads(result.read_text()), box["res"]
+
+
+# ================================================================ report =======================
+def summarize(raw: dict, cfg: PruneConfig) -> dict:
+    """Totals of a run: mismatches, cosine vs dense, cycles, MACs, bytes, per-layer table."""
+    import numpy as np
+
+    from golden import minilm
+    from golden.eval import dense_embedding
+
+    sentences = raw["sentences"]
+    layers = [lay for s in sentences for lay in s["layers"]]
+    total = {k: sum(lay["bytes"].get(k, 0) for lay in layers) for k in BYTE_CLASSES}
+    dense = {k: sum(lay["bytes_dense"].get(k, 0) for lay in layers) for k in DENSE_CLASSES}
+    cycles = sum(lay["cycles"] for lay in layers)
+    macs = sum(lay["macs"] for lay in layers)
+    multipliers = 2 * RUN_PARAMS["LANES"] * RUN_PARAMS["D_MAX"]  # Q.K + P.V arrays
+    cosines = [minilm.cosine(np.array(s["embedding"]), dense_embedding(s["text"]))
+               for s in sentences]
+    n_layers = len(sentences[0]["layers"])
+    # tokens, rows, cycles, MACs: summed over sentences; heads: mean per command
+    def layer_total(i: int, field: str) -> float | int:
+        total = sum(s["layers"][i][field] for s in sentences)
+        return total / len(sentences) if "heads" in field else int(total)
+
+    per_layer = [{f: layer_total(i, f) for f in ("tokens", "kept_tokens", "live_heads",
+                                                 "kept_heads", "rows", "requant_rows",
+                                                 "cycles", "macs")} for i in range(n_layers)]
+    return {
+        "mismatches": int(sum(sum(lay["mismatches"].values()) for lay in layers)),
+        "mismatches_by_kind": {k: int(sum(lay["mismatches"][k] for lay in layers))
+                               for k in layers[0]["mismatches"]},
+        "cosine_vs_dense": float(np.mean(cosines)),
+        "cosine_min": float(np.min(cosines)),
+        "cycles": int(cycles),
+        "macs": int(macs),
+        "multipliers": multipliers,
+        "mac_utilization": macs / (cycles * multipliers) if cycles else 0.0,
+        "dram_bytes": int(sum(total.values())),
+        "dram_bytes_dense": int(sum(dense.values())),
+        "dram_bytes_by_class": total,
+        "dram_bytes_dense_by_class": dense,
+        "requant_rate": sum(lay["requant_rows"] for lay in layers) / sum(lay["rows"] for lay in layers),
+        "sentences": len(sentences),
+        "tokens": int(sum(s["tokens"] for s in sentences)),
+        "commands": len(layers),
+        "per_layer": per_layer,
+        "settings": cfg.to_dict(),
+        "build": RUN_PARAMS,
+    }
+
+
+def format_report(r: dict, sim: str, seed: int, seconds: float) -> str:
+    from golden.eval import setting_label
+
+    ratio = r["dram_bytes_dense"] / r["dram_bytes"] if r["dram_bytes"] else float("inf")
+    ours = r["dram_bytes_by_class"]
+    by_class = ", ".join(
+        f"{name} {sum(ours[c] for c in parts)}/{r['dram_bytes_dense_by_class'][name]}"
+        for name, parts in DENSE_CLASSES.items())
+    build = " ".join(f"{k}={v}" for k, v in r["build"].items())
+    table = [f"    {'layer':>5} {'tokens':>7} {'kept':>6} {'heads':>6} {'kept':>5} "
+             f"{'requant':>8} {'cycles':>9} {'MAC util':>9}"]
+    for i, lay in enumerate(r["per_layer"]):
+        util = lay["macs"] / (lay["cycles"] * r["multipliers"]) if lay["cycles"] else 0.0
+        table.append(f"    {i:>5} {lay['tokens']:>7} {lay['kept_tokens']:>6} "
+                     f"{lay['live_heads']:>6.1f} {lay['kept_heads']:>5.1f} "
+                     f"{lay['requant_rows'] / lay['rows']:>8.3f} {lay['cycles']:>9} {util:>9.3f}")
+    verdict = "PASS" if r["mismatches"] == 0 else "FAIL"
+    return "\n".join([
+        "SpAtten run: all-MiniLM-L6-v2, every attention layer on the RTL",
+        f"  simulator        {sim}, SEED={seed}, spatten_top {build}",
+        f"  text             {r['sentences']} sentences, {r['tokens']} tokens, "
+        f"{r['commands']} layer commands",
+        f"  setting          {setting_label(r['settings'])}",
+        f"  RTL vs golden    {r['mismatches']} mismatches "
+        f"({', '.join(f'{k} {v}' for k, v in r['mismatches_by_kind'].items())})",
+        f"  cosine vs dense  mean {r['cosine_vs_dense']:.4f}, min {r['cosine_min']:.4f} "
+        "(embedding against the dense float model)",
+        f"  cycles           {r['cycles']} (sum over commands, busy)",
+        f"  MAC utilisation  {r['mac_utilization']:.3f} ({r['macs']} MACs on "
+        f"{r['multipliers']} multipliers)",
+        f"  DRAM bytes       {r['dram_bytes']} vs dense 16-bit {r['dram_bytes_dense']} -> "
+        f"{ratio:.2f}x less",
+        f"  by class         {by_class} (ours/dense)",
+        f"  requant rate     {r['requant_rate']:.3f} of query rows",
+        "  per layer (tokens and cycles summed over sentences, heads per command):",
+        *table,
+        f"  verdict: {verdict} ({seconds:.0f} s)",
+    ])
+
+
+def run_main(args: argparse.Namespace) -> int:
+    """Handler of ``spatten run``."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    if args.trace:
+        return run_trace(args, seed, start)
+    cfg = run_config(args)
+    sentences = read_text(args.text or DEFAULT_TEXT)[:args.sentences]
+    check_sentences(sentences)
+    with tqdm(total=len(sentences), desc=f"MiniLM on {args.sim} (build, then sentences)",
+              unit="sentence") as bar:
+        raw, res = simulate(sentences, cfg, args.sim, seed, bar.update)
+    report = summarize(raw, cfg)
+    report["sim_ok"] = res.ok
+    print(format_report(report, args.sim, seed, time.perf_counter() - start))
+    if args.json:
+        Path(args.json).write_text(json.dumps({**report, "seed": seed, "sim": args.sim,
+                                               "text": sentences}, indent=1))
+    return 0 if report["mismatches"] == 0 and res.ok else 1
+
+
+def format_trace_report(r: dict, args: argparse.Namespace, seed: int, seconds: float) -> str:
+    """Report of ``--trace`` (bytes per class: RTL counters, pruned vs the dense twin)."""
+    ours, dense = r["dram_bytes"], r["dram_bytes_dense"]
+    total, total_dense = sum(ours.values()), sum(dense.values())
+    by_class = ", ".join(f"{k} {ours[k]}/{dense[k]}" for k in ours if ours[k] or dense[k])
+    return "\n".join([
+        f"SpAtten run: trace {r['trace']} in generation mode on {args.sim}, SEED={seed}",
+        f"  decode steps     {r['steps']} (subsampled, see bench/trace_sim.py), "
+        f"{r['commands']} commands (pruned + dense twins)",
+        f"  RTL vs golden    {r['mismatches']} mismatches (golden command model)",
+        f"  cycles           {r['cycles']} pruned, {r['cycles_dense']} dense twin",
+        f"  MAC utilisation  {r['mac_utilization']:.3f}",
+        f"  DRAM bytes       {total} vs dense twin {total_dense} -> "
+        f"{total_dense / total if total else float('inf'):.2f}x less",
+        f"  by class         {by_class} (pruned/dense)",
+        f"  requant rate     {r['requant_rate']:.3f} (trace: {r['requant_rate_trace']:.3f})",
+        f"  verdict: {'PASS' if r['mismatches'] == 0 and r['complete'] else 'FAIL'} "
+        f"({seconds:.0f} s)",
+    ])
+
+
+def run_trace(args: argparse.Namespace, seed: int, start: float) -> int:
+    """``--trace``: trace-shaped generation commands on the RTL (bench/trace_sim.py)."""
+    from bench.trace_sim import run_trace_on_rtl
+
+    r = run_trace_on_rtl(args.trace, sim=args.sim, steps=args.steps, seed=seed)
+    print(format_trace_report(r, args, seed, time.perf_counter() - start))
+    if args.json:
+        keep = {k: v for k, v in r.items() if k != "records"}
+        Path(args.json).write_text(json.dumps({**keep, "seed": seed, "sim": args.sim},
+                                              indent=1, default=str))
+    return 0 if r["mismatches"] == 0 and r["complete"] else 1

@@ -1,0 +1,88 @@
+"""cocotb test module of ``spatten run`` (spatten/run.py launches it on ``spatten_top``).
+
+The job (JSON file named by SPATTEN_JOB) lists sentences and a pruning setting. For each
+sentence the numpy MiniLM-L6 forward runs in a ``cocotb.task.bridge`` thread with every
+attention layer executed by the RTL (``verif.axil.encode_in_sim``: host library builds the
+memory image, programs the CSRs over AXI4-Lite, waits for the done interrupt, reads E, the KEEP
+list and the counters back). The same sentence then runs through the bit-exact golden model
+(``golden.system.FixedSpatten``) and every layer is compared: each E element, the kept-token
+list and the live-head list. Results (per sentence, per layer) go to the JSON file named by
+SPATTEN_RESULT; one progress line per finished layer is appended to SPATTEN_PROGRESS. The test
+fails when anything mismatches, so the results XML agrees with the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.handle import HierarchyObject
+
+from golden import minilm
+from golden.accel import Reg
+from golden.config import PruneConfig
+from golden.system import FixedSpatten, LayerResult
+from verif.axil import AxilConfig, AxilDevice, channel_prefixes, encode_in_sim
+from verif.stream import reset, start_clock
+
+
+def layer_mismatches(rtl: LayerResult, gold: LayerResult) -> dict[str, int]:
+    """Elements of E, kept-token and live-head entries where the RTL differs from the model."""
+
+    def list_diff(a: np.ndarray, b: np.ndarray) -> int:
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return max(a.size, b.size)
+        return int(np.count_nonzero(a != b))
+
+    return {"e": list_diff(rtl.extra["e_int"], gold.extra["e_int"]),
+            "keep_tokens": list_diff(rtl.keep_tokens, gold.keep_tokens),
+            "keep_heads": list_diff(rtl.keep_heads, gold.keep_heads)}
+
+
+def layer_record(rtl: LayerResult, gold: LayerResult) -> dict:
+    """What the report needs of one layer command."""
+    return {"tokens": int(rtl.extra["layout"].n), "kept_tokens": len(rtl.keep_tokens),
+            "live_heads": len(rtl.extra["live_heads"]), "kept_heads": len(rtl.keep_heads),
+            "rows": rtl.rows, "requant_rows": rtl.requant_rows, "macs": int(rtl.extra["macs"]),
+            "cycles": int(rtl.extra["cycles"]), "busy_cycles": int(rtl.extra["busy_cycles"]),
+            "bytes": {k: int(v) for k, v in rtl.bytes.items()},
+            "bytes_dense": {k: int(v) for k, v in rtl.bytes_dense.items()},
+            "mismatches": layer_mismatches(rtl, gold)}
+
+
+def progress(path: str | None, **fields: object) -> None:
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(fields) + "\n")
+
+
+@cocotb.test()
+async def run_job(dut: HierarchyObject) -> None:
+    """Every sentence of the job through MiniLM with the RTL as attention; compare; report."""
+    job = json.loads(Path(os.environ["SPATTEN_JOB"]).read_text())
+    params = json.loads(os.environ["SPATTEN_PARAMS"])
+    cfg = PruneConfig(**job["config"])
+    start_clock(dut.clk)
+    dut.rst_n.value = 0
+    dev = AxilDevice(dut, AxilConfig(
+        mem_prefixes=(*channel_prefixes(params["CHANNELS"]), "m_axiw"), mem_size=1 << 22,
+        latency=job["latency"], jitter=0, read_pause=(0.0, 0.0), write_pause=(0.0, 0.0, 0.0),
+        use_irq=True, poll_cycles=16, timeout_cycles=1 << 20), random.Random(0))
+    await reset(dut.clk, dut.rst_n, 5)
+    await dev.write_reg(Reg.IRQ_EN, 1)
+    sentences = []
+    for i, text in enumerate(job["sentences"]):
+        rtl = await encode_in_sim(text, dev, cfg)
+        gold = minilm.encode(text, FixedSpatten(cfg))
+        layers = [layer_record(r, g) for r, g in zip(rtl.layers, gold.layers, strict=True)]
+        sentences.append({"text": text, "tokens": rtl.n_tokens,
+                          "embedding": [float(x) for x in rtl.embedding], "layers": layers})
+        progress(os.environ.get("SPATTEN_PROGRESS"), sentence=i, layers=len(layers))
+    Path(os.environ["SPATTEN_RESULT"]).write_text(json.dumps({"sentences": sentences}))
+    bad = sum(sum(lay["mismatches"].values()) for s in sentences for lay in s["layers"])
+    assert bad == 0, f"{bad} RTL-vs-golden mismatches (details in {os.environ['SPATTEN_RESULT']})"
