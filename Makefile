@@ -14,17 +14,19 @@ WAVES  ?= 0
 TEST   ?=
 PARAMS ?=
 
-.PHONY: help setup sim test regress lint synth coverage demo eval bench-topk clean distclean
+.PHONY: help setup sim test regress lint synth coverage demo blocks eval bench bench-topk clean distclean
 
 help:
 	@echo "make setup                      create .venv (pinned deps) and apt-install missing tools"
-	@echo "make demo                       the main job (see README)"
+	@echo "make demo                       the main job: MiniLM-L6 with every attention layer on the RTL (spatten run)"
+	@echo "make blocks                     golden MiniLM eval + every RTL block's testbench (spatten blocks)"
 	@echo "make sim MODULE=<m> SIM=icarus|verilator [WAVES=1] [SEED=n] [TEST=Class] [PARAMS='DEPTH=4 WIDTH=8']"
 	@echo "make test                       CI regression: every testbench on both simulators + golden unit tests"
 	@echo "make regress                    longer sweeps (not in CI)"
 	@echo "make lint                       verilator -Wall, iverilog -g2012, ruff"
 	@echo "make synth                      Yosys synthesis of every RTL module, cell counts"
 	@echo "make coverage                   merged code + functional coverage -> build/coverage/index.html"
+	@echo "make bench                      system benchmark (< 20 min): RTL vs reference, roofline, DRAM, CPU -> build/bench/report.md"
 	@echo "make bench-topk                 top-k engine cycles vs the reference latency model -> build/bench/topk.md"
 	@echo "make clean                      remove build/"
 
@@ -56,10 +58,16 @@ coverage: $(SETUP)
 	$(PY) -m verif.coverage_report
 
 demo: $(SETUP)
-	$(VENV)/bin/spatten demo
+	$(VENV)/bin/spatten run $(DEMO_ARGS)
+
+blocks: $(SETUP)
+	$(VENV)/bin/spatten blocks
 
 eval: $(SETUP)
 	$(VENV)/bin/spatten eval
+
+bench: $(SETUP)
+	$(PY) -m bench.system_bench
 
 bench-topk: $(SETUP)
 	$(PY) -m bench.topk_bench

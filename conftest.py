@@ -59,3 +59,34 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for group, c in sorted(counts.items()):
         terminalreporter.write_line(f"{group:>14}: {c['passed']} passed, {c['failed']} failed, "
                                     f"{c['error']} errors")
+
+
+# ----------------------------------------------------------------------------- regression time
+_SESSION_T0: list[float] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import time
+
+    _SESSION_T0.append(time.time())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Record the wall time of a session that ran every testbench (``tb`` given whole, as
+    ``make test`` / ``make regress`` do) in build/regression_time.json; ``make bench`` reports
+    it. Only the xdist controller writes."""
+    import json
+    import time
+    from pathlib import Path
+
+    args = [str(a) for a in session.config.args]
+    if hasattr(session.config, "workerinput") or not _SESSION_T0 or \
+            session.config.option.collectonly or exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        return
+    if "tb" not in {Path(a).as_posix().rstrip("/") for a in args}:  # whole tb/ only
+        return
+    out = Path(__file__).parent / "build" / "regression_time.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"wall_s": time.time() - _SESSION_T0[0], "args": args,
+                               "exitstatus": int(exitstatus),
+                               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))

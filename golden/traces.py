@@ -14,6 +14,7 @@ the queries of a head; for generation runs every decode step is an iteration.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
@@ -25,6 +26,12 @@ from golden.blocks import row_stride
 from golden.config import PruneConfig, kept_count
 from golden.system import LayerResult
 from golden.traffic import DENSE_BITS
+
+# The official GPT-2 traces, when present: ../shared/workloads beside the repository (or
+# SPATTEN_WORKLOADS). Never required: tools fall back to a trace of our own MiniLM run.
+WORKLOADS = Path(os.environ.get("SPATTEN_WORKLOADS",
+                                Path(__file__).resolve().parents[2] / "shared" / "workloads"))
+GPT2_PRUNED = WORKLOADS / "summary-gpt2-small-wikitext2-per8.csv"
 
 UNQUANTIZED = -1  # bit columns: -1 = full 16-bit, no quantization (official convention)
 QUERY_BITS = fx.DATA_W  # our Q operands

@@ -12,7 +12,7 @@ from golden.config import PruneConfig
 from golden.reference import FloatSpatten
 
 DATA = Path(__file__).parent / "data"
-WORKLOADS = Path("/work/shared/workloads")
+WORKLOADS = traces.WORKLOADS
 needs_workloads = pytest.mark.skipif(not WORKLOADS.is_dir(), reason="no shared workloads folder")
 
 

@@ -1,0 +1,98 @@
+"""cocotb test of the trace benchmark (``bench.trace_sim.run_trace_on_rtl`` builds and runs it).
+
+Reads the job (commands, seed, memory latency) from SPATTEN_BENCH_JOB, drives ``spatten_top``
+through ``verif.axil.AxilDevice`` with a fixed memory latency and no jitter or pauses (a
+benchmark, not a stress test), runs every command with ``bench.trace_sim.run_commands``
+(each checked against the golden command model) and rewrites SPATTEN_BENCH_OUT after each
+command, so a long run leaves partial results.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import cocotb
+from cocotb.utils import get_sim_time
+
+from bench.trace_sim import MEM_SIZE, TraceCommand, run_commands
+from golden.accel import Reg
+from verif.axil import AxilConfig, AxilDevice, channel_prefixes
+from verif.seeding import params
+from verif.stream import reset, start_clock
+
+PERIOD_NS = 10
+
+
+def cycles_now() -> float:
+    return get_sim_time("ns") / PERIOD_NS
+
+
+class StateProfile:
+    """Cycles spent in each ``spatten_ctrl`` state (per-phase breakdown of a command). Wakes up
+    only when the state register changes, so it costs nothing per cycle."""
+
+    def __init__(self, sig: Any) -> None:
+        self.sig, self.cycles = sig, collections.Counter()
+        self.state, self.since = int(sig.value), cycles_now()
+
+    async def run(self) -> None:
+        while True:
+            await self.sig.value_change
+            self._close(int(self.sig.value))
+
+    def _close(self, new_state: int) -> None:
+        now = cycles_now()
+        self.cycles[self.state] += now - self.since
+        self.state, self.since = new_state, now
+
+    def take(self) -> dict[str, float]:
+        """Cycles per state since the last call (keys: state numbers as strings)."""
+        self._close(self.state)
+        out = {str(k): v for k, v in sorted(self.cycles.items())}
+        self.cycles.clear()
+        return out
+
+
+@cocotb.test()
+async def trace_bench(dut: Any) -> None:
+    job = json.loads(Path(os.environ["SPATTEN_BENCH_JOB"]).read_text())
+    out = Path(os.environ["SPATTEN_BENCH_OUT"])
+    p = params()
+    start_clock(dut.clk, PERIOD_NS)
+    dut.rst_n.value = 0
+    cfg = AxilConfig(mem_prefixes=(*channel_prefixes(p["CHANNELS"]), "m_axiw"),
+                     mem_size=MEM_SIZE, latency=job["latency"], jitter=0,
+                     read_pause=(0.0, 0.0), write_pause=(0.0, 0.0, 0.0),
+                     period_ns=PERIOD_NS, poll_cycles=16, use_irq=True,
+                     timeout_cycles=20_000_000 // 64)
+    dev = AxilDevice(dut, cfg)
+    for prefix in ("s_axil", *cfg.mem_prefixes):  # one INFO line per CSR access otherwise
+        logging.getLogger(f"cocotb.{dut._name}.{prefix}").setLevel(logging.WARNING)
+    await reset(dut.clk, dut.rst_n, 5)
+    await dev.write_reg(Reg.IRQ_EN, 1)
+    cmds = [TraceCommand.from_dict(c) for c in job["commands"]]
+    profile = StateProfile(dut.u_ctrl.st)
+    cocotb.start_soon(profile.run())
+    t0 = time.perf_counter()
+
+    def log(records: list[dict[str, Any]]) -> None:
+        rec = records[-1]
+        rec["states"] = profile.take()  # this command: CLEAR, host writes (idle), START..DONE
+        c, k = rec["command"], rec["counters"]
+        if job.get("progress", True):
+            dut._log.info(f"[{len(records)}/{len(cmds)}] {c['kind']} step {c['iteration']} "
+                          f"layer {c['layer']} N={c['n']} vk={c['value_keep']}: "
+                          f"{k['CYCLES']} cycles, {len(rec['mismatches'])} mismatches, "
+                          f"{rec['execute_wall_s']:.1f} s")
+        out.write_text(json.dumps({"records": records,
+                                   "test_wall_s": time.perf_counter() - t0}))
+
+    records = await run_commands(dev, cmds, job["seed"], log, cycles_now)
+    bad = [r for r in records if r["mismatches"]]
+    assert not bad, f"{len(bad)} commands differ from golden, first: {bad[0]['mismatches'][:3]}"
