@@ -354,8 +354,6 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     job.write_text(json.dumps({"commands": [asdict(c) for c in cmds], "seed": seed,
                                "latency": latency, "progress": progress}))
     out.unlink(missing_ok=True)
-    if str(TB_DIR) not in sys.path:  # cocotb's runner sets the simulator's PYTHONPATH = sys.path
-        sys.path.insert(0, str(TB_DIR))
     wall0 = time.perf_counter()
     # a plain Verilator build: the bench measures, it does not cover
     res = run(Bench("spatten_top", ["spatten_top.v"], {}, test_module="trace_tb", tb_dir=TB_DIR),

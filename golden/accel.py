@@ -23,6 +23,7 @@ import numpy as np
 
 from golden import blocks as blk
 from golden import fixed as fx
+from golden.codes import ErrorCode
 from golden.config import PruneConfig, kept_count
 from golden.system import HeadResult, attend_head
 from golden.topk import topk
@@ -99,20 +100,6 @@ class Status(IntEnum):
 class Mode(IntEnum):
     SUMMARIZATION = 0
     GENERATION = 1
-
-
-class ErrorCode(IntEnum):
-    NONE = 0
-    BAD_N = 1
-    BAD_D = 2
-    BAD_HEADS = 3
-    K_GT_LIVE = 4
-    MISALIGNED = 5
-    START_BUSY = 6
-    AXI_READ = 7
-    AXI_WRITE = 8
-    BAD_BITS = 9
-    ABORTED = 10  # CTRL.ABORT ended the command (an AXI error in the same command wins: 7 / 8)
 
 
 class CommandError(Exception):

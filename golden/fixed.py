@@ -220,9 +220,12 @@ def header_defines() -> dict[str, int | str]:
         "HEAD_IMP_W",
         "AXI_BYTES",
     ]
+    from golden.codes import ErrorCode  # ERROR_CODE values: one source for RTL and golden
+
     out: dict[str, int | str] = {n: globals()[n] for n in names}
     out["EXP_LUT_HI"] = lut_hex(EXP_LUT_HI)
     out["EXP_LUT_LO"] = lut_hex(EXP_LUT_LO)
+    out.update({f"ERR_{code.name}": f"4'd{int(code)}" for code in ErrorCode})
     return out
 
 

@@ -148,8 +148,11 @@ module spatten_csr #(
                      K_REQUANT = 9, K_STALL = 10;
   localparam integer W_SCALE0 = 64;  // SCORE_SCALE[0..H_MAX-1]
   localparam integer SCALE_W = `SPATTEN_SCORE_MULT_W + `SPATTEN_SCORE_SHIFT_W;
-  localparam [3:0] E_BAD_N = 4'd1, E_BAD_D = 4'd2, E_BAD_HEADS = 4'd3, E_K_GT_LIVE = 4'd4,
-                   E_MISALIGNED = 4'd5, E_START_BUSY = 4'd6, E_BAD_BITS = 4'd9;
+  // START check codes (golden/codes.py via spatten_fixed.vh)
+  localparam [3:0] E_BAD_N = `SPATTEN_ERR_BAD_N, E_BAD_D = `SPATTEN_ERR_BAD_D,
+                   E_BAD_HEADS = `SPATTEN_ERR_BAD_HEADS, E_K_GT_LIVE = `SPATTEN_ERR_K_GT_LIVE,
+                   E_MISALIGNED = `SPATTEN_ERR_MISALIGNED, E_START_BUSY = `SPATTEN_ERR_START_BUSY,
+                   E_BAD_BITS = `SPATTEN_ERR_BAD_BITS;
 
   // Stored bits of each RW word (the others read 0).
   function automatic [31:0] cfg_mask(input integer c);

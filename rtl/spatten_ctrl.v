@@ -6,6 +6,7 @@
 // importance COMPACT + KEEP list write, head top-k -> LIVE_HEADS.
 // The START check lives in spatten_csr; this block sees only accepted commands (cmd_start).
 `default_nettype none
+`include "spatten_fixed.vh"
 module spatten_ctrl #(
     parameter integer LANES  = 8,
     parameter integer D_MAX  = 64,
@@ -165,7 +166,8 @@ module spatten_ctrl #(
   // ERROR_CODE values this block reports (golden.accel.ErrorCode; the START codes 1-6 and 9
   // are spatten_csr's). An AXI error outranks ABORT: it says the memory image is bad, which
   // the host must know even if it had asked to stop.
-  localparam [3:0] E_AXI_READ = 4'd7, E_AXI_WRITE = 4'd8, E_ABORTED = 4'd10;
+  localparam [3:0] E_AXI_READ = `SPATTEN_ERR_AXI_READ, E_AXI_WRITE = `SPATTEN_ERR_AXI_WRITE,
+                   E_ABORTED = `SPATTEN_ERR_ABORTED;  // golden/codes.py via spatten_fixed.vh
 
   function automatic [15:0] row_stride(input [6:0] d, input [4:0] b);
     row_stride = 16'((((16'(d) * 16'(b)) + 16'd255) >> 8) << 5);

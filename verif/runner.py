@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,8 +141,12 @@ def run(
         always=sim == "icarus",
     )
     xml = build_dir / "results.xml"
-    env = {"PYTHONPATH": os.pathsep.join([str(bench.folder), str(ROOT)]),
-           "SPATTEN_TEST_DIR": str(build_dir), "SPATTEN_PARAMS": json.dumps(params),
+    # cocotb's runner gives the simulator PYTHONPATH = sys.path (overriding the environment),
+    # so the test module's folder and the repository go on sys.path.
+    for path in (str(ROOT), str(bench.folder)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    env = {"SPATTEN_TEST_DIR": str(build_dir), "SPATTEN_PARAMS": json.dumps(params),
            **(extra_env or {})}
     if sim == "verilator":
         # Each run gets its own seed for Verilator's own randomisation of X values.
