@@ -13,9 +13,9 @@
 //   gives a one-cycle cmd_start pulse, clears the counters and ERROR_CODE; a refused one sets
 //   STATUS.ERROR and ERROR_CODE and nothing else. CLEAR together with START: the check sees the
 //   cleared state (all heads live, no live token).
-// * STATUS: BUSY = `busy` input; DONE / ERROR sticky, set by done_pulse / error_pulse (which
-//   also loads ERROR_CODE from error_code), cleared by writing 1 (a set wins over a clear in
-//   the same cycle).
+// * STATUS: BUSY = `busy` input or a done/error pulse this cycle; DONE / ERROR sticky, set by
+//   done_pulse / error_pulse (which also loads ERROR_CODE from error_code), cleared by writing 1
+//   (a set wins over a clear in the same cycle).
 // * Counters live here (reset by every accepted START): CYCLES counts cycles with `busy` high,
 //   the others count the cnt_* increment / add inputs (a zero add is a no-op).
 // * Score scale table: read port scale_head -> {scale_shift, scale_mult}, combinational.
@@ -387,7 +387,9 @@ module spatten_csr #(
     case (rd_word)
       WA_W'(W_ID):          rd_val = ID_VALUE;
       WA_W'(W_VERSION):     rd_val = VERSION_VALUE;
-      WA_W'(W_STATUS):      rd_val = {29'd0, error_q, done_q, busy};
+      // BUSY also covers the cycle of done/error_pulse (DONE / ERROR visible one cycle later),
+      // so STATUS never reads "not busy, not done" at the end of a command.
+      WA_W'(W_STATUS):      rd_val = {29'd0, error_q, done_q, busy | done_pulse | error_pulse};
       WA_W'(W_ERROR_CODE):  rd_val = {28'd0, error_code_q};
       WA_W'(W_LIVE_HEADS):  rd_val = 32'(live_heads);
       WA_W'(W_KEPT_TOKENS): rd_val = 32'(kept_tokens);

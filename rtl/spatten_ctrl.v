@@ -191,7 +191,10 @@ module spatten_ctrl #(
   reg             clr_ti_done, clr_hi_done;
   assign scale_head = HIDX_W'(h);
   assign hi_head    = HIDX_W'(h);
-  assign busy = st != S_IDLE && st != S_CLR;
+  // A lone CLEAR is not a command (BUSY low); a CLEAR that precedes a START, or the clear after
+  // a failed command, is part of that command: BUSY stays high until DONE / ERROR is set, so a
+  // host never reads "idle, not done" and a START in those cycles is refused (code 6).
+  assign busy = (st != S_IDLE && st != S_CLR) || (st == S_CLR && (start_after_clr || err_after_clr));
 
   // ---------------------------------------------------------------- fetcher index generator
   reg        g_act, g_list;

@@ -134,7 +134,8 @@ class CsrModel:
         if off not in self.mapped:
             return 0, SLVERR
         fixed = {Reg.ID: ID_VALUE, Reg.VERSION: self.accel.version(), Reg.CTRL: 0,
-                 Reg.STATUS: s["busy"] | self.done << 1 | self.error << 2,
+                 Reg.STATUS: (s["busy"] | s["done_pulse"] | s["error_pulse"])
+                 | self.done << 1 | self.error << 2,
                  Reg.ERROR_CODE: self.error_code, Reg.LIVE_HEADS: s["live_heads"],
                  Reg.KEPT_TOKENS: s["kept_tokens"]}
         if off in fixed:
@@ -820,6 +821,8 @@ MUTANTS = [
      "if (1'b0)            start_code = E_START_BUSY;", "csr START while busy accepted"),
     ("spatten_csr.v", "if (!rst_n || start_ok) begin", "if (!rst_n) begin",
      "csr counters not cleared by START"),
+    ("spatten_csr.v", "busy | done_pulse | error_pulse};", "busy};",
+     "csr STATUS reads idle-not-done in the cycle DONE is set"),
 ]
 
 
