@@ -23,8 +23,19 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Evaluate SpAtten pruning on all-MiniLM-L6-v2 sentence embeddings: mean "
         "cosine vs the dense float model and modelled DRAM bytes vs dense 16-bit.",
     )
-    d = DEFAULT_PRUNE
     p.add_argument("--text", help="text file, one sentence per line (default: stdlib docstrings)")
+    add_prune_arguments(p)
+    p.add_argument("--fixed-point", action="store_true", help="use the bit-exact fixed model")
+    p.add_argument("--sweep", action="store_true", help="also run the default settings sweep")
+    p.add_argument("--json", metavar="OUT", help="write results as JSON")
+    p.add_argument("--plot", metavar="OUT.png", help="plot cosine vs DRAM reduction")
+    p.set_defaults(handler=run_eval)
+    return p
+
+
+def add_prune_arguments(p: argparse.ArgumentParser) -> None:
+    """The pruning-setting options shared by ``eval`` and ``run`` (defaults: DEFAULT_PRUNE)."""
+    d = DEFAULT_PRUNE
     p.add_argument("--token-keep", type=float, default=d.token_keep, help="token keep ratio")
     p.add_argument("--head-keep", type=float, default=d.head_keep, help="head keep ratio")
     p.add_argument("--value-keep", type=float, default=d.value_keep, help="local V keep ratio")
@@ -36,16 +47,10 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--prune-start", type=int, default=d.prune_start_layer, help="first pruned layer"
     )
-    p.add_argument("--fixed-point", action="store_true", help="use the bit-exact fixed model")
-    p.add_argument("--sweep", action="store_true", help="also run the default settings sweep")
-    p.add_argument("--json", metavar="OUT", help="write results as JSON")
-    p.add_argument("--plot", metavar="OUT.png", help="plot cosine vs DRAM reduction")
-    p.set_defaults(handler=run_eval)
-    return p
 
 
-def eval_config(args: argparse.Namespace) -> PruneConfig:
-    """PruneConfig from the ``eval`` options."""
+def prune_config(args: argparse.Namespace) -> PruneConfig:
+    """PruneConfig from the options of :func:`add_prune_arguments`."""
     return PruneConfig(
         token_keep=args.token_keep,
         head_keep=args.head_keep,
@@ -90,7 +95,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     sentences = ev.read_sentences(args.text) if args.text else ev.default_sentences()
-    cfg = eval_config(args)
+    cfg = prune_config(args)
     result = ev.evaluate(cfg, sentences, args.fixed_point, _progress("sentences"))
     payload = {**result, "text": sentences}
     results = [result]

@@ -19,10 +19,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
-from golden.config import DEFAULT_PRUNE, PruneConfig
+from golden.config import PruneConfig
 from golden.traffic import BYTE_CLASSES
 
 DEFAULT_TEXT = Path(__file__).parent / "data" / "default_text.txt"
@@ -36,6 +35,7 @@ MEM_LATENCY = 20  # cycles from AR to the first R beat of the memory model
 
 
 def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from spatten.cli import add_prune_arguments
     from verif.runner import SIMULATORS
 
     p = sub.add_parser("run", help="main job: MiniLM-L6 with every attention layer on the RTL",
@@ -43,49 +43,32 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--sim", default="verilator", choices=SIMULATORS)
     p.add_argument("--text", metavar="FILE",
                    help="your own text, one sentence (model input) per line "
-                   f"(default: {DEFAULT_TEXT.name}, {len(read_text(DEFAULT_TEXT))} sentences)")
+                   "(default: spatten/data/default_text.txt)")
     p.add_argument("--sentences", type=int, default=None, metavar="N",
                    help="only the first N sentences")
     p.add_argument("--trace", metavar="FILE",
                    help="run an official-format trace CSV in generation mode instead")
     p.add_argument("--steps", type=int, default=None,
                    help="--trace: decode steps to simulate (default: bench/trace_sim.py's)")
-    p.add_argument("--token-keep", type=float, default=DEFAULT_PRUNE.token_keep)
-    p.add_argument("--head-keep", type=float, default=DEFAULT_PRUNE.head_keep)
-    p.add_argument("--value-keep", type=float, default=DEFAULT_PRUNE.value_keep)
-    p.add_argument("--msb-bits", type=int, default=DEFAULT_PRUNE.msb_bits)
-    p.add_argument("--lsb-bits", type=int, default=DEFAULT_PRUNE.lsb_bits)
-    p.add_argument("--requant-threshold", type=float, default=DEFAULT_PRUNE.requant_threshold)
-    p.add_argument("--prune-start", type=int, default=DEFAULT_PRUNE.prune_start_layer)
+    add_prune_arguments(p)
     p.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     p.set_defaults(handler=run_main)
     return p
 
 
-def read_text(path: str | Path) -> list[str]:
-    """Non-empty lines of a text file."""
-    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-
-
-def run_config(args: argparse.Namespace) -> PruneConfig:
-    return replace(DEFAULT_PRUNE, token_keep=args.token_keep, head_keep=args.head_keep,
-                   value_keep=args.value_keep, msb_bits=args.msb_bits, lsb_bits=args.lsb_bits,
-                   requant_threshold=args.requant_threshold,
-                   prune_start_layer=args.prune_start)
-
-
 # ================================================================ simulation ===================
 def check_sentences(sentences: list[str]) -> None:
-    """Refuse inputs the build cannot take (the RTL would refuse the command with BAD_N)."""
+    """Refuse inputs the build cannot take. MiniLM's tokenizer truncates every sentence at
+    minilm.MAX_TOKENS, so a build with MAX_N >= MAX_TOKENS takes any sentence (the RTL would
+    refuse a longer one with BAD_N)."""
     from golden import minilm
 
     if not sentences:
         raise SystemExit("spatten run: no sentences in the text")
-    for s in sentences:  # MiniLM's tokenizer truncates at minilm.MAX_TOKENS (= MAX_N here)
-        n = len(minilm.tokenize(s))
-        if n > RUN_PARAMS["MAX_N"]:
-            raise SystemExit(f"spatten run: {n} tokens > MAX_N {RUN_PARAMS['MAX_N']}: {s[:60]!r}")
+    if minilm.MAX_TOKENS > RUN_PARAMS["MAX_N"]:
+        raise SystemExit(f"spatten run: build MAX_N {RUN_PARAMS['MAX_N']} < MiniLM's "
+                         f"{minilm.MAX_TOKENS} tokens")
 
 
 def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
@@ -139,8 +122,8 @@ def summarize(raw: dict, cfg: PruneConfig) -> dict:
     n_layers = len(sentences[0]["layers"])
     # tokens, rows, cycles, MACs: summed over sentences; heads: mean per command
     def layer_total(i: int, field: str) -> float | int:
-        total = sum(s["layers"][i][field] for s in sentences)
-        return total / len(sentences) if "heads" in field else int(total)
+        summed = sum(s["layers"][i][field] for s in sentences)
+        return summed / len(sentences) if "heads" in field else int(summed)
 
     per_layer = [{f: layer_total(i, f) for f in ("tokens", "kept_tokens", "live_heads",
                                                  "kept_heads", "rows", "requant_rows",
@@ -217,8 +200,11 @@ def run_main(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
     if args.trace:
         return run_trace(args, seed, start)
-    cfg = run_config(args)
-    sentences = read_text(args.text or DEFAULT_TEXT)[:args.sentences]
+    from golden.eval import read_sentences
+    from spatten.cli import prune_config
+
+    cfg = prune_config(args)
+    sentences = read_sentences(args.text or DEFAULT_TEXT)[:args.sentences]
     check_sentences(sentences)
     with tqdm(total=len(sentences), desc=f"MiniLM on {args.sim} (build, then sentences)",
               unit="sentence") as bar:

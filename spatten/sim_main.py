@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 
 import cocotb
@@ -23,11 +22,10 @@ import numpy as np
 from cocotb.handle import HierarchyObject
 
 from golden import minilm
-from golden.accel import Reg
 from golden.config import PruneConfig
 from golden.system import FixedSpatten, LayerResult
-from verif.axil import AxilConfig, AxilDevice, channel_prefixes, encode_in_sim
-from verif.stream import reset, start_clock
+from verif.axil import encode_in_sim, measuring_device
+from verif.seeding import params
 
 
 def layer_mismatches(rtl: LayerResult, gold: LayerResult) -> dict[str, int]:
@@ -65,16 +63,8 @@ def progress(path: str | None, **fields: object) -> None:
 async def run_job(dut: HierarchyObject) -> None:
     """Every sentence of the job through MiniLM with the RTL as attention; compare; report."""
     job = json.loads(Path(os.environ["SPATTEN_JOB"]).read_text())
-    params = json.loads(os.environ["SPATTEN_PARAMS"])
     cfg = PruneConfig(**job["config"])
-    start_clock(dut.clk)
-    dut.rst_n.value = 0
-    dev = AxilDevice(dut, AxilConfig(
-        mem_prefixes=(*channel_prefixes(params["CHANNELS"]), "m_axiw"), mem_size=1 << 22,
-        latency=job["latency"], jitter=0, read_pause=(0.0, 0.0), write_pause=(0.0, 0.0, 0.0),
-        use_irq=True, poll_cycles=16, timeout_cycles=1 << 20), random.Random(0))
-    await reset(dut.clk, dut.rst_n, 5)
-    await dev.write_reg(Reg.IRQ_EN, 1)
+    dev = await measuring_device(dut, params()["CHANNELS"], 1 << 22, job["latency"])
     sentences = []
     for i, text in enumerate(job["sentences"]):
         rtl = await encode_in_sim(text, dev, cfg)

@@ -22,6 +22,7 @@ testbench before the RTL exists (and this module's self-test).
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiLiteSlave, AxiReadBus, A
 from golden.accel import AccelParams, Ctrl, Reg, Status
 from spatten.host import ModelDevice
 from verif.axi_mem import ErrAxiRamWrite, LatencyAxiRamRead
+from verif.stream import reset, start_clock
 
 T = TypeVar("T")
 
@@ -140,6 +142,25 @@ class AxilDevice:
             else:
                 await ClockCycles(self.clk, c.poll_cycles)
             waited += c.poll_cycles
+
+
+async def measuring_device(dut: HierarchyObject, channels: int, mem_size: int, latency: int,
+                           period_ns: int = 10) -> AxilDevice:
+    """``spatten_top`` ready for measured runs (``spatten run``, the trace benchmark): clock
+    started, reset, done interrupt enabled; AXI memory with a fixed ``latency``, no jitter and no
+    random pauses (a measurement, not a stress test); one INFO line per bus access silenced."""
+    start_clock(dut.clk, period_ns)
+    dut.rst_n.value = 0
+    cfg = AxilConfig(mem_prefixes=(*channel_prefixes(channels), "m_axiw"), mem_size=mem_size,
+                     latency=latency, jitter=0, read_pause=(0.0, 0.0),
+                     write_pause=(0.0, 0.0, 0.0), period_ns=period_ns, poll_cycles=16,
+                     use_irq=True, timeout_cycles=20_000_000 // 64)
+    dev = AxilDevice(dut, cfg)
+    for prefix in (cfg.csr_prefix, *cfg.mem_prefixes):
+        logging.getLogger(f"cocotb.{dut._name}.{prefix}").setLevel(logging.WARNING)
+    await reset(dut.clk, dut.rst_n, 5)
+    await dev.write_reg(Reg.IRQ_EN, 1)
+    return dev
 
 
 # ================================================================ sync bridge ==================

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import json
-import logging
 import os
 import time
 from pathlib import Path
@@ -21,10 +20,8 @@ import cocotb
 from cocotb.utils import get_sim_time
 
 from bench.trace_sim import MEM_SIZE, TraceCommand, run_commands
-from golden.accel import Reg
-from verif.axil import AxilConfig, AxilDevice, channel_prefixes
+from verif.axil import measuring_device
 from verif.seeding import params
-from verif.stream import reset, start_clock
 
 PERIOD_NS = 10
 
@@ -63,19 +60,7 @@ class StateProfile:
 async def trace_bench(dut: Any) -> None:
     job = json.loads(Path(os.environ["SPATTEN_BENCH_JOB"]).read_text())
     out = Path(os.environ["SPATTEN_BENCH_OUT"])
-    p = params()
-    start_clock(dut.clk, PERIOD_NS)
-    dut.rst_n.value = 0
-    cfg = AxilConfig(mem_prefixes=(*channel_prefixes(p["CHANNELS"]), "m_axiw"),
-                     mem_size=MEM_SIZE, latency=job["latency"], jitter=0,
-                     read_pause=(0.0, 0.0), write_pause=(0.0, 0.0, 0.0),
-                     period_ns=PERIOD_NS, poll_cycles=16, use_irq=True,
-                     timeout_cycles=20_000_000 // 64)
-    dev = AxilDevice(dut, cfg)
-    for prefix in ("s_axil", *cfg.mem_prefixes):  # one INFO line per CSR access otherwise
-        logging.getLogger(f"cocotb.{dut._name}.{prefix}").setLevel(logging.WARNING)
-    await reset(dut.clk, dut.rst_n, 5)
-    await dev.write_reg(Reg.IRQ_EN, 1)
+    dev = await measuring_device(dut, params()["CHANNELS"], MEM_SIZE, job["latency"], PERIOD_NS)
     cmds = [TraceCommand.from_dict(c) for c in job["commands"]]
     profile = StateProfile(dut.u_ctrl.st)
     cocotb.start_soon(profile.run())

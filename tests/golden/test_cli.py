@@ -13,7 +13,7 @@ from spatten import cli
 
 def test_eval_defaults_are_default_prune() -> None:
     args = cli.build_parser().parse_args(["eval"])
-    assert cli.eval_config(args) == DEFAULT_PRUNE
+    assert cli.prune_config(args) == DEFAULT_PRUNE
     assert not args.fixed_point and not args.sweep
 
 
