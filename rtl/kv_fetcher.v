@@ -12,8 +12,11 @@
 //   index -> row addresses (base + idx * stride, per plane)
 //   -> run builder: merges rows whose plane rows are contiguous in memory into a run and
 //      allocates the run's beats in the reorder buffer (ROB, in output order: per row its
-//      rb_m MSB beats then rb_l LSB beats); a run is handed to the splitter as soon as the
-//      splitter is free, so runs (and bursts) grow while the memory side is busy
+//      rb_m MSB beats then rb_l LSB beats); a run goes to the splitter when the splitter is
+//      free, unless a burst is in flight and the next row continues the run and the run is
+//      shorter than MAX_BURST beats: under load runs (and bursts) grow to full bursts, they
+//      keep growing while the memory side is busy, and stay short when it is idle; one closed
+//      run can wait for the splitter in a pending register while the next run grows
 //   -> burst splitter: the run's MSB segment then LSB segment are cut into INCR bursts at
 //      MAX_BURST beats, 4 KiB boundaries and channel-interleave granule boundaries
 //      (channel = addr[LOG2_INTERLEAVE +: log2 CHANNELS]); each burst takes a free ARID (tag)
@@ -92,7 +95,8 @@ module kv_fetcher #(
     output wire [2:0]                    err_class,       // ... for this byte class
     input  wire                          err_clear,
     output wire [8*CNT_W-1:0]            cnt_rd_bytes,    // bytes read per class id (8 x CNT_W)
-    output wire [CNT_W-1:0]              cnt_stall        // cycles the next row waited on memory
+    output wire [CNT_W-1:0]              cnt_stall,       // cycles the next row waited on memory
+    output wire                          stall            // this cycle is one of them
 );
   // ================================================================ parameters
   localparam integer BEAT_B   = 32;                        // bytes per beat
@@ -206,18 +210,43 @@ module kv_fetcher #(
   reg [ROB_AW-1:0] run_rob_q;                  // ROB position of the run's first beat
   reg [ROB_AW-1:0] alloc_q;                    // next free ROB position
   reg [USED_W-1:0] used_q;                     // ROB beats allocated and not yet drained
-  wire             sp_accept;                  // the splitter takes the open run this cycle
+  // A closed run waits in the pending register while the splitter is busy, so a row that
+  // does not continue the open run (the next interleave granule of an array channel) starts
+  // a new run at once instead of stalling the index input until a tag frees.
+  reg              pend_v_q;
+  reg  [NTAG-1:0]  tag_busy_q;                 // per (channel, ARID): a burst in flight
+  reg [BA_W-1:0]   pend_maddr_q, pend_laddr_q;
+  reg [RUN_W-1:0]  pend_n_q;
+  reg [ROB_AW-1:0] pend_rob_q;
+  wire             sp_accept;                  // the splitter takes a run this cycle
   wire             ri_full;
   wire [USED_W-1:0] rob_free = USED_W'(ROB_BEATS) - used_q;
   wire             room = (rob_free >= {{(USED_W-3){1'b0}}, rb_q});
   wire             contig = (row_maddr_q == run_mend_q) & ((rbl_q == 2'd0) | (row_laddr_q == run_lend_q))
                             & (run_n_q != {RUN_W{1'b1}});
-  wire             hand = run_v_q & sp_accept;
-  wire             row_new = row_v_q & ~row_empty_q & ~ri_full & room & (~run_v_q | hand);
-  wire             row_append = row_v_q & ~row_empty_q & ~ri_full & room & run_v_q & ~hand & contig;
+  wire             take_pend = pend_v_q & sp_accept;            // oldest run first
+  wire             row_ok = row_v_q & ~row_empty_q & ~ri_full & room;
+  // While any burst is in flight, the open run keeps growing as long as the next row
+  // continues it and it is shorter than a burst: handing it over earlier would issue short
+  // bursts that tie up tags for a whole memory latency each (a fetch under load would then
+  // be tag-bound). With nothing in flight it goes at once (no added latency).
+  /* verilator lint_off WIDTHEXPAND */
+  wire             run_big = (run_mend_q - run_maddr_q) >= BA_W'(MAX_BURST);
+  /* verilator lint_on WIDTHEXPAND */
+  wire             grow = row_ok & contig & ~run_big & (|tag_busy_q);
+  wire             hand = ~pend_v_q & run_v_q & sp_accept & ~grow;  // the open run itself
+  wire             park = row_ok & run_v_q & ~hand & ~contig & (~pend_v_q | take_pend);
+  wire             row_new = row_ok & (~run_v_q | hand | park);
+  wire             row_append = row_ok & run_v_q & ~hand & contig;
   wire             row_marker = row_v_q & row_empty_q & ~ri_full;
   assign row_take = row_new | row_append | row_marker;
   wire             alloc = row_new | row_append;
+
+  // the run the splitter takes: the pending one if any, else the open one
+  wire [BA_W-1:0]   src_maddr = pend_v_q ? pend_maddr_q : run_maddr_q;
+  wire [BA_W-1:0]   src_laddr = pend_v_q ? pend_laddr_q : run_laddr_q;
+  wire [RUN_W-1:0]  src_n     = pend_v_q ? pend_n_q : run_n_q;
+  wire [ROB_AW-1:0] src_rob   = pend_v_q ? pend_rob_q : run_rob_q;
 
   // ================================================================ stage 3: burst splitter
   reg              sp_busy_q;
@@ -249,7 +278,6 @@ module kv_fetcher #(
   reg  [ID_W-1:0]          ar_id_q   [0:CHANNELS-1];
   reg  [BA_W-1:0]          ar_addr_q [0:CHANNELS-1];
   reg  [7:0]               ar_len_q  [0:CHANNELS-1];
-  reg  [NTAG-1:0]          tag_busy_q;
   reg  [ROB_AW-1:0]        tt_ring_q [0:NTAG-1];  // ROB position of the tag's next beat
   reg  [1:0]               tt_q_q    [0:NTAG-1];
   reg                      tt_plane_q[0:NTAG-1];
@@ -439,6 +467,7 @@ module kv_fetcher #(
       in_done_q    <= 1'b0;
       row_v_q      <= 1'b0;
       run_v_q      <= 1'b0;
+      pend_v_q     <= 1'b0;
       alloc_q      <= {ROB_AW{1'b0}};
       used_q       <= {USED_W{1'b0}};
       sp_busy_q    <= 1'b0;
@@ -476,12 +505,17 @@ module kv_fetcher #(
       end else if (hand) begin
         run_v_q <= 1'b0;
       end
+      if (park) begin
+        pend_v_q <= 1'b1;
+      end else if (take_pend) begin
+        pend_v_q <= 1'b0;
+      end
       if (alloc) alloc_q <= alloc_q + ROB_AW'(rb_q);
       used_q <= used_q + (alloc ? USED_W'(rb_q) : {USED_W{1'b0}})
                        - (dr_beat ? USED_W'(1) : {USED_W{1'b0}});
 
       // ---- stage 3
-      if (hand) begin
+      if (hand || take_pend) begin
         sp_busy_q <= 1'b1;
       end else if (sp_finish) begin
         sp_busy_q <= 1'b0;
@@ -558,6 +592,12 @@ module kv_fetcher #(
       row_maddr_q <= in_maddr;
       row_laddr_q <= in_laddr;
     end
+    if (park) begin
+      pend_maddr_q <= run_maddr_q;
+      pend_laddr_q <= run_laddr_q;
+      pend_n_q     <= run_n_q;
+      pend_rob_q   <= run_rob_q;
+    end
     if (row_new) begin
       run_maddr_q <= row_maddr_q;
       run_laddr_q <= row_laddr_q;
@@ -570,15 +610,15 @@ module kv_fetcher #(
       run_lend_q  <= run_lend_q + BA_W'(rbl_q);
       run_n_q     <= run_n_q + 1'b1;
     end
-    if (hand) begin
+    if (hand || take_pend) begin
       sp_plane_q <= 1'b0;
-      sp_addr_q  <= run_maddr_q;
-      sp_left_q  <= LEFT_W'(run_n_q) * LEFT_W'(rbm_q);
-      sp_ring_q  <= run_rob_q;
+      sp_addr_q  <= src_maddr;
+      sp_left_q  <= LEFT_W'(src_n) * LEFT_W'(rbm_q);
+      sp_ring_q  <= src_rob;
       sp_q_q     <= 2'd0;
-      sp_laddr_q <= run_laddr_q;
-      sp_lring_q <= run_rob_q + ROB_AW'(rbm_q);
-      sp_lleft_q <= LEFT_W'(run_n_q) * LEFT_W'(rbl_q);
+      sp_laddr_q <= src_laddr;
+      sp_lring_q <= src_rob + ROB_AW'(rbm_q);
+      sp_lleft_q <= LEFT_W'(src_n) * LEFT_W'(rbl_q);
     end else if (sp_issue) begin
       if (sp_seg_end) begin
         sp_plane_q <= 1'b1;
@@ -643,6 +683,7 @@ module kv_fetcher #(
   assign err_channel   = err_ch_q;
   assign err_class     = err_cls_q;
   assign cnt_stall     = stall_q;
+  assign stall         = stall_now;
   genvar gk;
   for (gk = 0; gk < 8; gk = gk + 1) begin : g_cnt
     assign cnt_rd_bytes[gk*CNT_W +: CNT_W] = cnt_q[gk];

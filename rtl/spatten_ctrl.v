@@ -16,7 +16,8 @@ module spatten_ctrl #(
     parameter integer DW     = $clog2(D_MAX) + 1,
     parameter integer HW     = $clog2(H_MAX) + 1,
     parameter integer HIDX_W = (H_MAX > 1) ? $clog2(H_MAX) : 1,
-    parameter integer MACS_ADD_W = 20
+    parameter integer MACS_ADD_W = 20,
+    parameter integer CHANNELS = 1     // fetch lanes (kv_fetch_array output lanes)
 ) (
     input  wire                       clk,
     input  wire                       rst_n,
@@ -56,23 +57,25 @@ module spatten_ctrl #(
     output reg  [15:0]                f_job_stride,
     output reg  [3:0]                 f_job_bits,
     output reg  [2:0]                 f_job_class,
-    output reg                        f_in_valid,
+    output wire                       f_job_range,  // rows f_job_first..f_job_lastrow (K, Q)
+    output wire [15:0]                f_job_first,
+    output wire [15:0]                f_job_lastrow,
+    output reg                        f_in_valid,   // list jobs (V): the kept rows not buffered
     input  wire                       f_in_ready,
     output reg  [15:0]                f_in_idx,
     output reg                        f_in_last,
-    input  wire                       f_out_valid,
+    input  wire [CHANNELS-1:0]        f_out_valid,  // a row on fetch lane c
     output wire                       f_out_ready,
-    input  wire [15:0]                f_out_idx,
-    input  wire                       f_out_last,
+    input  wire                       f_done,       // every row of the job delivered
     input  wire                       f_err,
     input  wire                       f_busy,
     output reg                        err_clear,
     // ---------------------------------------------------------------- buffers
-    output wire                       kb_wr_en,
+    output wire [CHANNELS-1:0]        kb_wr_en,
     output wire                       kb_wr_merge,
     output reg                        kb_rd_start,
     output wire                       vb_clr,
-    output wire                       vb_wr_en,
+    output wire [CHANNELS-1:0]        vb_wr_en,
     input  wire [MAX_N-1:0]           vb_valid,
     output reg  [LANES*16-1:0]        vb_rd_idx,
     input  wire [LANES*D_MAX*12-1:0]  vb_rd_data,
@@ -209,19 +212,22 @@ module spatten_ctrl #(
       f_in_valid = g_act & kl_miss[g_i[AW-1:0]];
       f_in_idx   = kl_idx[g_i[AW-1:0]];
       f_in_last  = g_i == kl_last_miss;
-    end else begin
-      f_in_valid = g_act;
+    end else begin  // range job: the fetch array generates the rows itself
+      f_in_valid = 1'b0;
       f_in_idx   = g_i;
-      f_in_last  = g_i == g_end;
+      f_in_last  = 1'b0;
     end
   end
+  assign f_job_range   = ~g_list;
+  assign f_job_first   = g_i;
+  assign f_job_lastrow = g_end;
   wire f_in_fire = f_in_valid & f_in_ready;
   assign f_out_ready = 1'b1;
-  wire f_row = f_out_valid;
-  assign kb_wr_en    = f_row & (fjob == 2'd0 || fjob == 2'd2);
+  wire [CHANNELS-1:0] f_row = f_out_valid;
+  assign kb_wr_en    = f_row & {CHANNELS{fjob == 2'd0 || fjob == 2'd2}};
   assign kb_wr_merge = fjob == 2'd2;
-  assign vb_wr_en    = f_row & fjob == 2'd3;
-  assign q_load      = f_row & fjob == 2'd1;
+  assign vb_wr_en    = f_row & {CHANNELS{fjob == 2'd3}};
+  assign q_load      = (|f_row) & fjob == 2'd1;
   assign vb_clr      = st == S_HEAD;
 
   // ---------------------------------------------------------------- requant decision
@@ -333,16 +339,13 @@ module spatten_ctrl #(
       // fetcher job handshake and index generator
       if (f_job_valid & f_job_ready) begin
         f_job_valid <= 1'b0;
-        g_act <= 1'b1;
+        g_act <= g_list;
       end
       if (g_list) begin
         if (g_act && (f_in_fire || !kl_miss[g_i[AW-1:0]])) begin
           if (g_i == kl_last_miss) g_act <= 1'b0;
           g_i <= g_i + 16'd1;
         end
-      end else if (f_in_fire) begin
-        if (g_i == g_end) g_act <= 1'b0;
-        g_i <= g_i + 16'd1;
       end
 
       case (st)
@@ -405,7 +408,7 @@ module spatten_ctrl #(
           end
         end
         S_KJOB: if (f_job_valid & f_job_ready) st <= S_KWAIT;
-        S_KWAIT, S_LWAIT: if (f_out_valid & f_out_last) begin
+        S_KWAIT, S_LWAIT: if (f_done) begin
           if (st == S_LWAIT) lsb_loaded <= 1'b1;
           if (f_err | abort_q) st <= S_FINERR;
           else if (st == S_LWAIT) st <= S_QK;
@@ -422,7 +425,7 @@ module spatten_ctrl #(
           end
         end
         S_QJOB: if (f_job_valid & f_job_ready) st <= S_QWAIT;
-        S_QWAIT: if (f_out_valid & f_out_last) st <= S_QK;
+        S_QWAIT: if (f_done) st <= S_QK;
         S_QK: if (qk_q_ready) begin
           kb_rd_start <= 1'b1;
           cnt_macs_add <= MACS_ADD_W'(32'(n16) * 32'(cfg_d));
@@ -496,7 +499,7 @@ module spatten_ctrl #(
           end
         end
         S_VJOB: if (f_job_valid & f_job_ready) st <= S_VWAIT;
-        S_VWAIT: if (f_out_valid & f_out_last) st <= S_PV;
+        S_VWAIT: if (f_done) st <= S_PV;
         S_PV: begin
           if (pv_valid & pv_ready) begin
             pv_valid <= 1'b0;
@@ -648,7 +651,7 @@ module spatten_ctrl #(
     end
   endfunction
   /* verilator lint_off UNUSEDSIGNAL */
-  wire unused = &{1'b0, cfg_value_keep, f_out_idx};
+  wire unused = &{1'b0, cfg_value_keep};
   /* verilator lint_on UNUSEDSIGNAL */
 endmodule
 `default_nettype wire

@@ -1,5 +1,6 @@
 // Key buffer of spatten_top: n x D_MAX x 12-bit keys of the current head.
-// * write port: one key per cycle from the fetcher (joined 12-bit values, value d at [12d +: 12]);
+// * write ports: WR_PORTS keys per cycle, one per fetch lane (joined 12-bit values, value d at
+//   [12d +: 12]; port p at slice p); the lanes of one cycle name distinct keys;
 //   wr_merge = 0 replaces the key (MSB plane), wr_merge = 1 merges an LSB-plane row: the
 //   fetcher delivers the LSB plane as a plane of lsb_bits bits (its bits at [11 -: lsb_bits] of
 //   each value); they are placed at bits [11-m -: l] of the stored key, the MSB bits kept.
@@ -11,13 +12,14 @@
 module spatten_kbuf #(
     parameter integer LANES = 8,    // keys per read beat
     parameter integer D_MAX = 64,   // values per key
-    parameter integer MAX_N = 256   // keys, a multiple of LANES
+    parameter integer MAX_N = 256,  // keys, a multiple of LANES
+    parameter integer WR_PORTS = 1  // keys written per cycle, 1..16
 ) (
     input  wire                        clk,
     input  wire                        rst_n,
-    input  wire                        wr_en,
-    input  wire [15:0]                 wr_idx,
-    input  wire [D_MAX*12-1:0]         wr_data,
+    input  wire [WR_PORTS-1:0]         wr_en,
+    input  wire [WR_PORTS*16-1:0]      wr_idx,
+    input  wire [WR_PORTS*D_MAX*12-1:0] wr_data,
     input  wire                        wr_merge,
     input  wire [3:0]                  msb_bits,
     input  wire [3:0]                  lsb_bits,
@@ -34,22 +36,29 @@ module spatten_kbuf #(
     if (MAX_N % LANES != 0 || MAX_N < LANES) begin : g_bad
       `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: MAX_N must be a multiple of LANES");
     end
+    if (WR_PORTS < 1 || WR_PORTS > 16) begin : g_bad_wp
+      `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: WR_PORTS must be 1..16 (got %0d)", WR_PORTS);
+    end
   endgenerate
 
   reg [KW-1:0] mem [0:MAX_N-1];
 
   // LSB merge mask: bits [11-m -: l] of each 12-bit value
+  localparam integer AW = $clog2(MAX_N);
   wire [11:0] lmask = 12'(((13'd1 << lsb_bits) - 13'd1) << (4'd12 - msb_bits - lsb_bits));
-  reg  [KW-1:0] merged;
-  integer d;
+  reg  [KW-1:0] merged [0:WR_PORTS-1];
+  integer d, p;
   always @(*) begin
-    for (d = 0; d < D_MAX; d = d + 1)
-      merged[d*12 +: 12] = (mem[wr_idx[$clog2(MAX_N)-1:0]][d*12 +: 12] & ~lmask)
-                         | ((wr_data[d*12 +: 12] >> msb_bits) & lmask);
+    for (p = 0; p < WR_PORTS; p = p + 1)
+      for (d = 0; d < D_MAX; d = d + 1)
+        merged[p][d*12 +: 12] = (mem[wr_idx[p*16 +: AW]][d*12 +: 12] & ~lmask)
+                              | ((wr_data[(p*D_MAX + d)*12 +: 12] >> msb_bits) & lmask);
   end
 
+  integer wp;
   always @(posedge clk) begin
-    if (wr_en) mem[wr_idx[$clog2(MAX_N)-1:0]] <= wr_merge ? merged : wr_data;
+    for (wp = 0; wp < WR_PORTS; wp = wp + 1)
+      if (wr_en[wp]) mem[wr_idx[wp*16 +: AW]] <= wr_merge ? merged[wp] : wr_data[wp*KW +: KW];
   end
 
   // reader

@@ -1,6 +1,7 @@
 // SpAtten accelerator top level (docs/spatten_top.md, docs/architecture.md).
-// CSRs on AXI4-Lite s_axil_*; memory reads on m_axi0_* (and m_axi1_* when CHANNELS = 2:
-// address-interleaved by the fetcher), E / KEEP writes on m_axiw_*; irq = IRQ_EN & (DONE|ERROR).
+// CSRs on AXI4-Lite s_axil_*; memory reads on m_axi0_* .. m_axi{CHANNELS-1}_* (one kv_fetcher
+// per port, rows interleaved over the ports by address, docs/memory.md §2b; ports at or above
+// CHANNELS are tied off), E / KEEP writes on m_axiw_*; irq = IRQ_EN & (DONE|ERROR).
 `default_nettype none
 `include "spatten_check.vh"
 `include "spatten_fixed.vh"
@@ -9,7 +10,9 @@ module spatten_top #(
     parameter integer D_MAX    = 64,   // largest head dimension: 16, 32, 64 (>= LANES)
     parameter integer MAX_N    = 256,  // largest N: power of two, >= 2*LANES, <= 4096
     parameter integer H_MAX    = 16,   // heads: 2..32
-    parameter integer CHANNELS = 1     // memory read ports: 1 or 2
+    parameter integer CHANNELS = 1,    // memory read ports: power of two 1..16
+    parameter integer FETCH_ROB = 64,  // reorder buffer beats per read port: >= its latency + 24
+    parameter integer LOG2_INTERLEAVE = 9  // channel granule 2^n bytes, 6..9
 ) (
     input  wire          clk,
     input  wire          rst_n,
@@ -33,34 +36,7 @@ module spatten_top #(
     input  wire          s_axil_rready,
     output wire [31:0]   s_axil_rdata,
     output wire [1:0]    s_axil_rresp,
-    // AXI4 read port 0
-    output wire [2:0]    m_axi0_arid,
-    output wire [31:0]   m_axi0_araddr,
-    output wire [7:0]    m_axi0_arlen,
-    output wire [2:0]    m_axi0_arsize,
-    output wire [1:0]    m_axi0_arburst,
-    output wire          m_axi0_arvalid,
-    input  wire          m_axi0_arready,
-    input  wire [2:0]    m_axi0_rid,
-    input  wire [255:0]  m_axi0_rdata,
-    input  wire [1:0]    m_axi0_rresp,
-    input  wire          m_axi0_rlast,
-    input  wire          m_axi0_rvalid,
-    output wire          m_axi0_rready,
-    // AXI4 read port 1 (CHANNELS = 2; idle otherwise)
-    output wire [2:0]    m_axi1_arid,
-    output wire [31:0]   m_axi1_araddr,
-    output wire [7:0]    m_axi1_arlen,
-    output wire [2:0]    m_axi1_arsize,
-    output wire [1:0]    m_axi1_arburst,
-    output wire          m_axi1_arvalid,
-    input  wire          m_axi1_arready,
-    input  wire [2:0]    m_axi1_rid,
-    input  wire [255:0]  m_axi1_rdata,
-    input  wire [1:0]    m_axi1_rresp,
-    input  wire          m_axi1_rlast,
-    input  wire          m_axi1_rvalid,
-    output wire          m_axi1_rready,
+    `include "spatten_axi_rd_ports.vh"
     // AXI4 write port (E rows, KEEP list)
     output wire [1:0]    m_axiw_awid,
     output wire [31:0]   m_axiw_awaddr,
@@ -90,17 +66,22 @@ module spatten_top #(
                               : ((H_MAX + LANES - 1) / LANES) * LANES;
   localparam integer MACS_ADD_W = 24;
   localparam integer CNT_W  = 32;
-  // Fetcher reorder buffer: beats in flight are capped by it, so it must cover the read
-  // latency of every channel (2 x (20..40 cycles + a 16-beat burst)); 32 beats held the K
-  // fetch at ~0.8 beats per cycle at 20 cycles of latency (docs/performance.md).
-  localparam integer FETCH_ROB = 64;
+  // FETCH_ROB: beats in flight per port are capped by the port's reorder buffer, so it must
+  // cover the port's read latency plus a burst (32 beats held a single port at ~0.8 beats per
+  // cycle at 20 cycles of latency, docs/performance.md).
 
   generate
     if (!(LANES == 4 || LANES == 8 || LANES == 16 || LANES == 32) || LANES > D_MAX
         || !(D_MAX == 16 || D_MAX == 32 || D_MAX == 64) || MAX_N < 2 * LANES
         || (MAX_N & (MAX_N - 1)) != 0 || MAX_N > 4096 || H_MAX < 2 || H_MAX > 32
-        || !(CHANNELS == 1 || CHANNELS == 2)) begin : g_bad
+        ) begin : g_bad
       `SPATTEN_ELAB_FATAL(1, "spatten_top: bad parameters");
+    end
+    if (CHANNELS < 1 || CHANNELS > 16 || (CHANNELS & (CHANNELS - 1)) != 0) begin : g_bad_ch
+      `SPATTEN_ELAB_FATAL(1, "spatten_top: CHANNELS must be a power of two 1..16 (got %0d)", CHANNELS);
+    end
+    if (FETCH_ROB < 8 || FETCH_ROB > 1024 || (FETCH_ROB & (FETCH_ROB - 1)) != 0) begin : g_bad_rob
+      `SPATTEN_ELAB_FATAL(1, "spatten_top: FETCH_ROB must be a power of two 8..1024 (got %0d)", FETCH_ROB);
     end
   endgenerate
 
@@ -150,42 +131,46 @@ module spatten_top #(
       .cnt_requant_inc(cnt_requant_inc), .cnt_macs_add(cnt_macs_add),
       .cnt_bytes_add(cnt_bytes_add));
 
-  // ---------------------------------------------------------------- fetcher
-  wire        f_job_valid, f_job_ready, f_in_valid, f_in_ready, f_in_last;
+  // ---------------------------------------------------------------- fetcher (one per port)
+  wire        f_job_valid, f_job_ready, f_in_valid, f_in_ready, f_in_last, f_job_range;
   wire [31:0] f_job_base;
-  wire [15:0] f_job_stride, f_in_idx, f_out_idx;
-  wire [3:0]  f_job_bits, f_out_known;
+  wire [15:0] f_job_stride, f_in_idx, f_job_first, f_job_lastrow;
+  wire [3:0]  f_job_bits;
   wire [2:0]  f_job_class;
-  wire        f_out_valid, f_out_ready, f_out_last, f_out_empty, f_out_err, f_busy, f_err;
-  wire [KW-1:0] f_out_data;
+  wire        f_busy, f_err, f_done;
+  wire [CHANNELS-1:0]     f_out_valid;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [CHANNELS-1:0]     f_out_err;   // the sticky f_err decides the command's outcome
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [CHANNELS*16-1:0]  f_out_idx;
+  wire [CHANNELS*KW-1:0]  f_out_data;
   wire        err_clear;
   wire [1:0]  f_err_resp;
   wire [3:0]  f_err_channel;
   wire [2:0]  f_err_class;
   wire [8*CNT_W-1:0] f_cnt;
   wire [CNT_W-1:0]   f_stall;
-  wire [CHANNELS*3-1:0]   ax_arid, ax_rid;
+  wire [CHANNELS*4-1:0]   ax_arid, ax_rid;
   wire [CHANNELS*32-1:0]  ax_araddr;
   wire [CHANNELS*8-1:0]   ax_arlen;
   wire [CHANNELS*3-1:0]   ax_arsize;
   wire [CHANNELS*2-1:0]   ax_arburst, ax_rresp;
   wire [CHANNELS-1:0]     ax_arvalid, ax_arready, ax_rlast, ax_rvalid, ax_rready;
   wire [CHANNELS*256-1:0] ax_rdata;
+  wire        f_out_ready;
 
-  kv_fetcher #(.CHANNELS(CHANNELS), .ADDR_W(32), .AXI_DATA_W(256), .ID_W(3), .OUTSTANDING(8),
-               .MAX_BURST(16), .ROB_BEATS(FETCH_ROB), .IDX_W(16), .STRIDE_W(16), .D_MAX(D_MAX),
-               .CNT_W(CNT_W)) u_fetch (
+  kv_fetch_array #(.CHANNELS(CHANNELS), .ADDR_W(32), .ID_W(4), .OUTSTANDING(16), .MAX_BURST(16),
+                   .LOG2_INTERLEAVE(LOG2_INTERLEAVE), .ROB_BEATS(FETCH_ROB), .IDX_W(16),
+                   .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W)) u_fetch (
       .clk(clk), .rst_n(rst_n),
-      .job_valid(f_job_valid), .job_ready(f_job_ready),
-      .job_msb_base(f_job_base), .job_lsb_base(32'd0), .job_msb_stride(f_job_stride),
-      .job_lsb_stride(16'd32), .job_d(7'(cfg_d)), .job_msb_bits(f_job_bits),
-      .job_lsb_bits(4'd0), .job_lsb_en(1'b0), .job_class_msb(f_job_class),
-      .job_class_lsb(3'd7),
+      .job_valid(f_job_valid), .job_ready(f_job_ready), .job_base(f_job_base),
+      .job_stride(f_job_stride), .job_d(7'(cfg_d)), .job_bits(f_job_bits),
+      .job_class(f_job_class), .job_range(f_job_range), .job_first(f_job_first),
+      .job_lastrow(f_job_lastrow),
       .in_valid(f_in_valid), .in_ready(f_in_ready), .in_idx(f_in_idx), .in_empty(1'b0),
       .in_last(f_in_last),
       .out_valid(f_out_valid), .out_ready(f_out_ready), .out_data(f_out_data),
-      .out_known_bits(f_out_known), .out_idx(f_out_idx), .out_empty(f_out_empty),
-      .out_err(f_out_err), .out_last(f_out_last),
+      .out_idx(f_out_idx), .out_err(f_out_err), .done(f_done),
       .m_axi_arid(ax_arid), .m_axi_araddr(ax_araddr), .m_axi_arlen(ax_arlen),
       .m_axi_arsize(ax_arsize), .m_axi_arburst(ax_arburst), .m_axi_arvalid(ax_arvalid),
       .m_axi_arready(ax_arready), .m_axi_rid(ax_rid), .m_axi_rdata(ax_rdata),
@@ -194,51 +179,11 @@ module spatten_top #(
       .busy(f_busy), .err_valid(f_err), .err_resp(f_err_resp), .err_channel(f_err_channel),
       .err_class(f_err_class), .err_clear(err_clear), .cnt_rd_bytes(f_cnt), .cnt_stall(f_stall));
 
-  assign m_axi0_arid = ax_arid[2:0];
-  assign m_axi0_araddr = ax_araddr[31:0];
-  assign m_axi0_arlen = ax_arlen[7:0];
-  assign m_axi0_arsize = ax_arsize[2:0];
-  assign m_axi0_arburst = ax_arburst[1:0];
-  assign m_axi0_arvalid = ax_arvalid[0];
-  assign ax_arready[0] = m_axi0_arready;
-  assign ax_rid[2:0] = m_axi0_rid;
-  assign ax_rdata[255:0] = m_axi0_rdata;
-  assign ax_rresp[1:0] = m_axi0_rresp;
-  assign ax_rlast[0] = m_axi0_rlast;
-  assign ax_rvalid[0] = m_axi0_rvalid;
-  assign m_axi0_rready = ax_rready[0];
-  generate
-    if (CHANNELS == 2) begin : g_ch1
-      assign m_axi1_arid = ax_arid[5:3];
-      assign m_axi1_araddr = ax_araddr[63:32];
-      assign m_axi1_arlen = ax_arlen[15:8];
-      assign m_axi1_arsize = ax_arsize[5:3];
-      assign m_axi1_arburst = ax_arburst[3:2];
-      assign m_axi1_arvalid = ax_arvalid[1];
-      assign ax_arready[1] = m_axi1_arready;
-      assign ax_rid[5:3] = m_axi1_rid;
-      assign ax_rdata[511:256] = m_axi1_rdata;
-      assign ax_rresp[3:2] = m_axi1_rresp;
-      assign ax_rlast[1] = m_axi1_rlast;
-      assign ax_rvalid[1] = m_axi1_rvalid;
-      assign m_axi1_rready = ax_rready[1];
-    end else begin : g_no_ch1
-      assign m_axi1_arid = 3'd0;
-      assign m_axi1_araddr = 32'd0;
-      assign m_axi1_arlen = 8'd0;
-      assign m_axi1_arsize = 3'd5;
-      assign m_axi1_arburst = 2'd1;
-      assign m_axi1_arvalid = 1'b0;
-      assign m_axi1_rready = 1'b1;
-      /* verilator lint_off UNUSEDSIGNAL */
-      wire unused_ch1 = &{1'b0, m_axi1_arready, m_axi1_rid, m_axi1_rdata, m_axi1_rresp,
-                          m_axi1_rlast, m_axi1_rvalid};
-      /* verilator lint_on UNUSEDSIGNAL */
-    end
-  endgenerate
+`include "spatten_axi_rd_map.vh"
 
   // ---------------------------------------------------------------- key / value / query buffers
-  wire kb_wr_en, kb_wr_merge, kb_rd_start, vb_clr, vb_wr_en, q_load;
+  wire kb_wr_merge, kb_rd_start, vb_clr, q_load;
+  wire [CHANNELS-1:0] kb_wr_en, vb_wr_en;
   wire k_valid, k_ready, k_last;
   wire [LANES*KW-1:0] k_data;
   wire [LANES-1:0] k_keep;
@@ -246,18 +191,25 @@ module spatten_top #(
   wire [LANES*16-1:0] vb_rd_idx;
   wire [LANES*KW-1:0] vb_rd_data;
 
-  spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N)) u_kbuf (
+  spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(CHANNELS)) u_kbuf (
       .clk(clk), .rst_n(rst_n), .wr_en(kb_wr_en), .wr_idx(f_out_idx), .wr_data(f_out_data),
       .wr_merge(kb_wr_merge), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
       .rd_start(kb_rd_start), .rd_n(16'(cfg_n)),
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
 
-  spatten_vbuf #(.D_MAX(D_MAX), .MAX_N(MAX_N), .RD_PORTS(LANES)) u_vbuf (
+  spatten_vbuf #(.D_MAX(D_MAX), .MAX_N(MAX_N), .RD_PORTS(LANES), .WR_PORTS(CHANNELS)) u_vbuf (
       .clk(clk), .rst_n(rst_n), .clr(vb_clr), .wr_en(vb_wr_en), .wr_idx(f_out_idx),
       .wr_data(f_out_data), .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .valid(vb_valid));
 
-  reg [KW-1:0] qreg;
-  always @(posedge clk) if (q_load) qreg <= f_out_data;
+  // the query row arrives on one lane (a one-row job): OR of the lanes that hold a row
+  reg [KW-1:0] qreg, q_lane;
+  integer qc;
+  always @* begin
+    q_lane = {KW{1'b0}};
+    for (qc = 0; qc < CHANNELS; qc = qc + 1)
+      if (f_out_valid[qc]) q_lane = q_lane | f_out_data[qc*KW +: KW];
+  end
+  always @(posedge clk) if (q_load) qreg <= q_lane;
 
   // ---------------------------------------------------------------- Q.K -> softmax -> row buffer
   wire qk_q_valid, qk_q_ready;
@@ -446,7 +398,7 @@ module spatten_top #(
 
   // ---------------------------------------------------------------- controller
   spatten_ctrl #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
-                 .MACS_ADD_W(MACS_ADD_W)) u_ctrl (
+                 .MACS_ADD_W(MACS_ADD_W), .CHANNELS(CHANNELS)) u_ctrl (
       .clk(clk), .rst_n(rst_n),
       .cmd_start(cmd_start), .cmd_clear(cmd_clear), .cmd_abort(cmd_abort),
       .cfg_mode(cfg_mode), .cfg_n(cfg_n), .cfg_d(cfg_d), .cfg_heads(cfg_heads),
@@ -459,9 +411,10 @@ module spatten_top #(
       .cnt_requant_inc(cnt_requant_inc), .cnt_macs_add(cnt_macs_add),
       .f_job_valid(f_job_valid), .f_job_ready(f_job_ready), .f_job_base(f_job_base),
       .f_job_stride(f_job_stride), .f_job_bits(f_job_bits), .f_job_class(f_job_class),
+      .f_job_range(f_job_range), .f_job_first(f_job_first), .f_job_lastrow(f_job_lastrow),
       .f_in_valid(f_in_valid), .f_in_ready(f_in_ready), .f_in_idx(f_in_idx),
       .f_in_last(f_in_last), .f_out_valid(f_out_valid), .f_out_ready(f_out_ready),
-      .f_out_idx(f_out_idx), .f_out_last(f_out_last), .f_err(f_err), .f_busy(f_busy),
+      .f_done(f_done), .f_err(f_err), .f_busy(f_busy),
       .err_clear(err_clear),
       .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),
       .vb_clr(vb_clr), .vb_wr_en(vb_wr_en), .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
@@ -518,8 +471,7 @@ module spatten_top #(
   assign cnt_busy_inc  = (k_valid & k_ready) | (pv_valid & pv_ready);
 
   /* verilator lint_off UNUSEDSIGNAL */
-  wire unused = &{1'b0, f_out_known, f_out_empty, f_out_err, f_err_resp, f_err_channel,
-                  f_err_class, f_cnt, w_cnt, f_stall};
+  wire unused = &{1'b0, f_err_resp, f_err_channel, f_err_class, f_cnt, w_cnt, f_stall};
   /* verilator lint_on UNUSEDSIGNAL */
 endmodule
 `default_nettype wire

@@ -261,6 +261,7 @@ module kv_fetcher_tb #(
     output wire                  m15_axi_rready
 );
   localparam integer NC = 16;
+  wire                 stall_now;  // per-cycle stall flag (the counter is what the test checks)
   wire [NC*ID_W-1:0]   arid;
   wire [NC*ADDR_W-1:0] araddr;
   wire [NC*8-1:0]      arlen;
@@ -312,7 +313,8 @@ module kv_fetcher_tb #(
       .m_axi_rready(rready[CHANNELS-1:0]),
       .busy(busy), .err_valid(err_valid), .err_resp(err_resp), .err_channel(err_channel),
       .err_class(err_class), .err_clear(err_clear), .cnt_rd_bytes(cnt_rd_bytes),
-      .cnt_stall(cnt_stall)
+      .cnt_stall(cnt_stall),
+      .stall(stall_now)
   );
 
   assign m00_axi_arid = arid[0*ID_W +: ID_W];

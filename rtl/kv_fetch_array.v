@@ -1,0 +1,373 @@
+`default_nettype none
+`include "spatten_fixed.vh"
+`include "spatten_check.vh"
+// Multi-channel fetch path of spatten_top: one kv_fetcher per AXI read channel, so the fetch
+// bandwidth grows with the channel count (docs/memory.md §2b). One kv_fetcher drains one
+// 32-byte beat per cycle; CHANNELS of them drain CHANNELS beats per cycle.
+//
+// Job (accepted when idle): MSB plane only (base, row stride, D, bits, byte class) and either
+//   * a range (job_range = 1): rows job_first .. job_lastrow, generated here — one run of the
+//     rows that start in one interleave granule per cycle, so the dispatch keeps up with
+//     CHANNELS beats per cycle (a granule of G bytes holds up to G/32 one-beat rows), or
+//   * a list (job_range = 0): row indexes on in_* (in_last on the last one; an empty list is
+//     one beat with in_empty = in_last = 1), one per cycle.
+//
+// Dispatch: a row goes to the channel of its first byte, (addr >> LOG2_INTERLEAVE) mod
+// CHANNELS, as a run {first row, count}. Every AXI port sees the whole address space
+// (docs/memory.md §1), so a row that crosses a granule boundary is read whole on the port of
+// its first beat; the interleave only spreads the load. Each channel keeps its newest run in a
+// hold register until the next one for it arrives or the job's rows end, so that it knows
+// which of its runs is its last (kv_fetcher wants in_last on the last index); a channel that
+// got no row this job is sent an empty list. A run queue per channel turns runs into one index
+// per cycle for its kv_fetcher.
+//
+// Rows leave on CHANNELS output lanes (lane c: rows read on channel c, in that channel's order;
+// no order across lanes: the key and value buffers are written by row index). One out_ready
+// stalls every lane. `done` pulses once every channel's last row has been accepted.
+module kv_fetch_array #(
+    parameter integer CHANNELS        = 2,    // AXI read ports, power of two 1..16
+    parameter integer ADDR_W          = 32,   // AXI address bits, 32..64
+    parameter integer ID_W            = 3,    // ARID bits per channel
+    parameter integer OUTSTANDING     = 8,    // bursts in flight per channel
+    parameter integer MAX_BURST       = 16,   // beats per burst
+    parameter integer LOG2_INTERLEAVE = 9,    // channel granule 2^n bytes, 6..9
+    parameter integer ROB_BEATS       = 64,   // reorder buffer beats per channel
+    parameter integer IDX_W           = 16,   // row index bits
+    parameter integer STRIDE_W        = 16,   // row stride bits (bytes, multiple of 32)
+    parameter integer D_MAX           = `SPATTEN_D_MAX,
+    parameter integer CNT_W           = 48,   // traffic counter bits
+    parameter integer RUNQ            = 4     // run queue entries per channel, >= 2
+) (
+    input  wire                           clk,
+    input  wire                           rst_n,
+    // ---------------------------------------------------------------- job
+    input  wire                           job_valid,
+    output wire                           job_ready,
+    input  wire [ADDR_W-1:0]              job_base,     // byte address, 32-byte aligned
+    input  wire [STRIDE_W-1:0]            job_stride,   // bytes, multiple of 32, >= 32
+    input  wire [6:0]                     job_d,
+    input  wire [3:0]                     job_bits,
+    input  wire [2:0]                     job_class,
+    input  wire                           job_range,
+    input  wire [IDX_W-1:0]               job_first,    // range: first row
+    input  wire [IDX_W-1:0]               job_lastrow,  // range: last row (>= job_first)
+    // ---------------------------------------------------------------- list mode indexes
+    input  wire                           in_valid,
+    output wire                           in_ready,
+    input  wire [IDX_W-1:0]               in_idx,
+    input  wire                           in_empty,
+    input  wire                           in_last,
+    // ---------------------------------------------------------------- rows, one lane per channel
+    output wire [CHANNELS-1:0]            out_valid,
+    input  wire                           out_ready,
+    output wire [CHANNELS*D_MAX*`SPATTEN_DATA_W-1:0] out_data,
+    output wire [CHANNELS*IDX_W-1:0]      out_idx,
+    output wire [CHANNELS-1:0]            out_err,
+    output reg                            done,
+    // ---------------------------------------------------------------- AXI4 read, per channel
+    output wire [CHANNELS*ID_W-1:0]       m_axi_arid,
+    output wire [CHANNELS*ADDR_W-1:0]     m_axi_araddr,
+    output wire [CHANNELS*8-1:0]          m_axi_arlen,
+    output wire [CHANNELS*3-1:0]          m_axi_arsize,
+    output wire [CHANNELS*2-1:0]          m_axi_arburst,
+    output wire [CHANNELS-1:0]            m_axi_arvalid,
+    input  wire [CHANNELS-1:0]            m_axi_arready,
+    input  wire [CHANNELS*ID_W-1:0]       m_axi_rid,
+    input  wire [CHANNELS*256-1:0]        m_axi_rdata,
+    input  wire [CHANNELS*2-1:0]          m_axi_rresp,
+    input  wire [CHANNELS-1:0]            m_axi_rlast,
+    input  wire [CHANNELS-1:0]            m_axi_rvalid,
+    output wire [CHANNELS-1:0]            m_axi_rready,
+    // ---------------------------------------------------------------- status and counters
+    output wire                           busy,
+    output wire                           err_valid,    // sticky until err_clear
+    output wire [1:0]                     err_resp,     // first error seen: 2 SLVERR, 3 DECERR
+    output wire [3:0]                     err_channel,
+    output wire [2:0]                     err_class,
+    input  wire                           err_clear,
+    output wire [8*CNT_W-1:0]             cnt_rd_bytes, // bytes read per class, all channels
+    output wire [CNT_W-1:0]               cnt_stall     // cycles no row left while one waited on memory
+);
+  localparam integer KW    = D_MAX * `SPATTEN_DATA_W;
+  localparam integer CH_W  = (CHANNELS > 1) ? $clog2(CHANNELS) : 1;
+  localparam integer BA_W  = ADDR_W - 5;                 // beat address bits
+  localparam integer SB_W  = STRIDE_W - 5;               // stride in beats
+  localparam integer LGB   = LOG2_INTERLEAVE - 5;        // log2 beats per granule
+  localparam integer GB    = 1 << LGB;                   // beats per granule = max rows per run
+  localparam integer RC_W  = LGB + 1;                    // run count 1..GB
+  localparam integer RQ_W  = IDX_W + RC_W + 2;           // run: {first, count, final, empty}
+
+  generate
+    if (CHANNELS < 1 || CHANNELS > 16 || (CHANNELS & (CHANNELS - 1)) != 0) begin : g_bad_ch
+      `SPATTEN_ELAB_FATAL(1, "kv_fetch_array: CHANNELS must be a power of two 1..16 (got %0d)", CHANNELS);
+    end
+    // 32-byte granules would send every 64-byte row to an even channel (a row goes to the
+    // channel of its first beat); above 512 B the per-granule row count needs more logic.
+    if (LOG2_INTERLEAVE < 6 || LOG2_INTERLEAVE > 9) begin : g_bad_il
+      `SPATTEN_ELAB_FATAL(1, "kv_fetch_array: LOG2_INTERLEAVE must be 6..9 (got %0d)", LOG2_INTERLEAVE);
+    end
+    if (RUNQ < 2 || RUNQ > 64) begin : g_bad_rq
+      `SPATTEN_ELAB_FATAL(1, "kv_fetch_array: RUNQ must be 2..64 (got %0d)", RUNQ);
+    end
+    if (STRIDE_W < 6 || STRIDE_W > ADDR_W || IDX_W < 1 || IDX_W > 32) begin : g_bad_w
+      `SPATTEN_ELAB_FATAL(1, "kv_fetch_array: STRIDE_W 6..ADDR_W, IDX_W 1..32 (got %0d, %0d)", STRIDE_W, IDX_W);
+    end
+  endgenerate
+
+  // ================================================================ dispatcher FSM
+  localparam [1:0] S_IDLE = 2'd0, S_GEN = 2'd1, S_FLUSH = 2'd2, S_WAIT = 2'd3;
+  reg  [1:0]          state_q, state_d;
+  reg                 range_q;
+  reg  [BA_W-1:0]     base_q;          // beat address of row 0
+  reg  [SB_W-1:0]     sb_q;            // stride in beats
+  reg  [IDX_W-1:0]    g_row_q;         // range: next row
+  reg  [BA_W-1:0]     g_addr_q;        // ... its beat address
+  reg  [IDX_W-1:0]    g_last_q;        // range: last row
+  reg  [CHANNELS-1:0] flushed_q;       // final run (or empty list) queued
+  reg  [CHANNELS-1:0] fin_q;           // last row (or empty marker) accepted
+
+  wire [CHANNELS-1:0] sub_job_ready, sub_busy, sub_err, sub_stall;
+  wire                all_sub_idle = &sub_job_ready;
+  assign job_ready = (state_q == S_IDLE) & all_sub_idle;
+  wire                job_fire = job_valid & job_ready;
+
+  // ---- the run offered this cycle (range: the rows starting in the current granule)
+  wire [LGB:0]        to_bnd = (LGB+1)'(GB) - (LGB+1)'(g_addr_q[LGB-1:0] & {LGB{1'b1}});
+  // rows starting before the granule boundary: #{j : j * stride < to_bnd}, j < GB
+  reg  [RC_W-1:0]     k_gran;
+  integer kj;
+  always @* begin
+    k_gran = RC_W'(0);
+    for (kj = 0; kj < GB; kj = kj + 1)
+      if (32'(kj) * 32'(sb_q) < 32'(to_bnd)) k_gran = RC_W'(kj + 1);
+  end
+  wire [IDX_W:0]      g_left = {1'b0, g_last_q} - {1'b0, g_row_q} + 1'b1;  // rows not yet dispatched
+  wire [RC_W-1:0]     r_cnt = ((IDX_W+1)'(k_gran) > g_left) ? RC_W'(g_left) : k_gran;
+  /* verilator lint_off WIDTHEXPAND */
+  wire [BA_W-1:0]     l_addr = base_q + in_idx * sb_q;  // list mode: the index's row
+  /* verilator lint_on WIDTHEXPAND */
+  /* verilator lint_off UNUSEDSIGNAL */  // only its channel bits pick the channel
+  wire [BA_W-1:0]     o_addr = range_q ? g_addr_q : l_addr;
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [CH_W-1:0]     o_ch;
+  generate
+    if (CHANNELS > 1) begin : g_och
+      assign o_ch = o_addr[LGB +: CH_W];
+    end else begin : g_och1
+      assign o_ch = 1'b0;
+    end
+  endgenerate
+  wire [IDX_W-1:0]    o_first = range_q ? g_row_q : in_idx;
+  wire [RC_W-1:0]     o_cnt = range_q ? r_cnt : RC_W'(1);
+
+  // ---- per-channel hold register and run queue
+  reg  [CHANNELS-1:0] hold_v_q;
+  reg  [IDX_W-1:0]    hold_first_q [0:CHANNELS-1];
+  reg  [RC_W-1:0]     hold_cnt_q   [0:CHANNELS-1];
+  wire [CHANNELS-1:0] q_full;
+  wire [CHANNELS-1:0] can_take;        // the channel can take a new run now
+  genvar gc;
+  for (gc = 0; gc < CHANNELS; gc = gc + 1) begin : g_take
+    assign can_take[gc] = ~hold_v_q[gc] | ~q_full[gc];
+  end
+  wire                gen_offer = (state_q == S_GEN) & (range_q | (in_valid & ~in_empty));
+  wire                gen_fire = gen_offer & can_take[o_ch];
+  wire                range_end = range_q & gen_fire & ((IDX_W+1)'(r_cnt) == g_left);
+  wire                list_end = ~range_q & (state_q == S_GEN) & in_valid & (in_empty | (in_last & can_take[o_ch]));
+  assign in_ready = (state_q == S_GEN) & ~range_q & (in_empty | can_take[o_ch]);
+
+  always @* begin
+    state_d = state_q;
+    case (state_q)
+      S_IDLE:  if (job_fire) state_d = S_GEN;
+      S_GEN:   if (range_end || list_end) state_d = S_FLUSH;
+      S_FLUSH: if (&flushed_q) state_d = S_WAIT;
+      S_WAIT:  if (&fin_q) state_d = S_IDLE;
+      default: state_d = S_IDLE;
+    endcase
+  end
+
+  // ================================================================ channels
+  wire [CHANNELS-1:0] q_push, q_pop, q_valid;
+  wire [RQ_W-1:0]     q_in   [0:CHANNELS-1];
+  wire [RQ_W-1:0]     q_out  [0:CHANNELS-1];
+  wire [CHANNELS-1:0] sub_in_valid, sub_in_ready, sub_out_valid, sub_out_last, sub_out_empty;
+  wire [CHANNELS*8*CNT_W-1:0] sub_cnt;
+  wire [CHANNELS*2-1:0] sub_err_resp;
+  wire [CHANNELS*3-1:0] sub_err_class;
+  reg  [RC_W-1:0]     ek_q [0:CHANNELS-1];   // index of the head run being expanded
+
+  for (gc = 0; gc < CHANNELS; gc = gc + 1) begin : g_ch
+    wire gen_here = gen_fire & (o_ch == CH_W'(gc));
+    wire flush_here = (state_q == S_FLUSH) & ~flushed_q[gc] & ~q_full[gc];
+    // GEN: a new run displaces the held one into the queue (final = 0). FLUSH: the held run
+    // goes with final = 1, or an empty list when the channel got nothing.
+    assign q_push[gc] = (gen_here & hold_v_q[gc]) | flush_here;
+    assign q_in[gc] = (flush_here & ~hold_v_q[gc]) ? {{(IDX_W+RC_W){1'b0}}, 2'b11}
+                    : {hold_first_q[gc], hold_cnt_q[gc], flush_here, 1'b0};
+
+    /* verilator lint_off PINCONNECTEMPTY */
+    stream_fifo #(.WIDTH(RQ_W), .DEPTH(RUNQ)) u_runq (
+        .clk(clk), .rst_n(rst_n),
+        .in_valid(q_push[gc]), .in_ready(), .in_data(q_in[gc]), .in_last(1'b0),
+        .out_valid(q_valid[gc]), .out_ready(q_pop[gc]), .out_data(q_out[gc]), .out_last(),
+        .count(), .full(q_full[gc]), .empty());
+    /* verilator lint_on PINCONNECTEMPTY */
+
+    wire [IDX_W-1:0] h_first = q_out[gc][RQ_W-1 -: IDX_W];
+    wire [RC_W-1:0]  h_cnt   = q_out[gc][2 +: RC_W];
+    wire             h_final = q_out[gc][1];
+    wire             h_empty = q_out[gc][0];
+    wire             h_end   = h_empty | (ek_q[gc] == h_cnt - 1'b1);  // last index of the run
+    assign sub_in_valid[gc] = q_valid[gc];
+    assign q_pop[gc] = q_valid[gc] & sub_in_ready[gc] & h_end;
+
+    always @(posedge clk) begin
+      if (!rst_n) begin
+        ek_q[gc] <= RC_W'(0);
+      end else if (sub_in_valid[gc] & sub_in_ready[gc]) begin
+        ek_q[gc] <= h_end ? RC_W'(0) : ek_q[gc] + 1'b1;
+      end
+    end
+
+    /* verilator lint_off PINCONNECTEMPTY */
+    kv_fetcher #(
+        .CHANNELS(1), .ADDR_W(ADDR_W), .AXI_DATA_W(256), .ID_W(ID_W), .OUTSTANDING(OUTSTANDING),
+        .MAX_BURST(MAX_BURST), .LOG2_INTERLEAVE(12), .ROB_BEATS(ROB_BEATS), .IDX_W(IDX_W),
+        .STRIDE_W(STRIDE_W), .D_MAX(D_MAX), .CNT_W(CNT_W)
+    ) u_fetch (
+        .clk(clk), .rst_n(rst_n),
+        .job_valid(job_fire), .job_ready(sub_job_ready[gc]),
+        .job_msb_base(job_base), .job_lsb_base(job_base), .job_msb_stride(job_stride),
+        .job_lsb_stride(job_stride), .job_d(job_d), .job_msb_bits(job_bits),
+        .job_lsb_bits(4'd0), .job_lsb_en(1'b0), .job_class_msb(job_class),
+        .job_class_lsb(3'd7),
+        .in_valid(sub_in_valid[gc]), .in_ready(sub_in_ready[gc]),
+        .in_idx(h_first + IDX_W'(ek_q[gc])), .in_empty(h_empty), .in_last(h_final & h_end),
+        .out_valid(sub_out_valid[gc]), .out_ready(out_ready),
+        .out_data(out_data[gc*KW +: KW]), .out_known_bits(),
+        .out_idx(out_idx[gc*IDX_W +: IDX_W]), .out_empty(sub_out_empty[gc]),
+        .out_err(out_err[gc]), .out_last(sub_out_last[gc]),
+        .m_axi_arid(m_axi_arid[gc*ID_W +: ID_W]), .m_axi_araddr(m_axi_araddr[gc*ADDR_W +: ADDR_W]),
+        .m_axi_arlen(m_axi_arlen[gc*8 +: 8]), .m_axi_arsize(m_axi_arsize[gc*3 +: 3]),
+        .m_axi_arburst(m_axi_arburst[gc*2 +: 2]), .m_axi_arvalid(m_axi_arvalid[gc]),
+        .m_axi_arready(m_axi_arready[gc]), .m_axi_rid(m_axi_rid[gc*ID_W +: ID_W]),
+        .m_axi_rdata(m_axi_rdata[gc*256 +: 256]), .m_axi_rresp(m_axi_rresp[gc*2 +: 2]),
+        .m_axi_rlast(m_axi_rlast[gc]), .m_axi_rvalid(m_axi_rvalid[gc]),
+        .m_axi_rready(m_axi_rready[gc]),
+        .busy(sub_busy[gc]), .err_valid(sub_err[gc]), .err_resp(sub_err_resp[gc*2 +: 2]),
+        .err_channel(), .err_class(sub_err_class[gc*3 +: 3]), .err_clear(err_clear),
+        .cnt_rd_bytes(sub_cnt[gc*8*CNT_W +: 8*CNT_W]), .cnt_stall(), .stall(sub_stall[gc]));
+    /* verilator lint_on PINCONNECTEMPTY */
+
+    assign out_valid[gc] = sub_out_valid[gc] & ~sub_out_empty[gc];
+  end
+
+  // ================================================================ sequential logic
+  integer ci;
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      state_q   <= S_IDLE;
+      hold_v_q  <= {CHANNELS{1'b0}};
+      flushed_q <= {CHANNELS{1'b0}};
+      fin_q     <= {CHANNELS{1'b0}};
+      done      <= 1'b0;
+    end else begin
+      state_q <= state_d;
+      done    <= (state_q == S_WAIT) & (&fin_q);
+      if (job_fire) begin
+        flushed_q <= {CHANNELS{1'b0}};
+        fin_q     <= {CHANNELS{1'b0}};
+      end
+      for (ci = 0; ci < CHANNELS; ci = ci + 1) begin
+        if (gen_fire && o_ch == CH_W'(ci)) hold_v_q[ci] <= 1'b1;
+        if (state_q == S_FLUSH && !flushed_q[ci] && !q_full[ci]) begin
+          flushed_q[ci] <= 1'b1;
+          hold_v_q[ci]  <= 1'b0;
+        end
+        if (sub_out_valid[ci] && out_ready && sub_out_last[ci]) fin_q[ci] <= 1'b1;
+      end
+    end
+  end
+
+  integer cj;
+  // datapath registers (not reset)
+  always @(posedge clk) begin
+    if (job_fire) begin
+      range_q  <= job_range;
+      base_q   <= job_base[ADDR_W-1:5];
+      sb_q     <= job_stride[STRIDE_W-1:5];
+      g_row_q  <= job_first;
+      /* verilator lint_off WIDTHEXPAND */
+      g_addr_q <= job_base[ADDR_W-1:5] + job_first * job_stride[STRIDE_W-1:5];
+      /* verilator lint_on WIDTHEXPAND */
+      g_last_q <= job_lastrow;
+    end else if (range_q && gen_fire) begin
+      g_row_q  <= g_row_q + IDX_W'(r_cnt);
+      g_addr_q <= g_addr_q + BA_W'(32'(r_cnt) * 32'(sb_q));
+    end
+    for (cj = 0; cj < CHANNELS; cj = cj + 1) begin
+      if (gen_fire && o_ch == CH_W'(cj)) begin
+        hold_first_q[cj] <= o_first;
+        hold_cnt_q[cj]   <= o_cnt;
+      end
+    end
+  end
+
+  // ================================================================ errors, counters
+  reg              err_q;
+  reg  [1:0]       err_resp_q;
+  reg  [3:0]       err_ch_q;
+  reg  [2:0]       err_cls_q;
+  reg  [CNT_W-1:0] stall_q;
+  reg  [CH_W-1:0]  e_ch;               // lowest channel with an error
+  integer ei;
+  always @* begin
+    e_ch = {CH_W{1'b0}};
+    for (ei = CHANNELS - 1; ei >= 0; ei = ei - 1) if (sub_err[ei]) e_ch = CH_W'(ei);
+  end
+  wire stall_now = (state_q != S_IDLE) & (|sub_stall) & ~(|(out_valid & {CHANNELS{out_ready}}));
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      err_q   <= 1'b0;
+      stall_q <= {CNT_W{1'b0}};
+    end else begin
+      if (stall_now) stall_q <= stall_q + 1'b1;
+      if (err_clear) begin
+        err_q <= 1'b0;
+      end else if (!err_q && (|sub_err)) begin
+        err_q      <= 1'b1;
+        err_resp_q <= sub_err_resp[32'(e_ch) * 2 +: 2];
+        err_ch_q   <= 4'(e_ch);
+        err_cls_q  <= sub_err_class[32'(e_ch) * 3 +: 3];
+      end
+    end
+  end
+  genvar gk;
+  for (gk = 0; gk < 8; gk = gk + 1) begin : g_cnt
+    reg [CNT_W-1:0] sum;
+    integer si;
+    always @* begin
+      sum = {CNT_W{1'b0}};
+      for (si = 0; si < CHANNELS; si = si + 1) sum = sum + sub_cnt[(si*8 + gk)*CNT_W +: CNT_W];
+    end
+    assign cnt_rd_bytes[gk*CNT_W +: CNT_W] = sum;
+  end
+  assign busy        = (state_q != S_IDLE) | (|sub_busy);
+  assign err_valid   = err_q;
+  assign err_resp    = err_resp_q;
+  assign err_channel = err_ch_q;
+  assign err_class   = err_cls_q;
+  assign cnt_stall   = stall_q;
+
+`ifndef SYNTHESIS
+  // A range job names rows first..last; the dispatcher's count arithmetic relies on it.
+  always @(posedge clk) begin
+    if (rst_n && job_fire && job_range && job_lastrow < job_first)
+      $error("kv_fetch_array: range job with last row %0d < first row %0d", job_lastrow, job_first);
+    if (rst_n && job_fire && job_stride[STRIDE_W-1:5] == {SB_W{1'b0}})
+      $error("kv_fetch_array: job stride %0d < 32 bytes", job_stride);
+  end
+`endif
+endmodule
+`default_nettype wire

@@ -1,0 +1,98 @@
+"""Fetch jobs of the memory-system testbenches (kv_fetcher, kv_fetch_array): a tensor, its
+precision, an index list, and the golden rows the fetcher must deliver for it."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from golden import fixed as fx
+from golden.blocks import fetch_bytes, unpack_planes
+
+DW = fx.DATA_W
+
+
+@dataclass
+class Job:
+    name: str
+    pattern: str
+    x12: np.ndarray  # [n, D] int values of the whole tensor
+    m: int
+    l: int  # noqa: E741 (the spec's name)
+    lsb_en: bool
+    cls_m: int
+    cls_l: int
+    idx: list[int]
+    mbase: int = 0
+    lbase: int = 0
+    images: tuple[bytes, bytes, int, int] = (b"", b"", 0, 0)
+    err_rows: set[int] = field(default_factory=set)  # rows with a beat in an error range
+
+    @property
+    def d(self) -> int:
+        return self.x12.shape[1]
+
+    @property
+    def l_eff(self) -> int:
+        return self.l if self.lsb_en else 0
+
+    def golden_bytes(self) -> dict[int, int]:
+        """Bytes per class the index list needs (golden fetch_bytes)."""
+        want = dict.fromkeys(range(8), 0)
+        want[self.cls_m] += fetch_bytes(self.idx, self.d, self.m)
+        want[self.cls_l] += fetch_bytes(self.idx, self.d, self.l_eff)
+        return want
+
+
+def pack_values(vals: np.ndarray) -> int:
+    out = 0
+    for i, v in enumerate(vals.tolist()):
+        out |= (int(v) & 0xFFF) << (DW * i)
+    return out
+
+
+def golden_rows(job: Job) -> list[dict]:
+    """Expected output beats, from the golden unpacking of the job's memory image."""
+    if not job.idx:
+        return [{"data": 0, "known_bits": 0, "idx": 0, "empty": 1, "err": 0, "last": 1}]
+    msb_b, lsb_b, _, _ = job.images
+    n = job.x12.shape[0]
+    msb, lsb = unpack_planes(msb_b, lsb_b, n, job.d, job.m, job.l)
+    if job.l_eff:
+        vals = fx.join_planes(msb, lsb, job.m, job.l)
+    else:
+        vals = fx.join_planes(msb, np.zeros_like(msb), job.m, 0)
+    # The golden image must round-trip: unpacked planes == reconstruct of the tensor.
+    assert np.array_equal(vals, fx.reconstruct(job.x12, job.m + job.l_eff))
+    beats, err = [], 0
+    for k, j in enumerate(job.idx):
+        err |= int(j in job.err_rows)
+        beats.append({"data": pack_values(vals[j]), "known_bits": job.m + job.l_eff, "idx": j,
+                      "empty": 0, "err": err, "last": int(k == len(job.idx) - 1)})
+    return beats
+
+
+def make_indexes(pattern: str, n: int, rng: random.Random) -> list[int]:
+    if pattern == "empty":
+        return []
+    if pattern == "single":
+        return [rng.randrange(n)]
+    if pattern == "sequential":
+        start = rng.randrange(n // 4)
+        return list(range(start, start + rng.randint(n // 2, n - start)))
+    if pattern == "sparse":  # sorted, mostly non-adjacent (token pruning keeps order)
+        return sorted(rng.sample(range(n), max(2, n // 6)))
+    if pattern == "runs":  # sorted runs of consecutive tokens with gaps
+        out, j = [], rng.randrange(4)
+        while j < n:
+            run = rng.randint(1, 12)
+            out += range(j, min(n, j + run))
+            j += run + rng.randint(1, 6)
+        return out
+    if pattern == "random":  # any order, repeats allowed (local-V top-k over queries)
+        return [rng.randrange(n) for _ in range(rng.randint(1, n))]
+    if pattern == "max_n":
+        return list(range(n))
+    raise ValueError(pattern)
