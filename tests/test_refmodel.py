@@ -55,15 +55,27 @@ def test_uniform_int_is_libstdcxx() -> None:
 
 
 class Scripted(MT19937):
-    """A generator whose outputs are given: picks pivot indices of a pass of size m."""
+    """A generator whose 32-bit outputs are given."""
 
-    def __init__(self, picks: list[tuple[int, int]]) -> None:
-        # output x gives index (x * (m+1)) >> 32; the middle of index i's bin, whose low 32
-        # bits are ~2^31 (never rejected for small m).
-        self.outputs = [(i * 2**32 + 2**31) // (m + 1) for i, m in picks]
+    def __init__(self, outputs: list[int]) -> None:
+        self.outputs = list(outputs)
 
     def __call__(self) -> int:
         return self.outputs.pop(0)
+
+
+def picks(pairs: list[tuple[int, int]]) -> Scripted:
+    """Outputs that make uniform_int(gen, 0, m) return i, for each (i, m): output x gives
+    (x * (m+1)) >> 32; the middle of i's bin has low 32 bits ~2^31 (never rejected)."""
+    return Scripted([(i * 2**32 + 2**31) // (m + 1) for i, m in pairs])
+
+
+def test_uniform_int_rejects_below_threshold() -> None:
+    # range 3: threshold = (2^32 - 3) % 3 = 1; output 0 gives product 0, low 0 < 1: rejected,
+    # the next output 2^32 - 1 gives product 3 * 2^32 - 3 -> high word 2.
+    assert refmodel.uniform_int(Scripted([0, 2**32 - 1]), 0, 2) == 2
+    # low word below the range but not below the threshold: kept (range 5, threshold 1)
+    assert refmodel.uniform_int(Scripted([858993460]), 0, 4) == 1  # 5 x = 2^32 + 4
 
 
 def test_quickselect_passes_as_bert_cpp() -> None:
@@ -71,13 +83,13 @@ def test_quickselect_passes_as_bert_cpp() -> None:
     # K = 2, pivot seq[4] = 30: left [10, 20] is not < K -> bert.cpp takes the RIGHT part
     # [50, 40] and K = 2 - 3 wraps (size_t); pass 2 draws index 2 = m (past the end): the
     # pivot is below every score, left is empty -> seq = left = empty. Passes 5, 2.
-    assert refmodel.quickselect_pass_sizes(seq, 2, Scripted([(4, 5), (2, 2)])) == [5, 2]
+    assert refmodel.quickselect_pass_sizes(seq, 2, picks([(4, 5), (2, 2)])) == [5, 2]
     # K = 3, pivot 30: left (2) < K and left + equal (3) >= K -> break after one pass.
-    assert refmodel.quickselect_pass_sizes(seq, 3, Scripted([(4, 5)])) == [5]
+    assert refmodel.quickselect_pass_sizes(seq, 3, picks([(4, 5)])) == [5]
     # K = 3, pivot 50: left (4) >= K -> right part, empty -> done.
-    assert refmodel.quickselect_pass_sizes(seq, 3, Scripted([(0, 5)])) == [5]
+    assert refmodel.quickselect_pass_sizes(seq, 3, picks([(0, 5)])) == [5]
     # K = 9 > m: always left; pivot 20 -> [10], then pivot 10 -> [] . Passes 5, 1.
-    assert refmodel.quickselect_pass_sizes(seq, 9, Scripted([(3, 5), (0, 1)])) == [5, 1]
+    assert refmodel.quickselect_pass_sizes(seq, 9, picks([(3, 5), (0, 1)])) == [5, 1]
 
 
 # ================================================================ terms by hand ===============
@@ -111,6 +123,8 @@ def test_synthetic_trace_by_hand() -> None:
                                      "total": 604}
     # 2 channels: row 0 2 x 928; row 1 52 + 104; row 2 ceil(5/2) + ceil(13/2) = 3 + 7.
     assert bert_cpp_cycles(rows, channels=2)["dram"] == 1856 + 156 + 10
+    # 1 channel: row 2 costs kT + vT = 5 + 13 (the floors, not 5.625 + 13.125 rounded up)
+    assert bert_cpp_layer_parts(rows[2:], replace(PRM, channels=1))["dram"] == 18
     # 4 queries per row (bert.cpp's L): Fill = L x b
     assert bert_cpp_layer_parts(rows[:2], replace(PRM, queries=4))["fill"] == 4 * 129
 
