@@ -1,6 +1,7 @@
-"""Fast checks of the system benchmark's pieces (no simulator): the reference cycle formula,
-the trace -> command mapping, the data shaping that makes exactly the trace's heads
-requantize, the golden comparison (a wrong device is caught) and the roofline arithmetic."""
+"""Fast checks of the system benchmark's pieces (no simulator; the bert.cpp reference is in
+tests/test_refmodel.py): the trace -> command mapping, the data shaping that makes exactly the
+trace's heads requantize, the golden comparison (a wrong device is caught) and the roofline
+arithmetic."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from bench import refmodel, system_bench, trace_sim
 from bench.trace_sim import TraceCommand
 from golden.accel import AccelParams, Reg
-from golden.traces import UNQUANTIZED, TraceRow
+from golden.traces import TraceRow
 from spatten.host import ModelDevice, run_sync
 
 PARAMS = AccelParams(lanes=8, d_max=64, max_n=1024, h_max=16)
@@ -28,34 +29,6 @@ def row(head: int = 0, keys: int = 921, values: int = 184, requant: bool = True,
                     auto_requant_incre=4, value_fetch_num=values, quant_value_bit=6,
                     if_accumulate_importance=True, if_rescale_previous_importance=False,
                     if_topk=topk > 0, topk=topk)
-
-
-# ================================================================ reference formula ===========
-def test_ref_row_parts_by_hand() -> None:
-    parts = refmodel.ref_row_parts(row(), refmodel.RefParams())
-    # b_k = ceil(921/8) = 116 lines of 8 keys x 64 x 6 bits = 44544 B = 1392 txns / 16 ch = 87;
-    # LSB 4 bits: 29696 B = 928 / 16 = 58; V: 23 lines x 8 x 64 x 6 bits = 276 txns -> 18.
-    assert parts["dram"] == 87 + 58 + 18
-    assert parts["fill"] == 2 * 116  # requant: a second pass over the keys
-    assert parts["topk"] > 0
-
-
-def test_ref_layer_drain_and_token_topk() -> None:
-    prm = refmodel.RefParams()
-    plain = refmodel.ref_layer_parts([row(h, requant=False) for h in range(2)], prm)
-    assert plain["drain"] == refmodel.DRAIN_FIXED + 116 == 103 + 116
-    rows = [row(0, requant=False), row(1, requant=False, topk=716)]
-    with_topk = refmodel.ref_layer_parts(rows, prm)
-    assert with_topk["topk"] > plain["topk"]
-    assert with_topk["total"] == sum(v for k, v in with_topk.items() if k != "total")
-
-
-def test_ref_fewer_channels_cost_more_and_topk_zero_without_pruning() -> None:
-    r = [row(requant=False)]
-    assert (refmodel.ref_layer_cycles(r, refmodel.RefParams(channels=2))
-            > refmodel.ref_layer_cycles(r, refmodel.RefParams()))
-    assert refmodel.topk_latency(100, 100, 16, 0) == 0
-    assert refmodel.bits_of(UNQUANTIZED) == 12
 
 
 # ================================================================ trace -> commands ===========
@@ -192,6 +165,10 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
                test_wall_s=0.5, sim_speed=100.0)
     groups = refmodel.group_layers(rows)
     table = [system_bench.analyze(r, groups, params) for r in records]
+    first = next(r for r in table if r["kind"] == "pruned" and r["layer"] == 0)
+    ours_ch = refmodel.BertCppParams(channels=params["CHANNELS"])
+    assert first["bert_cpp_parts"] == refmodel.bert_cpp_layer_parts(rows[:3], ours_ch)
+    assert first["bert_cpp_cycles"] == first["bert_cpp_parts"]["total"]
     tot = {k: system_bench.totals([r for r in table if r["kind"] == k])
            for k in ("pruned", "dense")}
     tot["latency"] = 20
