@@ -180,7 +180,7 @@ module spatten_top #(
       .job_msb_base(f_job_base), .job_lsb_base(32'd0), .job_msb_stride(f_job_stride),
       .job_lsb_stride(16'd32), .job_d(7'(cfg_d)), .job_msb_bits(f_job_bits),
       .job_lsb_bits(4'd0), .job_lsb_en(1'b0), .job_class_msb(f_job_class),
-      .job_class_lsb(3'd7),
+      .job_class_lsb(`SPATTEN_CLASS_NONE),
       .in_valid(f_in_valid), .in_ready(f_in_ready), .in_idx(f_in_idx), .in_empty(1'b0),
       .in_last(f_in_last),
       .out_valid(f_out_valid), .out_ready(f_out_ready), .out_data(f_out_data),
@@ -495,11 +495,11 @@ module spatten_top #(
   reg [CNT_W-1:0] prev_q [0:4];
   reg [CNT_W-1:0] prev_stall;
   wire [CNT_W-1:0] cur [0:4];
-  assign cur[0] = f_cnt[0*CNT_W +: CNT_W];
-  assign cur[1] = f_cnt[1*CNT_W +: CNT_W];
-  assign cur[2] = f_cnt[2*CNT_W +: CNT_W];
-  assign cur[3] = f_cnt[3*CNT_W +: CNT_W];
-  assign cur[4] = w_cnt[5*CNT_W +: CNT_W];
+  assign cur[0] = f_cnt[`SPATTEN_CLASS_Q*CNT_W +: CNT_W];
+  assign cur[1] = f_cnt[`SPATTEN_CLASS_K_MSB*CNT_W +: CNT_W];
+  assign cur[2] = f_cnt[`SPATTEN_CLASS_K_LSB*CNT_W +: CNT_W];
+  assign cur[3] = f_cnt[`SPATTEN_CLASS_V_MSB*CNT_W +: CNT_W];
+  assign cur[4] = w_cnt[`SPATTEN_CLASS_E*CNT_W +: CNT_W];
   integer ci;
   always @(posedge clk) begin
     for (ci = 0; ci < 5; ci = ci + 1) prev_q[ci] <= cur[ci];
