@@ -15,7 +15,7 @@ TEST   ?=
 PARAMS ?=
 
 .PHONY: help setup regs sim test regress lint synth coverage demo blocks eval bench bench-topk \
-        fusesoc-lint clean distclean
+        fusesoc-lint fusesoc-sim clean distclean
 
 help:
 	@echo "make setup                      create .venv (pinned deps) and apt-install missing tools"
@@ -30,6 +30,7 @@ help:
 	@echo "make coverage                   merged code + functional coverage -> build/coverage/index.html"
 	@echo "make bench                      system benchmark (< 20 min): RTL vs reference, roofline, DRAM, CPU -> build/bench/report.md"
 	@echo "make bench-topk                 top-k engine cycles vs the reference latency model -> build/bench/topk.md"
+	@echo "make fusesoc-lint / fusesoc-sim FuseSoC targets of spatten.core: Verilator lint, Icarus elaboration of spatten_top"
 	@echo "make clean                      remove build/"
 
 $(SETUP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.sh
@@ -81,6 +82,12 @@ bench: $(SETUP)
 
 bench-topk: $(SETUP)
 	$(PY) -m bench.topk_bench
+
+# FuseSoC: spatten.core in this repository is the cores root (no library set-up needed).
+FUSESOC_CORE := spatten:accel:spatten_top
+fusesoc-lint fusesoc-sim: fusesoc-%: $(SETUP) $(REGS_OUT)
+	eval "$$($(PY) -m verif.tools)" && $(VENV)/bin/fusesoc --cores-root . run \
+	  --build-root build/fusesoc/$* --target=$* $(FUSESOC_CORE)
 
 clean:
 	rm -rf build
