@@ -80,126 +80,43 @@ ARRAYS: dict[Reg, tuple[int, int]] = {  # (entries, stride)
     Reg.SCORE_SCALE: (32, 4),
 }
 FIELDS: dict[Reg, tuple[Field, ...]] = {
-    Reg.ID: (
-        Field("VALUE", 0, 32, "r", 0x53504154),
-    ),
-    Reg.VERSION: (
-        Field("LANES", 0, 8, "r", None),
-        Field("D_MAX", 8, 8, "r", None),
-        Field("LOG2_MAX_N", 16, 5, "r", None),
-        Field("H_MAX", 21, 11, "r", None),
-    ),
-    Reg.CTRL: (
-        Field("START", 0, 1, "w", 0x0),
-        Field("CLEAR", 1, 1, "w", 0x0),
-        Field("ABORT", 2, 1, "w", 0x0),
-    ),
-    Reg.STATUS: (
-        Field("BUSY", 0, 1, "r", 0x0),
-        Field("DONE", 1, 1, "rw1c", 0x0),
-        Field("ERROR", 2, 1, "rw1c", 0x0),
-    ),
-    Reg.ERROR_CODE: (
-        Field("CODE", 0, 4, "r", 0x0),
-    ),
-    Reg.IRQ_EN: (
-        Field("EN", 0, 1, "rw", 0x0),
-    ),
-    Reg.MODE: (
-        Field("GENERATION", 0, 1, "rw", 0x0),
-    ),
-    Reg.N: (
-        Field("VALUE", 0, 32, "rw", 0x0),
-    ),
-    Reg.D: (
-        Field("VALUE", 0, 32, "rw", 0x0),
-    ),
-    Reg.HEADS: (
-        Field("VALUE", 0, 32, "rw", 0x0),
-    ),
-    Reg.PRUNE: (
-        Field("EN", 0, 1, "rw", 0x0),
-    ),
-    Reg.TOKEN_KEEP: (
-        Field("VALUE", 0, 32, "rw", 0x0),
-    ),
-    Reg.HEAD_KEEP: (
-        Field("VALUE", 0, 32, "rw", 0x0),
-    ),
-    Reg.VALUE_KEEP: (
-        Field("VALUE", 0, 32, "rw", 0x0),
-    ),
-    Reg.BITS: (
-        Field("MSB", 0, 4, "rw", 0x0),
-        Field("LSB", 4, 4, "rw", 0x0),
-    ),
-    Reg.REQUANT_THR: (
-        Field("THR", 0, 16, "rw", 0x0),
-    ),
-    Reg.Q_BASE: (
-        Field("ADDR", 0, 32, "rw", 0x0),
-    ),
-    Reg.K_MSB_BASE: (
-        Field("ADDR", 0, 32, "rw", 0x0),
-    ),
-    Reg.K_LSB_BASE: (
-        Field("ADDR", 0, 32, "rw", 0x0),
-    ),
-    Reg.V_MSB_BASE: (
-        Field("ADDR", 0, 32, "rw", 0x0),
-    ),
-    Reg.E_BASE: (
-        Field("ADDR", 0, 32, "rw", 0x0),
-    ),
-    Reg.KEEP_BASE: (
-        Field("ADDR", 0, 32, "rw", 0x0),
-    ),
-    Reg.HEAD_STRIDE: (
-        Field("ADDR", 0, 32, "rw", 0x0),
-    ),
-    Reg.LIVE_HEADS: (
-        Field("MASK", 0, 32, "r", None),
-    ),
-    Reg.KEPT_TOKENS: (
-        Field("COUNT", 0, 32, "r", None),
-    ),
-    Reg.CYCLES: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.BUSY_CYCLES: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.MACS_LO: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.MACS_HI: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.BYTES_Q: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.BYTES_K_MSB: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.BYTES_K_LSB: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.BYTES_V_MSB: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.BYTES_E: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.REQUANT_ROWS: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.MEM_STALL_CYCLES: (
-        Field("COUNT", 0, 32, "r", 0x0),
-    ),
-    Reg.SCORE_SCALE: (
-        Field("MULT", 0, 16, "rw", 0x0),
-        Field("SHIFT", 16, 6, "rw", 0x0),
-    ),
+    Reg.ID: (Field("VALUE", 0, 32, "r", 0x53504154),),
+    Reg.VERSION: (Field("LANES", 0, 8, "r", None), Field("D_MAX", 8, 8, "r", None), Field("LOG2_MAX_N", 16, 5, "r", None), Field("H_MAX", 21, 11, "r", None)),
+    Reg.CTRL: (Field("START", 0, 1, "w", 0x0), Field("CLEAR", 1, 1, "w", 0x0), Field("ABORT", 2, 1, "w", 0x0)),
+    Reg.STATUS: (Field("BUSY", 0, 1, "r", 0x0), Field("DONE", 1, 1, "rw1c", 0x0), Field("ERROR", 2, 1, "rw1c", 0x0)),
+    Reg.ERROR_CODE: (Field("CODE", 0, 4, "r", 0x0),),
+    Reg.IRQ_EN: (Field("EN", 0, 1, "rw", 0x0),),
+    Reg.MODE: (Field("GENERATION", 0, 1, "rw", 0x0),),
+    Reg.N: (Field("VALUE", 0, 32, "rw", 0x0),),
+    Reg.D: (Field("VALUE", 0, 32, "rw", 0x0),),
+    Reg.HEADS: (Field("VALUE", 0, 32, "rw", 0x0),),
+    Reg.PRUNE: (Field("EN", 0, 1, "rw", 0x0),),
+    Reg.TOKEN_KEEP: (Field("VALUE", 0, 32, "rw", 0x0),),
+    Reg.HEAD_KEEP: (Field("VALUE", 0, 32, "rw", 0x0),),
+    Reg.VALUE_KEEP: (Field("VALUE", 0, 32, "rw", 0x0),),
+    Reg.BITS: (Field("MSB", 0, 4, "rw", 0x0), Field("LSB", 4, 4, "rw", 0x0)),
+    Reg.REQUANT_THR: (Field("THR", 0, 16, "rw", 0x0),),
+    Reg.Q_BASE: (Field("ADDR", 0, 32, "rw", 0x0),),
+    Reg.K_MSB_BASE: (Field("ADDR", 0, 32, "rw", 0x0),),
+    Reg.K_LSB_BASE: (Field("ADDR", 0, 32, "rw", 0x0),),
+    Reg.V_MSB_BASE: (Field("ADDR", 0, 32, "rw", 0x0),),
+    Reg.E_BASE: (Field("ADDR", 0, 32, "rw", 0x0),),
+    Reg.KEEP_BASE: (Field("ADDR", 0, 32, "rw", 0x0),),
+    Reg.HEAD_STRIDE: (Field("ADDR", 0, 32, "rw", 0x0),),
+    Reg.LIVE_HEADS: (Field("MASK", 0, 32, "r", None),),
+    Reg.KEPT_TOKENS: (Field("COUNT", 0, 32, "r", None),),
+    Reg.CYCLES: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.BUSY_CYCLES: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.MACS_LO: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.MACS_HI: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.BYTES_Q: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.BYTES_K_MSB: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.BYTES_K_LSB: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.BYTES_V_MSB: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.BYTES_E: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.REQUANT_ROWS: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.MEM_STALL_CYCLES: (Field("COUNT", 0, 32, "r", 0x0),),
+    Reg.SCORE_SCALE: (Field("MULT", 0, 16, "rw", 0x0), Field("SHIFT", 16, 6, "rw", 0x0)),
 }
 RO_REGS = frozenset(r for r, fs in FIELDS.items() if all(f.sw == "r" for f in fs))
 RW_REGS = frozenset(r for r, fs in FIELDS.items() if all(f.sw == "rw" for f in fs))

@@ -134,7 +134,10 @@ module spatten_csr #(
   // ================================================================ constants
   localparam integer WA_W = ADDR_W - 2;  // word address bits
   localparam [31:0] ID_VALUE = `SPATTEN_REG_ID_RESET;  // "SPAT"
-  localparam [31:0] VERSION_VALUE = LANES | (D_MAX << 8) | ($clog2(MAX_N) << 16) | (H_MAX << 21);
+  localparam [31:0] VERSION_VALUE = (LANES << `SPATTEN_FIELD_VERSION_LANES_LSB)
+                                  | (D_MAX << `SPATTEN_FIELD_VERSION_D_MAX_LSB)
+                                  | ($clog2(MAX_N) << `SPATTEN_FIELD_VERSION_LOG2_MAX_N_LSB)
+                                  | (H_MAX << `SPATTEN_FIELD_VERSION_H_MAX_LSB);
   localparam [1:0] RESP_OKAY = 2'b00, RESP_SLVERR = 2'b10;
   // word addresses (byte offset / 4) from spatten_regs.vh; scripts/gen_regs.py refuses a map
   // that breaks the groups of consecutive words below.

@@ -178,12 +178,11 @@ def python_map(regs: list[Reg]) -> str:
     out += [f"    Reg.{r.name}: ({r.count}, {r.stride})," for r in regs if r.count > 1]
     out.append("}")
     out.append("FIELDS: dict[Reg, tuple[Field, ...]] = {")
-    for r in regs:
-        out.append(f"    Reg.{r.name}: (")
-        out += [f'        Field("{f.name}", {f.lsb}, {f.width}, "{f.sw}", '
-                f"{'None' if f.reset is None else hex(f.reset)}),"
-                for f in r.fields]
-        out.append("    ),")
+    for r in regs:  # one line per register
+        fields = ", ".join(f'Field("{f.name}", {f.lsb}, {f.width}, "{f.sw}", '
+                           f"{'None' if f.reset is None else hex(f.reset)})"
+                           for f in r.fields)
+        out.append(f"    Reg.{r.name}: ({fields}{',' if len(r.fields) == 1 else ''}),")
     out.append("}")
     out += [
         "RO_REGS = frozenset(r for r, fs in FIELDS.items() if all(f.sw == \"r\" for f in fs))",
@@ -205,7 +204,7 @@ def python_map(regs: list[Reg]) -> str:
 
 # ================================================================ rtl/spatten_regs.vh
 def verilog_header(regs: list[Reg]) -> str:
-    out = [f"// {NOTE}", "// Offsets are bytes; SPATTEN_FIELD_<REG>_<FIELD> is a bit range msb:lsb.",
+    out = [f"// {NOTE}", "// Offsets are bytes; SPATTEN_FIELD_<REG>_<FIELD> is a bit range msb:lsb, _LSB its low bit.",
            "`ifndef SPATTEN_REGS_VH", "`define SPATTEN_REGS_VH"]
     for r in regs:
         out.append(f"`define SPATTEN_REG_{r.name} 'h{r.offset:03X}")
@@ -214,8 +213,9 @@ def verilog_header(regs: list[Reg]) -> str:
         out.append(f"`define SPATTEN_REG_{r.name}_MASK 32'h{r.mask:08X}")
         if r.reset is not None:
             out.append(f"`define SPATTEN_REG_{r.name}_RESET 32'h{r.reset:08X}")
-        out += [f"`define SPATTEN_FIELD_{r.name}_{f.name} {f.lsb + f.width - 1}:{f.lsb}"
-                for f in r.fields]
+        for f in r.fields:
+            out.append(f"`define SPATTEN_FIELD_{r.name}_{f.name} {f.lsb + f.width - 1}:{f.lsb}")
+            out.append(f"`define SPATTEN_FIELD_{r.name}_{f.name}_LSB {f.lsb}")
     out += ["`endif // SPATTEN_REGS_VH", ""]
     return "\n".join(out)
 
