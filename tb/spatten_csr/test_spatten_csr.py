@@ -814,8 +814,10 @@ class CsrBrokenModelTest(CsrTest):
 MUTANTS = [
     ("spatten_csr.v", "merge[b*8 +: 8] = strb[b] ? data[b*8 +: 8] : old[b*8 +: 8];",
      "merge[b*8 +: 8] = data[b*8 +: 8];", "csr wstrb ignored"),
-    ("spatten_csr.v", "done_q  <= (done_q & ~(wr_status & wr_data[1])) | done_pulse;",
-     "done_q  <= done_q | (wr_status & wr_data[1]) | done_pulse;", "csr W1C sets DONE"),
+    ("spatten_csr.v",
+     "done_q  <= (done_q & ~(wr_status & wr_data[`SPATTEN_FIELD_STATUS_DONE])) | done_pulse;",
+     "done_q  <= done_q | (wr_status & wr_data[`SPATTEN_FIELD_STATUS_DONE]) | done_pulse;",
+     "csr W1C sets DONE"),
     ("spatten_csr.v", "if (busy_eff)        start_code = E_START_BUSY;",
      "if (1'b0)            start_code = E_START_BUSY;", "csr START while busy accepted"),
     ("spatten_csr.v", "if (!rst_n || start_ok) begin", "if (!rst_n) begin",
