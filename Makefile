@@ -14,12 +14,14 @@ WAVES  ?= 0
 TEST   ?=
 PARAMS ?=
 
-.PHONY: help setup sim test regress lint synth coverage demo blocks eval bench bench-topk clean distclean
+.PHONY: help setup regs sim test regress lint synth coverage demo blocks eval bench bench-topk \
+        fusesoc-lint fusesoc-sim clean distclean
 
 help:
 	@echo "make setup                      create .venv (pinned deps) and apt-install missing tools"
 	@echo "make demo                       the main job: MiniLM-L6 with every attention layer on the RTL (spatten run)"
 	@echo "make blocks                     golden MiniLM eval + every RTL block's testbench (spatten blocks)"
+	@echo "make regs                       regenerate docs/registers.md, sw/spatten_regs.h, golden/regs.py, rtl/spatten_regs.vh from rtl/spatten_regs.rdl"
 	@echo "make sim MODULE=<m> SIM=icarus|verilator [WAVES=1] [SEED=n] [TEST=Class] [PARAMS='DEPTH=4 WIDTH=8']"
 	@echo "make test                       CI regression: every testbench on both simulators + golden unit tests"
 	@echo "make regress                    longer sweeps (not in CI)"
@@ -28,6 +30,7 @@ help:
 	@echo "make coverage                   merged code + functional coverage -> build/coverage/index.html"
 	@echo "make bench                      system benchmark (< 20 min): RTL vs reference, roofline, DRAM, CPU -> build/bench/report.md"
 	@echo "make bench-topk                 top-k engine cycles vs the reference latency model -> build/bench/topk.md"
+	@echo "make fusesoc-lint / fusesoc-sim FuseSoC targets of spatten.core: Verilator lint, Icarus elaboration of spatten_top"
 	@echo "make clean                      remove build/"
 
 $(SETUP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.sh
@@ -36,18 +39,26 @@ $(SETUP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.
 setup:
 	@bash scripts/setup.sh
 
-sim: $(SETUP)
+# The CSR map: rtl/spatten_regs.rdl is the source, these views are generated and committed.
+REGS_OUT := docs/registers.md sw/spatten_regs.h golden/regs.py rtl/spatten_regs.vh
+$(REGS_OUT) &: rtl/spatten_regs.rdl scripts/gen_regs.py | $(SETUP)
+	$(PY) scripts/gen_regs.py
+
+regs: $(SETUP)
+	$(PY) scripts/gen_regs.py
+
+sim: $(SETUP) $(REGS_OUT)
 	$(PY) -m verif.sim $(MODULE) --sim $(SIM) $(if $(SEED),--seed $(SEED)) \
 	  $(if $(filter 1 yes true,$(WAVES)),--waves) $(if $(TEST),--test $(TEST)) \
 	  $(foreach p,$(PARAMS),-P $(p))
 
-test: $(SETUP)
+test: $(SETUP) $(REGS_OUT)
 	$(PY) -m pytest -n $(JOBS) tests tb
 
-regress: $(SETUP)
+regress: $(SETUP) $(REGS_OUT)
 	$(PY) -m pytest -n $(JOBS) -m "slow or not slow" tests tb
 
-lint: $(SETUP)
+lint: $(SETUP) $(REGS_OUT)
 	@bash scripts/lint.sh
 
 synth: $(SETUP)
@@ -71,6 +82,12 @@ bench: $(SETUP)
 
 bench-topk: $(SETUP)
 	$(PY) -m bench.topk_bench
+
+# FuseSoC: spatten.core in this repository is the cores root (no library set-up needed).
+FUSESOC_CORE := spatten:accel:spatten_top
+fusesoc-lint fusesoc-sim: fusesoc-%: $(SETUP) $(REGS_OUT)
+	eval "$$($(PY) -m verif.tools)" && $(VENV)/bin/fusesoc --cores-root . run \
+	  --build-root build/fusesoc/$* --target=$* $(FUSESOC_CORE)
 
 clean:
 	rm -rf build

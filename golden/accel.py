@@ -2,12 +2,13 @@
 
 :class:`AccelModel` holds what ``spatten_top`` keeps between layer commands (token importance
 per live position, head importance per head, the live-head mask) and executes one command
-from its CSR values (:class:`Reg`) and a memory image, exactly as the RTL reads and writes
-memory: Q/K/V rows are unpacked from the bit-plane layout at ``<X>_BASE + h*HEAD_STRIDE``,
-every live head goes through :func:`golden.system.attend_head` (the bit-exact datapath), and
-the result (:class:`CommandResult`) lists the bytes the RTL must write (E rows, KEEP list),
-the read-only CSRs after the command (LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, counters) and the
-state. A bad setting gives an error code and changes nothing.
+from its CSR values (:class:`golden.regs.Reg`, generated from rtl/spatten_regs.rdl) and a
+memory image, exactly as the RTL reads and writes memory: Q/K/V rows are unpacked from the
+bit-plane layout at ``<X>_BASE + h*HEAD_STRIDE``, every live head goes through
+:func:`golden.system.attend_head` (the bit-exact datapath), and the result
+(:class:`CommandResult`) lists the bytes the RTL must write (E rows, KEEP list), the read-only
+CSRs after the command (LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, counters) and the state.
+A bad setting gives an error code and changes nothing.
 
 The system testbench and ``spatten.host.ModelDevice`` both use this model; the equivalence
 with :class:`golden.system.FixedSpatten` is tested in ``tests/golden/test_accel.py``.
@@ -25,76 +26,29 @@ from golden import blocks as blk
 from golden import fixed as fx
 from golden.codes import ErrorCode
 from golden.config import PruneConfig, kept_count
+from golden.regs import ARRAYS, FIELDS, Reg
+from golden.regs import RO_REGS as RO_REGS  # re-exported: the map's users import it from here
+from golden.regs import Ctrl as Ctrl
+from golden.regs import Status as Status
+from golden.regs import field as reg_field
 from golden.system import HeadResult, attend_head
 from golden.topk import topk
 from golden.traffic import add_head_bytes, zero_bytes
 
-ID_VALUE = 0x53504154  # "SPAT"
-MAX_SCALE_REGS = 32  # SCORE_SCALE[0..31] (H_MAX <= 32: LIVE_HEADS is one register)
+ID_VALUE = reg_field(Reg.ID, "VALUE").reset  # "SPAT"
+MAX_SCALE_REGS = ARRAYS[Reg.SCORE_SCALE][0]  # SCORE_SCALE[0..31] (H_MAX <= 32: LIVE_HEADS)
 KEEP_W = 16  # bits per KEEP list entry
 COUNTER_BYTE_CLASSES = ("Q", "K_MSB", "K_LSB", "V_MSB", "E")
 
 
-class Reg(IntEnum):
-    """CSR byte offsets (docs/architecture.md, AXI4-Lite, 32-bit registers)."""
-
-    ID = 0x000
-    VERSION = 0x004
-    CTRL = 0x008
-    STATUS = 0x00C
-    ERROR_CODE = 0x010
-    IRQ_EN = 0x014
-    MODE = 0x018
-    N = 0x01C
-    D = 0x020
-    HEADS = 0x024
-    PRUNE = 0x028
-    TOKEN_KEEP = 0x02C
-    HEAD_KEEP = 0x030
-    VALUE_KEEP = 0x034
-    BITS = 0x038
-    REQUANT_THR = 0x03C
-    Q_BASE = 0x040
-    K_MSB_BASE = 0x044
-    K_LSB_BASE = 0x048
-    V_MSB_BASE = 0x04C
-    E_BASE = 0x050
-    KEEP_BASE = 0x054
-    HEAD_STRIDE = 0x058
-    LIVE_HEADS = 0x05C
-    KEPT_TOKENS = 0x060
-    CYCLES = 0x080
-    BUSY_CYCLES = 0x084
-    MACS_LO = 0x088
-    MACS_HI = 0x08C
-    BYTES_Q = 0x090
-    BYTES_K_MSB = 0x094
-    BYTES_K_LSB = 0x098
-    BYTES_V_MSB = 0x09C
-    BYTES_E = 0x0A0
-    REQUANT_ROWS = 0x0A4
-    MEM_STALL_CYCLES = 0x0A8
-    SCORE_SCALE = 0x100  # + 4*h
-
-
 BASE_REGS = (Reg.Q_BASE, Reg.K_MSB_BASE, Reg.K_LSB_BASE, Reg.V_MSB_BASE, Reg.E_BASE,
              Reg.KEEP_BASE, Reg.HEAD_STRIDE)
-RO_REGS = frozenset({Reg.ID, Reg.VERSION, Reg.ERROR_CODE, Reg.LIVE_HEADS, Reg.KEPT_TOKENS,
-                     *(r for r in Reg if Reg.CYCLES <= r <= Reg.MEM_STALL_CYCLES)})
-BYTE_COUNTER_REGS = {"Q": Reg.BYTES_Q, "K_MSB": Reg.BYTES_K_MSB, "K_LSB": Reg.BYTES_K_LSB,
-                     "V_MSB": Reg.BYTES_V_MSB, "E": Reg.BYTES_E}
-
-
-class Ctrl(IntEnum):
-    START = 1 << 0
-    CLEAR = 1 << 1
-    ABORT = 1 << 2
-
-
-class Status(IntEnum):
-    BUSY = 1 << 0
-    DONE = 1 << 1
-    ERROR = 1 << 2
+BYTE_COUNTER_REGS = {c: Reg[f"BYTES_{c}"] for c in COUNTER_BYTE_CLASSES}
+_SCALE_MULT, _SCALE_SHIFT = reg_field(Reg.SCORE_SCALE, "MULT"), reg_field(Reg.SCORE_SCALE, "SHIFT")
+_BITS_MSB, _BITS_LSB = reg_field(Reg.BITS, "MSB"), reg_field(Reg.BITS, "LSB")
+_MODE, _PRUNE = reg_field(Reg.MODE, "GENERATION"), reg_field(Reg.PRUNE, "EN")
+_THR = reg_field(Reg.REQUANT_THR, "THR")
+_VERSION = {f.name: f for f in FIELDS[Reg.VERSION]}  # LANES, D_MAX, LOG2_MAX_N, H_MAX
 
 
 class Mode(IntEnum):
@@ -112,21 +66,21 @@ class CommandError(Exception):
 
 def score_scale_reg(h: int) -> int:
     """Offset of SCORE_SCALE[h]."""
-    return Reg.SCORE_SCALE + 4 * h
+    return Reg.SCORE_SCALE + ARRAYS[Reg.SCORE_SCALE][1] * h
 
 
 def pack_score_scale(mult: int, shift: int) -> int:
-    """SCORE_SCALE value: [15:0] score_mult, [21:16] score_shift."""
-    return (mult & 0xFFFF) | (shift & fx.SCORE_SHIFT_MAX) << 16
+    """SCORE_SCALE value: fields MULT (score_mult) and SHIFT (score_shift)."""
+    return _SCALE_MULT.put(mult) | _SCALE_SHIFT.put(shift)
 
 
 def unpack_score_scale(value: int) -> tuple[int, int]:
-    return value & 0xFFFF, (value >> 16) & fx.SCORE_SHIFT_MAX
+    return _SCALE_MULT.get(value), _SCALE_SHIFT.get(value)
 
 
 def pack_bits(msb_bits: int, lsb_bits: int) -> int:
-    """BITS value: [3:0] MSB bits, [7:4] LSB bits."""
-    return (msb_bits & 0xF) | (lsb_bits & 0xF) << 4
+    """BITS value: fields MSB and LSB."""
+    return _BITS_MSB.put(msb_bits) | _BITS_LSB.put(lsb_bits)
 
 
 def mask_of(heads: np.ndarray | list[int]) -> int:
@@ -156,12 +110,15 @@ class AccelParams:
             raise ValueError(f"bad build parameters {self}")
 
     def version(self) -> int:
-        log2_n = self.max_n.bit_length() - 1
-        return self.lanes | self.d_max << 8 | log2_n << 16 | self.h_max << 21
+        v = _VERSION
+        return (v["LANES"].put(self.lanes) | v["D_MAX"].put(self.d_max)
+                | v["LOG2_MAX_N"].put(self.max_n.bit_length() - 1) | v["H_MAX"].put(self.h_max))
 
     @classmethod
     def from_version(cls, value: int) -> AccelParams:
-        return cls(value & 0xFF, (value >> 8) & 0xFF, 1 << ((value >> 16) & 0x1F), value >> 21)
+        v = _VERSION
+        return cls(v["LANES"].get(value), v["D_MAX"].get(value),
+                   1 << v["LOG2_MAX_N"].get(value), v["H_MAX"].get(value))
 
 
 # ================================================================ decoded command =============
@@ -196,17 +153,17 @@ class Command:
 
         heads = r(Reg.HEADS)
         return cls(
-            mode=Mode(r(Reg.MODE) & 1),
+            mode=Mode(_MODE.get(r(Reg.MODE))),
             n=r(Reg.N),
             d=r(Reg.D),
             heads=heads,
-            prune=bool(r(Reg.PRUNE) & 1),
+            prune=bool(_PRUNE.get(r(Reg.PRUNE))),
             token_keep=r(Reg.TOKEN_KEEP),
             head_keep=r(Reg.HEAD_KEEP),
             value_keep=r(Reg.VALUE_KEEP),
-            msb_bits=r(Reg.BITS) & 0xF,
-            lsb_bits=(r(Reg.BITS) >> 4) & 0xF,
-            threshold=r(Reg.REQUANT_THR) & 0xFFFF,
+            msb_bits=_BITS_MSB.get(r(Reg.BITS)),
+            lsb_bits=_BITS_LSB.get(r(Reg.BITS)),
+            threshold=_THR.get(r(Reg.REQUANT_THR)),
             q_base=r(Reg.Q_BASE),
             k_msb_base=r(Reg.K_MSB_BASE),
             k_lsb_base=r(Reg.K_LSB_BASE),

@@ -14,9 +14,10 @@ import numpy as np
 
 from golden import fixed as fx
 from golden.blocks import fetch_bytes
+from golden.codes import ByteClass
 from golden.config import PruneConfig
 
-BYTE_CLASSES = ("Q", "K_MSB", "K_LSB", "V_MSB", "V_LSB", "E")
+BYTE_CLASSES = tuple(c.name for c in ByteClass if c <= ByteClass.E)  # Q .. E, in id order
 DENSE_BITS = 16
 
 

@@ -68,7 +68,8 @@ module head_importance #(
   localparam integer HW = $clog2(H_MAX);  // head id bits
   localparam integer CNW = $clog2(LANES);  // lane index bits
   localparam [ACC_W-1:0] SAT = {ACC_W{1'b1}};
-  localparam [1:0] OP_CLEAR = 2'd0, OP_ACC = 2'd1, OP_READ = 2'd2;
+  localparam [1:0] OP_CLEAR = `SPATTEN_IMP_OP_CLEAR, OP_ACC = `SPATTEN_IMP_OP_ACC,
+                   OP_READ = `SPATTEN_IMP_OP_READ;
   localparam integer LAST_I = LANES - 1;
   localparam [CNW-1:0] LAST_LANE = LAST_I[CNW-1:0];
 

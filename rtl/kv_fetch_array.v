@@ -241,7 +241,7 @@ module kv_fetch_array #(
         .job_msb_base(job_base), .job_lsb_base(job_base), .job_msb_stride(job_stride),
         .job_lsb_stride(job_stride), .job_d(job_d), .job_msb_bits(job_bits),
         .job_lsb_bits(4'd0), .job_lsb_en(1'b0), .job_class_msb(job_class),
-        .job_class_lsb(3'd7),
+        .job_class_lsb(`SPATTEN_CLASS_NONE),  // MSB-only jobs: no LSB plane
         .in_valid(sub_in_valid[gc]), .in_ready(sub_in_ready[gc]),
         .in_idx(h_first + IDX_W'(ek_q[gc])), .in_empty(h_empty), .in_last(h_final & h_end),
         .out_valid(sub_out_valid[gc]), .out_ready(out_ready),

@@ -1,8 +1,10 @@
 `default_nettype none
 `include "spatten_check.vh"
 `include "spatten_fixed.vh"
+`include "spatten_regs.vh"
 // Control and status registers of spatten_top: AXI4-Lite slave (32-bit data) implementing the
-// register map of docs/architecture.md (offsets = golden.accel.Reg). Details: docs/csr.md.
+// register map of rtl/spatten_regs.rdl (generated: docs/registers.md, the offsets of
+// rtl/spatten_regs.vh, golden.regs.Reg). Details: docs/csr.md.
 //
 // * Command CSRs are plain registers, exposed as live outputs (cfg_*) to the controller; the
 //   host must not change them while BUSY. Narrow fields (MODE, PRUNE, IRQ_EN, BITS,
@@ -131,22 +133,41 @@ module spatten_csr #(
 
   // ================================================================ constants
   localparam integer WA_W = ADDR_W - 2;  // word address bits
-  localparam [31:0] ID_VALUE = 32'h5350_4154;  // "SPAT"
-  localparam [31:0] VERSION_VALUE = LANES | (D_MAX << 8) | ($clog2(MAX_N) << 16) | (H_MAX << 21);
+  localparam [31:0] ID_VALUE = `SPATTEN_REG_ID_RESET;  // "SPAT"
+  localparam [31:0] VERSION_VALUE = (LANES << `SPATTEN_FIELD_VERSION_LANES_LSB)
+                                  | (D_MAX << `SPATTEN_FIELD_VERSION_D_MAX_LSB)
+                                  | ($clog2(MAX_N) << `SPATTEN_FIELD_VERSION_LOG2_MAX_N_LSB)
+                                  | (H_MAX << `SPATTEN_FIELD_VERSION_H_MAX_LSB);
   localparam [1:0] RESP_OKAY = 2'b00, RESP_SLVERR = 2'b10;
-  // word addresses (byte offset / 4) of golden.accel.Reg
-  localparam integer W_ID = 0, W_VERSION = 1, W_CTRL = 2, W_STATUS = 3, W_ERROR_CODE = 4;
-  localparam integer W_CFG0 = 5;  // IRQ_EN .. HEAD_STRIDE: NCFG consecutive RW words
-  localparam integer NCFG = 18;
-  localparam integer C_IRQ_EN = 0, C_MODE = 1, C_N = 2, C_D = 3, C_HEADS = 4, C_PRUNE = 5,
-                     C_TOKEN_KEEP = 6, C_HEAD_KEEP = 7, C_VALUE_KEEP = 8, C_BITS = 9,
-                     C_REQUANT_THR = 10, C_Q_BASE = 11, C_HEAD_STRIDE = 17;
-  localparam integer W_LIVE_HEADS = 23, W_KEPT_TOKENS = 24;
-  localparam integer W_CNT0 = 32;  // CYCLES .. MEM_STALL_CYCLES: NCNT consecutive RO words
-  localparam integer NCNT = 11;
-  localparam integer K_CYCLES = 0, K_BUSY = 1, K_MACS_LO = 2, K_MACS_HI = 3, K_BYTES0 = 4,
-                     K_REQUANT = 9, K_STALL = 10;
-  localparam integer W_SCALE0 = 64;  // SCORE_SCALE[0..H_MAX-1]
+  // word addresses (byte offset / 4) from spatten_regs.vh; scripts/gen_regs.py refuses a map
+  // that breaks the groups of consecutive words below.
+  localparam integer W_ID = `SPATTEN_REG_ID / 4, W_VERSION = `SPATTEN_REG_VERSION / 4,
+                     W_CTRL = `SPATTEN_REG_CTRL / 4, W_STATUS = `SPATTEN_REG_STATUS / 4,
+                     W_ERROR_CODE = `SPATTEN_REG_ERROR_CODE / 4;
+  localparam integer W_CFG0 = `SPATTEN_REG_IRQ_EN / 4;  // IRQ_EN .. HEAD_STRIDE: NCFG consecutive RW words
+  localparam integer NCFG = (`SPATTEN_REG_HEAD_STRIDE - `SPATTEN_REG_IRQ_EN) / 4 + 1;
+  localparam integer C_IRQ_EN = 0, C_MODE = `SPATTEN_REG_MODE / 4 - W_CFG0,
+                     C_N = `SPATTEN_REG_N / 4 - W_CFG0, C_D = `SPATTEN_REG_D / 4 - W_CFG0,
+                     C_HEADS = `SPATTEN_REG_HEADS / 4 - W_CFG0,
+                     C_PRUNE = `SPATTEN_REG_PRUNE / 4 - W_CFG0,
+                     C_TOKEN_KEEP = `SPATTEN_REG_TOKEN_KEEP / 4 - W_CFG0,
+                     C_HEAD_KEEP = `SPATTEN_REG_HEAD_KEEP / 4 - W_CFG0,
+                     C_VALUE_KEEP = `SPATTEN_REG_VALUE_KEEP / 4 - W_CFG0,
+                     C_BITS = `SPATTEN_REG_BITS / 4 - W_CFG0,
+                     C_REQUANT_THR = `SPATTEN_REG_REQUANT_THR / 4 - W_CFG0,
+                     C_Q_BASE = `SPATTEN_REG_Q_BASE / 4 - W_CFG0,
+                     C_HEAD_STRIDE = `SPATTEN_REG_HEAD_STRIDE / 4 - W_CFG0;
+  localparam integer W_LIVE_HEADS = `SPATTEN_REG_LIVE_HEADS / 4,
+                     W_KEPT_TOKENS = `SPATTEN_REG_KEPT_TOKENS / 4;
+  localparam integer W_CNT0 = `SPATTEN_REG_CYCLES / 4;  // CYCLES .. MEM_STALL_CYCLES: NCNT consecutive RO words
+  localparam integer NCNT = (`SPATTEN_REG_MEM_STALL_CYCLES - `SPATTEN_REG_CYCLES) / 4 + 1;
+  localparam integer K_CYCLES = 0, K_BUSY = `SPATTEN_REG_BUSY_CYCLES / 4 - W_CNT0,
+                     K_MACS_LO = `SPATTEN_REG_MACS_LO / 4 - W_CNT0,
+                     K_MACS_HI = `SPATTEN_REG_MACS_HI / 4 - W_CNT0,
+                     K_BYTES0 = `SPATTEN_REG_BYTES_Q / 4 - W_CNT0,
+                     K_REQUANT = `SPATTEN_REG_REQUANT_ROWS / 4 - W_CNT0,
+                     K_STALL = `SPATTEN_REG_MEM_STALL_CYCLES / 4 - W_CNT0;
+  localparam integer W_SCALE0 = `SPATTEN_REG_SCORE_SCALE / 4;  // SCORE_SCALE[0..H_MAX-1]
   localparam integer SCALE_W = `SPATTEN_SCORE_MULT_W + `SPATTEN_SCORE_SHIFT_W;
   // START check codes (golden/codes.py via spatten_fixed.vh)
   localparam [3:0] E_BAD_N = `SPATTEN_ERR_BAD_N, E_BAD_D = `SPATTEN_ERR_BAD_D,
@@ -157,10 +178,12 @@ module spatten_csr #(
   // Stored bits of each RW word (the others read 0).
   function automatic [31:0] cfg_mask(input integer c);
     case (c)
-      C_IRQ_EN, C_MODE, C_PRUNE: cfg_mask = 32'h0000_0001;
-      C_BITS:                    cfg_mask = 32'h0000_00FF;
-      C_REQUANT_THR:             cfg_mask = 32'h0000_FFFF;
-      default:                   cfg_mask = 32'hFFFF_FFFF;
+      C_IRQ_EN:      cfg_mask = `SPATTEN_REG_IRQ_EN_MASK;
+      C_MODE:        cfg_mask = `SPATTEN_REG_MODE_MASK;
+      C_PRUNE:       cfg_mask = `SPATTEN_REG_PRUNE_MASK;
+      C_BITS:        cfg_mask = `SPATTEN_REG_BITS_MASK;
+      C_REQUANT_THR: cfg_mask = `SPATTEN_REG_REQUANT_THR_MASK;
+      default:       cfg_mask = 32'hFFFF_FFFF;  // the other RW words store all 32 bits
     endcase
   endfunction
 
@@ -250,17 +273,17 @@ module spatten_csr #(
 
   assign {scale_shift, scale_mult} = scale_q[scale_head];
 
-  assign cfg_mode        = cfg_q[C_MODE][0];
+  assign cfg_mode        = cfg_q[C_MODE][`SPATTEN_FIELD_MODE_GENERATION];
   assign cfg_n           = cfg_q[C_N][NW-1:0];
   assign cfg_d           = cfg_q[C_D][DW-1:0];
   assign cfg_heads       = cfg_q[C_HEADS][HW-1:0];
-  assign cfg_prune_en    = cfg_q[C_PRUNE][0];
+  assign cfg_prune_en    = cfg_q[C_PRUNE][`SPATTEN_FIELD_PRUNE_EN];
   assign cfg_token_keep  = cfg_q[C_TOKEN_KEEP][NW-1:0];
   assign cfg_head_keep   = cfg_q[C_HEAD_KEEP][HW-1:0];
   assign cfg_value_keep  = cfg_q[C_VALUE_KEEP][NW-1:0];
-  assign cfg_msb_bits    = cfg_q[C_BITS][3:0];
-  assign cfg_lsb_bits    = cfg_q[C_BITS][7:4];
-  assign cfg_requant_thr = cfg_q[C_REQUANT_THR][15:0];
+  assign cfg_msb_bits    = cfg_q[C_BITS][`SPATTEN_FIELD_BITS_MSB];
+  assign cfg_lsb_bits    = cfg_q[C_BITS][`SPATTEN_FIELD_BITS_LSB];
+  assign cfg_requant_thr = cfg_q[C_REQUANT_THR][`SPATTEN_FIELD_REQUANT_THR_THR];
   assign cfg_q_base      = cfg_q[C_Q_BASE];
   assign cfg_k_msb_base  = cfg_q[C_Q_BASE + 1];
   assign cfg_k_lsb_base  = cfg_q[C_Q_BASE + 2];
@@ -272,12 +295,12 @@ module spatten_csr #(
   // ================================================================ START check
   // golden.accel.check_command; `clear` in the same write: all heads live, no live token.
   reg start_q, clear_q, abort_q;
-  wire clear_req = wr_ctrl & wr_data[1];
+  wire clear_req = wr_ctrl & wr_data[`SPATTEN_FIELD_CTRL_CLEAR];
   wire [H_MAX-1:0] live_eff = clear_req ? {H_MAX{1'b1}} : live_heads;
   wire [31:0]      kept_eff = clear_req ? 32'd0 : 32'(kept_tokens);
   wire [31:0] n_v = cfg_q[C_N], d_v = cfg_q[C_D], heads_v = cfg_q[C_HEADS];
   wire [31:0] tk_v = cfg_q[C_TOKEN_KEEP], hk_v = cfg_q[C_HEAD_KEEP], vk_v = cfg_q[C_VALUE_KEEP];
-  wire [3:0]  msb_v = cfg_q[C_BITS][3:0], lsb_v = cfg_q[C_BITS][7:4];
+  wire [3:0]  msb_v = cfg_q[C_BITS][`SPATTEN_FIELD_BITS_MSB], lsb_v = cfg_q[C_BITS][`SPATTEN_FIELD_BITS_LSB];
 
   reg [5:0] live_cnt;  // live heads below HEADS
   integer hi;
@@ -299,7 +322,7 @@ module spatten_csr #(
   wire bad_d     = d_v == 32'd0 || d_v > 32'(D_MAX) || (d_v & (d_v - 32'd1)) != 32'd0;
   wire bad_heads = heads_v == 32'd0 || heads_v > 32'(H_MAX) || live_cnt == 6'd0;
   wire bad_k     = vk_v == 32'd0 || vk_v > n_v
-                   || (cfg_q[C_PRUNE][0] && (tk_v == 32'd0 || tk_v > n_v
+                   || (cfg_q[C_PRUNE][`SPATTEN_FIELD_PRUNE_EN] && (tk_v == 32'd0 || tk_v > n_v
                                             || hk_v == 32'd0 || hk_v > 32'(live_cnt)));
   wire bad_bits  = msb_v == 4'd0 || msb_v > 4'd12 || {1'b0, msb_v} + {1'b0, lsb_v} > 5'd12;
   wire busy_eff  = busy | start_q;  // the controller raises busy the cycle after start
@@ -316,7 +339,7 @@ module spatten_csr #(
     else                 start_code = 4'd0;
   end
 
-  wire start_req    = wr_ctrl & wr_data[0];
+  wire start_req    = wr_ctrl & wr_data[`SPATTEN_FIELD_CTRL_START];
   wire start_ok     = start_req & (start_code == 4'd0);
   wire start_refuse = start_req & (start_code != 4'd0);
 
@@ -335,10 +358,10 @@ module spatten_csr #(
     end else begin
       start_q <= start_ok;
       clear_q <= clear_req;
-      abort_q <= wr_ctrl & wr_data[2];
+      abort_q <= wr_ctrl & wr_data[`SPATTEN_FIELD_CTRL_ABORT];
       // W1C first, then the sets: an event in the same cycle as its clear is kept
-      done_q  <= (done_q & ~(wr_status & wr_data[1])) | done_pulse;
-      error_q <= (error_q & ~(wr_status & wr_data[2])) | error_pulse | start_refuse;
+      done_q  <= (done_q & ~(wr_status & wr_data[`SPATTEN_FIELD_STATUS_DONE])) | done_pulse;
+      error_q <= (error_q & ~(wr_status & wr_data[`SPATTEN_FIELD_STATUS_ERROR])) | error_pulse | start_refuse;
       if (error_pulse)       error_code_q <= error_code;  // a command's failure wins a tie
       else if (start_req)    error_code_q <= start_code;
     end
@@ -347,7 +370,7 @@ module spatten_csr #(
   assign cmd_start = start_q;
   assign cmd_clear = clear_q;
   assign cmd_abort = abort_q;
-  assign irq   = cfg_q[C_IRQ_EN][0] & (done_q | error_q);
+  assign irq   = cfg_q[C_IRQ_EN][`SPATTEN_FIELD_IRQ_EN_EN] & (done_q | error_q);
 
   // ================================================================ counters
   reg [31:0] cnt_q [0:NCNT-1];

@@ -189,7 +189,7 @@ module spatten_ctrl #(
   reg [15:0]      qi;        // query
   reg             repass, lsb_loaded, abort_q, start_after_clr;
   reg             err_after_clr;  // a failed command clears the state, then reports ERROR
-  reg [1:0]       fjob;      // 0 K MSB, 1 Q, 2 K LSB, 3 V
+  reg [1:0]       fjob;      // SPATTEN_FJOB_*: K MSB, Q, K LSB, V
   reg [H_MAX-1:0] new_live;
   reg             clr_ti_done, clr_hi_done;
   assign scale_head = HIDX_W'(h);
@@ -224,10 +224,10 @@ module spatten_ctrl #(
   wire f_in_fire = f_in_valid & f_in_ready;
   assign f_out_ready = 1'b1;
   wire [CHANNELS-1:0] f_row = f_out_valid;
-  assign kb_wr_en    = f_row & {CHANNELS{fjob == 2'd0 || fjob == 2'd2}};
-  assign kb_wr_merge = fjob == 2'd2;
-  assign vb_wr_en    = f_row & {CHANNELS{fjob == 2'd3}};
-  assign q_load      = (|f_row) & fjob == 2'd1;
+  assign kb_wr_en    = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_K_MSB || fjob == `SPATTEN_FJOB_K_LSB}};
+  assign kb_wr_merge = fjob == `SPATTEN_FJOB_K_LSB;
+  assign vb_wr_en    = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_V}};
+  assign q_load      = (|f_row) & fjob == `SPATTEN_FJOB_Q;
   assign vb_clr      = st == S_HEAD;
 
   // ---------------------------------------------------------------- requant decision
@@ -246,7 +246,7 @@ module spatten_ctrl #(
   always @(*) begin
     rb_ready    = 1'b0;
     tv_in_valid = 1'b0;
-    ti_valid = 1'b0; ti_op = 2'd1; ti_data = rb_prob; ti_keep = rb_keep; ti_last = rb_last;
+    ti_valid = 1'b0; ti_op = `SPATTEN_IMP_OP_ACC; ti_data = rb_prob; ti_keep = rb_keep; ti_last = rb_last;
     if (st == S_ROW && dec == 2'd2) begin
       tv_in_valid = rb_valid;
       ti_valid    = rb_valid & tv_in_ready;
@@ -254,11 +254,11 @@ module spatten_ctrl #(
     end else if (st == S_ROW && dec == 2'd3) begin
       rb_ready = 1'b1;
     end else if (st == S_CLR) begin
-      ti_valid = ~clr_ti_done; ti_op = 2'd0; ti_last = 1'b1; ti_keep = {LANES{1'b0}};
+      ti_valid = ~clr_ti_done; ti_op = `SPATTEN_IMP_OP_CLEAR; ti_last = 1'b1; ti_keep = {LANES{1'b0}};
     end else if (st == S_TREAD) begin
-      ti_valid = 1'b1; ti_op = 2'd2; ti_last = 1'b1; ti_keep = {LANES{1'b0}};
+      ti_valid = 1'b1; ti_op = `SPATTEN_IMP_OP_READ; ti_last = 1'b1; ti_keep = {LANES{1'b0}};
     end else if (st == S_TSEL) begin
-      ti_valid = tt_out_valid; ti_op = 2'd3; ti_data = tt_out_index; ti_keep = tt_out_keep;
+      ti_valid = tt_out_valid; ti_op = `SPATTEN_IMP_OP_COMPACT; ti_data = tt_out_index; ti_keep = tt_out_keep;
       ti_last = tt_out_last;
     end
   end
@@ -281,14 +281,14 @@ module spatten_ctrl #(
   reg        w_job_done, w_row_done, hi_done;
   reg [D_MAX*16-1:0] ereg;
   always @(*) begin
-    hi_valid = 1'b0; hi_op = 2'd1; hi_last = 1'b0; hi_live = live_cmd;
+    hi_valid = 1'b0; hi_op = `SPATTEN_IMP_OP_ACC; hi_last = 1'b0; hi_live = live_cmd;
     hi_data = ereg[32'(hb) * (LANES*16) +: LANES*16];
     if (st == S_CLR) begin
-      hi_valid = ~clr_hi_done; hi_op = 2'd0; hi_last = 1'b1;
+      hi_valid = ~clr_hi_done; hi_op = `SPATTEN_IMP_OP_CLEAR; hi_last = 1'b1;
     end else if (st == S_EOUT) begin
       hi_valid = ~hi_done; hi_last = hb == 16'(EB - 1);
     end else if (st == S_HREAD) begin
-      hi_valid = 1'b1; hi_op = 2'd2; hi_last = 1'b1;
+      hi_valid = 1'b1; hi_op = `SPATTEN_IMP_OP_READ; hi_last = 1'b1;
     end
   end
   assign th_out_ready = st == S_HSEL;
@@ -399,8 +399,8 @@ module spatten_ctrl #(
             f_job_base <= cfg_kmsb_base + off;
             f_job_stride <= row_stride(d7, 5'(cfg_msb));
             f_job_bits <= cfg_msb;
-            f_job_class <= 3'd1;
-            fjob <= 2'd0;
+            f_job_class <= `SPATTEN_CLASS_K_MSB;
+            fjob <= `SPATTEN_FJOB_K_MSB;
             g_list <= 1'b0; g_i <= 16'd0; g_end <= n16 - 16'd1;
           end else begin
             h <= h + 1'b1;
@@ -419,8 +419,8 @@ module spatten_ctrl #(
             f_job_base <= cfg_q_base + off;
             f_job_stride <= row_stride(d7, 5'd12);
             f_job_bits <= 4'd12;
-            f_job_class <= 3'd0;
-            fjob <= 2'd1;
+            f_job_class <= `SPATTEN_CLASS_Q;
+            fjob <= `SPATTEN_FJOB_Q;
             g_list <= 1'b0; g_i <= qi; g_end <= qi;
           end
         end
@@ -452,8 +452,8 @@ module spatten_ctrl #(
                   f_job_base <= cfg_klsb_base + off;
                   f_job_stride <= row_stride(d7, 5'(cfg_lsb));
                   f_job_bits <= cfg_lsb;
-                  f_job_class <= 3'd2;
-                  fjob <= 2'd2;
+                  f_job_class <= `SPATTEN_CLASS_K_LSB;
+                  fjob <= `SPATTEN_FJOB_K_LSB;
                   g_list <= 1'b0; g_i <= 16'd0; g_end <= n16 - 16'd1;
                 end
               end else begin
@@ -488,8 +488,8 @@ module spatten_ctrl #(
               f_job_base <= cfg_v_base + off;
               f_job_stride <= row_stride(d7, 5'(cfg_msb));
               f_job_bits <= cfg_msb;
-              f_job_class <= 3'd3;
-              fjob <= 2'd3;
+              f_job_class <= `SPATTEN_CLASS_V_MSB;
+              fjob <= `SPATTEN_FJOB_V;
               g_list <= 1'b1; g_i <= 16'd0;
             end else begin
               st <= S_PV;
@@ -529,7 +529,7 @@ module spatten_ctrl #(
           w_job_base <= cfg_e_base + off;
           w_job_stride <= row_stride(d7, 5'd16);
           w_job_raw <= 1'b0;
-          w_job_class <= 3'd5;
+          w_job_class <= `SPATTEN_CLASS_E;
           w_job_done <= 1'b0; w_row_done <= 1'b0; hi_done <= 1'b0;
           hb <= 16'd0;
         end
@@ -562,8 +562,8 @@ module spatten_ctrl #(
             f_job_base <= cfg_q_base + off;
             f_job_stride <= row_stride(d7, 5'd12);
             f_job_bits <= 4'd12;
-            f_job_class <= 3'd0;
-            fjob <= 2'd1;
+            f_job_class <= `SPATTEN_CLASS_Q;
+            fjob <= `SPATTEN_FJOB_Q;
             g_list <= 1'b0; g_i <= qi + 16'd1; g_end <= qi + 16'd1;
           end else begin
             h <= h + 1'b1;
@@ -586,7 +586,7 @@ module spatten_ctrl #(
             w_job_base <= cfg_keep_base;
             w_job_stride <= 16'd32;
             w_job_raw <= 1'b1;
-            w_job_class <= 3'd6;
+            w_job_class <= `SPATTEN_CLASS_KEEP;
             w_job_done <= 1'b0;
           end
         end

@@ -448,11 +448,11 @@ module spatten_top #(
   reg [CNT_W-1:0] prev_q [0:4];
   reg [CNT_W-1:0] prev_stall;
   wire [CNT_W-1:0] cur [0:4];
-  assign cur[0] = f_cnt[0*CNT_W +: CNT_W];
-  assign cur[1] = f_cnt[1*CNT_W +: CNT_W];
-  assign cur[2] = f_cnt[2*CNT_W +: CNT_W];
-  assign cur[3] = f_cnt[3*CNT_W +: CNT_W];
-  assign cur[4] = w_cnt[5*CNT_W +: CNT_W];
+  assign cur[0] = f_cnt[`SPATTEN_CLASS_Q*CNT_W +: CNT_W];
+  assign cur[1] = f_cnt[`SPATTEN_CLASS_K_MSB*CNT_W +: CNT_W];
+  assign cur[2] = f_cnt[`SPATTEN_CLASS_K_LSB*CNT_W +: CNT_W];
+  assign cur[3] = f_cnt[`SPATTEN_CLASS_V_MSB*CNT_W +: CNT_W];
+  assign cur[4] = w_cnt[`SPATTEN_CLASS_E*CNT_W +: CNT_W];
   integer ci;
   always @(posedge clk) begin
     for (ci = 0; ci < 5; ci = ci + 1) prev_q[ci] <= cur[ci];

@@ -81,7 +81,8 @@ module token_importance #(
   localparam integer BW = $clog2(ROWS + 1);  // beat counter 0..ROWS
   localparam integer WW = LANES * ACC_W;  // memory word
   localparam [ACC_W-1:0] SAT = {ACC_W{1'b1}};
-  localparam [1:0] OP_CLEAR = 2'd0, OP_ACC = 2'd1, OP_READ = 2'd2, OP_COMPACT = 2'd3;
+  localparam [1:0] OP_CLEAR = `SPATTEN_IMP_OP_CLEAR, OP_ACC = `SPATTEN_IMP_OP_ACC,
+                   OP_READ = `SPATTEN_IMP_OP_READ, OP_COMPACT = `SPATTEN_IMP_OP_COMPACT;
   localparam [CW-1:0] MAX_N_C = MAX_N[CW-1:0];
   localparam [BW-1:0] ROWS_C = ROWS[BW-1:0];
   localparam [1:0] OB_DEPTH = 2'd3;

@@ -24,6 +24,7 @@ import cocotb
 from cocotb.triggers import RisingEdge
 from pyuvm import ConfigDB, uvm_analysis_port, uvm_component, uvm_env, uvm_test
 
+from golden.codes import ImportanceOp
 from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
 from verif.uvm import (
@@ -38,7 +39,9 @@ from verif.uvm import (
 )
 from verif.vecstream import ItemSequence
 
-OP_CLEAR, OP_ACC, OP_READ, OP_COMPACT = 0, 1, 2, 3
+# in_op codes: golden/codes.py (SPATTEN_IMP_OP_* in the RTL)
+OP_CLEAR, OP_ACC, OP_READ, OP_COMPACT = (int(ImportanceOp[n]) for n in ("CLEAR", "ACC", "READ",
+                                                                        "COMPACT"))
 
 
 class AnnotatingScoreboard(Scoreboard):

@@ -40,6 +40,7 @@ from golden.accel import (
     heads_of,
     score_scale_reg,
 )
+from golden.regs import STORED_MASK
 from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
@@ -57,9 +58,6 @@ OKAY, SLVERR = 0, 2
 MASK32 = 0xFFFFFFFF
 COUNTER_REGS = [r for r in Reg if Reg.CYCLES <= r <= Reg.MEM_STALL_CYCLES]
 BYTE_REGS = [Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, Reg.BYTES_E]
-NARROW = {Reg.IRQ_EN: 0x1, Reg.MODE: 0x1, Reg.PRUNE: 0x1, Reg.BITS: 0xFF,
-          Reg.REQUANT_THR: 0xFFFF}
-SCALE_MASK = (1 << 22) - 1  # [15:0] score_mult, [21:16] score_shift
 REFUSE_BINS = {ErrorCode.BAD_N: "refused_bad_n", ErrorCode.BAD_D: "refused_bad_d",
                ErrorCode.BAD_HEADS: "refused_bad_heads", ErrorCode.K_GT_LIVE: "refused_k_gt_live",
                ErrorCode.MISALIGNED: "refused_misaligned", ErrorCode.BAD_BITS: "refused_bad_bits",
@@ -128,7 +126,7 @@ class CsrModel:
 
     # ------------------------------------------------------------------ register semantics
     def mask(self, off: int) -> int:
-        return SCALE_MASK if off >= Reg.SCORE_SCALE else NARROW.get(off, MASK32)
+        return STORED_MASK[Reg.SCORE_SCALE if off >= Reg.SCORE_SCALE else Reg(off)]
 
     def read(self, off: int, s: dict[str, int]) -> tuple[int, int]:
         if off not in self.mapped:
@@ -623,8 +621,9 @@ class CsrTest(uvm_test):
         h_max, top = self.p["H_MAX"], 1 << self.p["ADDR_W"]
         rw = [int(r) for r in Reg if r not in RO_REGS and r not in (Reg.CTRL, Reg.STATUS)
               and r < Reg.SCORE_SCALE]
-        unmapped = [*range(0x064, 0x080, 4), *range(0x0AC, 0x100, 4),
-                    *range(0x100 + 4 * h_max, min(top, 0x400), 4), top - 4]
+        words = range(0, min(top, 0x400), 4)  # the map's holes, SCORE_SCALE[h >= H_MAX], above
+        unmapped = [*(a for a in words if a < Reg.SCORE_SCALE and a not in set(Reg)),
+                    *range(score_scale_reg(h_max), min(top, 0x400), 4), top - 4]
         return {"rw": rw, "scale": [score_scale_reg(h) for h in range(h_max)],
                 "ro": [int(r) for r in RO_REGS], "unmapped": sorted(set(unmapped))}
 
@@ -815,8 +814,10 @@ class CsrBrokenModelTest(CsrTest):
 MUTANTS = [
     ("spatten_csr.v", "merge[b*8 +: 8] = strb[b] ? data[b*8 +: 8] : old[b*8 +: 8];",
      "merge[b*8 +: 8] = data[b*8 +: 8];", "csr wstrb ignored"),
-    ("spatten_csr.v", "done_q  <= (done_q & ~(wr_status & wr_data[1])) | done_pulse;",
-     "done_q  <= done_q | (wr_status & wr_data[1]) | done_pulse;", "csr W1C sets DONE"),
+    ("spatten_csr.v",
+     "done_q  <= (done_q & ~(wr_status & wr_data[`SPATTEN_FIELD_STATUS_DONE])) | done_pulse;",
+     "done_q  <= done_q | (wr_status & wr_data[`SPATTEN_FIELD_STATUS_DONE]) | done_pulse;",
+     "csr W1C sets DONE"),
     ("spatten_csr.v", "if (busy_eff)        start_code = E_START_BUSY;",
      "if (1'b0)            start_code = E_START_BUSY;", "csr START while busy accepted"),
     ("spatten_csr.v", "if (!rst_n || start_ok) begin", "if (!rst_n) begin",
