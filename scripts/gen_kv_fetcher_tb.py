@@ -92,6 +92,7 @@ PORTS = """\
 MIDDLE = """\
 );
   localparam integer NC = {nc};
+  wire                 stall_now;  // per-cycle stall flag (the counter is what the test checks)
   wire [NC*ID_W-1:0]   arid;
   wire [NC*ADDR_W-1:0] araddr;
   wire [NC*8-1:0]      arlen;
@@ -143,7 +144,8 @@ MIDDLE = """\
       .m_axi_rready(rready[CHANNELS-1:0]),
       .busy(busy), .err_valid(err_valid), .err_resp(err_resp), .err_channel(err_channel),
       .err_class(err_class), .err_clear(err_clear), .cnt_rd_bytes(cnt_rd_bytes),
-      .cnt_stall(cnt_stall)
+      .cnt_stall(cnt_stall),
+      .stall(stall_now)
   );
 
 """
