@@ -333,16 +333,18 @@ TB_DIR = ROOT / "bench" / "tb"
 def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                      steps: int | None = None, seed: int = 1, progress: bool = True,
                      dense: bool = True, layers: Sequence[int] | None = None,
-                     latency: int = MEM_LATENCY) -> dict[str, Any]:
+                     latency: int = MEM_LATENCY, channels: int | None = None) -> dict[str, Any]:
     """Run trace-shaped generation commands on ``spatten_top`` (Verilator or Icarus) and check
     them against the golden command model; see the module docstring for the mapping.
 
     ``steps`` decode steps (default 3 on Verilator, 1 on Icarus, evenly spaced); ``layers``
     restricts the layers (default all on Verilator, the smallest one on Icarus: layer 6,
     N = 102, in the GPT-2 trace); ``dense`` also runs
-    the dense twin of every command (for ``dram_bytes_dense``)."""
+    the dense twin of every command (for ``dram_bytes_dense``); ``channels`` sets the build's
+    read ports (default PARAMS[sim])."""
     from verif.runner import Bench, run
 
+    build = {**PARAMS[sim], **({"CHANNELS": channels} if channels else {})}
     steps = DEFAULT_STEPS[sim] if steps is None else steps
     trace = load_trace(trace_path)
     if layers is None and sim == "icarus":
@@ -350,14 +352,15 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     cmds = trace_commands(trace.rows, steps, layers, dense)
     out_dir = BUILD / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    job, out = out_dir / f"trace_{sim}_job.json", out_dir / f"trace_{sim}_records.json"
+    tag = f"{sim}_ch{build['CHANNELS']}"
+    job, out = out_dir / f"trace_{tag}_job.json", out_dir / f"trace_{tag}_records.json"
     job.write_text(json.dumps({"commands": [asdict(c) for c in cmds], "seed": seed,
                                "latency": latency, "progress": progress}))
     out.unlink(missing_ok=True)
     wall0 = time.perf_counter()
     # a plain Verilator build: the bench measures, it does not cover
     res = run(Bench("spatten_top", ["spatten_top.v"], {}, test_module="trace_tb", tb_dir=TB_DIR),
-              sim, PARAMS[sim], seed=seed, log_to_file=not progress, variant="bench",
+              sim, build, seed=seed, log_to_file=not progress, variant="bench",
               coverage=False,
               extra_env={"SPATTEN_BENCH_JOB": str(job), "SPATTEN_BENCH_OUT": str(out)})
     wall = time.perf_counter() - wall0
@@ -365,7 +368,7 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
         raise RuntimeError(f"trace simulation produced no records ({res.summary()}); "
                            f"see {res.log or res.xml}")
     data = json.loads(out.read_text())
-    summary = summarize(data["records"], PARAMS[sim])
+    summary = summarize(data["records"], build)
     summary.update(sim=sim, steps=sorted({c.iteration for c in cmds}), wall_s=wall,
                    sim_ok=res.ok, trace=str(trace_path or DEFAULT_TRACE), seed=seed,
                    latency=latency, complete=len(data["records"]) == len(cmds),
@@ -382,10 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", help="comma-separated layers (default all; Icarus: the smallest)")
     ap.add_argument("--no-dense", action="store_true", help="skip the dense twins")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--channels", type=int, choices=(1, 2, 4, 8, 16),
+                    help="read ports of the build (default 2)")
     args = ap.parse_args(argv)
     layers = [int(x) for x in args.layers.split(",")] if args.layers else None
     res = run_trace_on_rtl(args.trace, args.sim, args.steps, args.seed, True,
-                           not args.no_dense, layers)
+                           not args.no_dense, layers, channels=args.channels)
     keys = ("sim", "steps", "commands", "mismatches", "cycles", "cycles_dense", "dram_bytes",
             "dram_bytes_dense", "mac_utilization", "requant_rate", "wall_s")
     print(json.dumps({k: res[k] for k in keys}, indent=1))

@@ -116,7 +116,7 @@ def fake_record(cycles: int) -> dict[str, Any]:
 def test_roofline_bounds() -> None:
     b = system_bench.bounds(fake_record(200), trace_sim.PARAMS["verilator"])
     assert b["mem_bound"] == 6400 / 64  # 2 channels x 32 B per cycle
-    assert b["fetch_bound"] == 6400 / 32
+    assert b["fetch_bound"] == 6400 / 64  # the fetch array drains 2 x 32 B per cycle
     assert b["compute_bound"] == 51200 / 512
 
 

@@ -426,13 +426,13 @@ class ArrayBrokenModelTest(ArrayTest):
 # Plausible RTL bugs this testbench must catch (tests/test_mutations.py): (file, old, new, bug)
 MUTANTS = [
     ("kv_fetch_array.v", "assign o_ch = o_addr[LGB +: CH_W];", "assign o_ch = o_addr[0 +: CH_W];",
-     "fetch array: rows dispatched by beat, not by interleave granule"),
+     "fetch array dispatches rows by beat instead of by interleave granule"),
     ("kv_fetch_array.v", "if (32'(kj) * 32'(sb_q) < 32'(to_bnd)) k_gran = RC_W'(kj + 1);",
      "if (32'(kj) * 32'(sb_q) <= 32'(to_bnd)) k_gran = RC_W'(kj + 1);",
-     "fetch array: a granule's run takes the next granule's first row"),
+     "fetch array run of a granule takes the first row of the next granule"),
     ("kv_fetch_array.v", ": {hold_first_q[gc], hold_cnt_q[gc], flush_here, 1'b0};",
      ": {hold_first_q[gc], hold_cnt_q[gc], 1'b0, 1'b0};",
-     "fetch array: a channel's last run not marked final (job never ends)"),
+     "fetch array never marks the last run of a channel final so the job never ends"),
 ]
 MUTANT_SIM = "verilator"
 

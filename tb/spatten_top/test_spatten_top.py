@@ -559,10 +559,11 @@ class AbortTest(SpattenBaseTest):
 
     async def body(self) -> None:
         await self.idle_abort("after reset")
-        # 4 heads x 16 queries (~10k cycles), aborted after one to three heads: enough
+        # 4 heads x 32 queries (at least 4 x 32 x ~150 cycles even with the fetch at 16
+        # channels), aborted 2500..6000 cycles in, within the first heads: enough
         # half-accumulated importance that a missed clear changes the next KEEP list
         spec = LayerSpec(Mode.SUMMARIZATION, 4, min(16, self.p["D_MAX"]),
-                         PruneConfig(msb_bits=8, token_keep=0.5), 0, n=16)
+                         PruneConfig(msb_bits=8, token_keep=0.5), 0, n=min(32, self.p["MAX_N"]))
         regs = await self.prepare(spec)
         await self.program(regs)
         await self.dev.write_reg(Reg.CTRL, Ctrl.START)
