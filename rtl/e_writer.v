@@ -32,7 +32,8 @@
 // Throughput bound: one 32-byte beat per cycle (the W channel's peak), reached on long runs of
 // contiguous rows with OUTSTANDING >= 2 (docs/memory.md). Latency: a row that no contiguous
 // row follows has its AW and first W beat two cycles after it is accepted; while contiguous
-// rows keep coming, the first burst of a run waits until it reaches its cap.
+// rows keep coming, the first burst of a run waits until it reaches its cap or the buffer is
+// full (at most MAX_BURST beats).
 module e_writer #(
     parameter integer ADDR_W      = 32,   // AXI address bits, 32..64
     parameter integer ID_W        = 2,    // AWID bits (one ID is used: responses in order)
