@@ -1,13 +1,19 @@
 """e_writer: E rows (D x 16 bit, golden pack_rows layout) and raw score beats written over
 AXI4 into a cocotbext-axi AxiRam (verif.axi_mem.ErrAxiRamWrite) with random AW/W/B
 backpressure. After each job the memory is read back and compared by the scoreboard with the
-golden image; the write byte counters must equal golden fetch_bytes exactly; SLVERR/DECERR
-responses end the job cleanly with done_err and a sticky status."""
+golden image (gaps between rows included: they must keep the poison); the write byte counters
+must equal golden fetch_bytes exactly; no burst longer than MAX_BURST; SLVERR/DECERR responses
+end the job cleanly with done_err and a sticky status. The bandwidth test measures W beats per
+cycle and the burst lengths of long runs of contiguous rows."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
+from collections import Counter
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -34,8 +40,10 @@ from verif.uvm import (
     StreamItem,
 )
 
-BENCH = Bench("e_writer", ["e_writer.v"], {"OUTSTANDING": 4})
-CONFIGS = [{"OUTSTANDING": 4}, {"OUTSTANDING": 1}]
+BENCH = Bench("e_writer", ["e_writer.v"], {"OUTSTANDING": 4, "MAX_BURST": 16, "FIFO_BEATS": 32, "RUNS": 4})
+# spatten_top's build, and a small buffer and run queue with one burst in flight.
+CONFIGS = [{"OUTSTANDING": 4, "MAX_BURST": 16, "FIFO_BEATS": 32, "RUNS": 4},
+           {"OUTSTANDING": 1, "MAX_BURST": 8, "FIFO_BEATS": 16, "RUNS": 2}]
 CLS_E = BYTE_CLASSES.index("E")
 CLS_IMP = 6  # importance scores / live lists (not a golden traffic class)
 CNT_W = 48
@@ -48,11 +56,12 @@ class WJob:
                  cls: int) -> None:
         self.name, self.raw, self.d, self.rows, self.cls = name, raw, d, rows, cls
         self.base = 0
-        self.stride = row_stride(d, fx.E_W)
+        self.stride = self.row_bytes = row_stride(d, fx.E_W)  # stride > row_bytes: gaps
         self.err_beats: set[int] = set()  # beat addresses answered with an error
+        self.bursts: list[int] = []  # AWLEN + 1 of the job's bursts, once it has run
 
     def locations(self) -> list[tuple[int, int]]:
-        """(address, bytes) of every row written."""
+        """(address, bytes) of every row written and the gap after it up to the next stride."""
         if self.raw:
             return [(self.base + 32 * k, 32) for k in range(len(self.rows))]
         return [(self.base + j * self.stride, self.stride) for j in self.rows]
@@ -73,6 +82,7 @@ def expected_image(job: WJob) -> list[dict]:
         else:
             j = list(job.rows)[n]
             data, _ = pack_rows(job.rows[j][None, :], fx.E_W)
+            data += bytes([POISON]) * (size - len(data))  # the gap is never written
         for a in job.err_beats:  # a beat answered with an error is not written
             if addr <= a < addr + size:
                 off = a - addr
@@ -101,7 +111,17 @@ BINS = {
     "d_small": lambda it: it.meta["job"].d < 64,
     "row_crosses_4k": lambda it: any(a // 4096 != (a + s - 1) // 4096 for a, s in it.meta["job"].locations()),
     "single_row": lambda it: len(it.meta["job"].rows) == 1,
+    "rows_contiguous": lambda it: contiguous_pairs(it.meta["job"]) > 0,
+    "rows_with_gaps": lambda it: it.meta["job"].stride > it.meta["job"].row_bytes,
 }
+
+
+def contiguous_pairs(job: WJob) -> int:
+    """Rows whose first beat follows the previous row's last beat (the writer may merge them)."""
+    if job.raw:
+        return len(job.rows) - 1
+    idx = list(job.rows)
+    return sum(b == a + 1 for a, b in zip(idx, idx[1:], strict=False)) * (job.stride == job.row_bytes)
 
 
 class WEnv(uvm_env):
@@ -141,6 +161,7 @@ class WriterTest(uvm_test):
         self.env = WEnv("env", self)
         self.errors: list[str] = []
         self.checked = 0
+        self.merged = 0  # E jobs with a burst longer than one row
         self.next_addr = 0x1000 + 32 * self.rng.randrange(100)
 
     def connect_phase(self) -> None:
@@ -164,12 +185,18 @@ class WriterTest(uvm_test):
         n = rng.randint(1, 40)
         count = 1 if k % 5 == 0 else rng.randint(1, n)
         idx = rng.sample(range(n), count)  # any order, no repeats
+        if k % 4 == 3:  # consecutive rows: one run the writer merges (across 4 KiB below)
+            idx = list(range(n - count, n))
+        elif rng.random() < 0.5:  # ascending: runs of consecutive rows the writer may merge
+            idx.sort()
         e = self.nrng.integers(fx.E_MIN, fx.E_MAX + 1, size=(n, d))
         job = WJob(f"e{k}", False, d, {j: e[j] for j in idx}, CLS_E)
+        if k % 4 == 1 or rng.random() < 0.15:  # consecutive rows not contiguous in memory
+            job.stride += 32 * rng.randint(1, 2)
         job.base = self.alloc(n * job.stride)
-        if k % 4 == 3:  # place the first row across a 4 KiB boundary
+        if k % 4 == 3:  # place the first row (and, ascending, a merged burst) across 4 KiB
             job.d = d = 64
-            job.stride = row_stride(d, fx.E_W)
+            job.stride = job.row_bytes = row_stride(d, fx.E_W)
             job.rows = {j: self.nrng.integers(fx.E_MIN, fx.E_MAX + 1, size=d) for j in idx}
             page = (self.alloc(n * job.stride + 4096) // 4096 + 1) * 4096
             job.base = page - 32 * self.rng.randint(1, 3) - idx[0] * job.stride
@@ -183,6 +210,7 @@ class WriterTest(uvm_test):
     async def run_job(self, job: WJob) -> None:
         dut, env = cocotb.top, self.env
         before = self.counters()
+        first_burst = len(self.mem.bursts)
         item = StreamItem("job", [{"base": job.base, "stride": job.stride, "d": job.d,
                                    "raw": int(job.raw), "class": job.cls}], {"job": job})
         env.sb.inp.analysis_export.write(item)
@@ -219,6 +247,10 @@ class WriterTest(uvm_test):
         delta = self.counters()[job.cls] - before[job.cls]
         if delta != job.golden_bytes():
             self.errors.append(f"{job.name}: counter {delta} bytes, golden fetch_bytes {job.golden_bytes()}")
+        job.bursts = [n for _, n in self.mem.bursts[first_burst:]]
+        if max(job.bursts) > params()["MAX_BURST"]:
+            self.errors.append(f"{job.name}: a burst of {max(job.bursts)} beats > MAX_BURST")
+        self.merged += not job.raw and max(job.bursts) > job.row_bytes // 32
         self.checked += 1
 
     async def run_phase(self) -> None:
@@ -253,6 +285,10 @@ class WriterRandomTest(WriterTest):
 
     jobs = 16
 
+    def check_phase(self) -> None:
+        super().check_phase()
+        assert self.merged, f"no E job had rows merged into one burst ({seed_text()})"
+
 
 @pyuvm.test()
 class WriterErrorTest(WriterTest):
@@ -282,10 +318,42 @@ class WriterErrorTest(WriterTest):
             assert not int(dut.err_valid.value), "error status set by a clean job"
 
 
+class _Handshakes:
+    """Counts handshakes per rising edge: W beats, the cycle of the first row accepted, of the
+    first AW handshake and of the last W beat."""
+
+    def __init__(self, dut: object) -> None:
+        self.dut = dut
+        self.cycle, self.beats = 0, 0
+        self.first_aw: int | None = None
+        self.first_in: int | None = None
+        self.last_w = 0
+        cocotb.start_soon(self.run())
+
+    async def run(self) -> None:
+        dut = self.dut
+        while True:
+            await RisingEdge(dut.clk)
+            self.cycle += 1
+            if self.first_in is None and int(dut.in_valid.value) and int(dut.in_ready.value):
+                self.first_in = self.cycle
+            if self.first_aw is None and int(dut.m_axi_awvalid.value) and int(dut.m_axi_awready.value):
+                self.first_aw = self.cycle
+            if int(dut.m_axi_wvalid.value) and int(dut.m_axi_wready.value):
+                self.beats += 1
+                self.last_w = self.cycle
+
+    def restart(self) -> None:
+        self.beats, self.first_aw, self.first_in = 0, None, None
+
+
 @pyuvm.test()
-class WriterThroughputTest(WriterTest):
-    """No backpressure: 64-value E rows (4 beats) at >= 3/4 of the W channel's peak
-    (OUTSTANDING >= 2)."""
+class WriterBandwidthTest(WriterTest):
+    """No backpressure, long runs of contiguous rows: 256 E rows of 64 values (4 beats,
+    consecutive indexes, stride = row bytes, crossing 4 KiB 8 times) and 512 raw beats. W beats
+    per cycle from the first AW to the last W >= 0.95 (OUTSTANDING >= 2); bursts merged up to
+    MAX_BURST (FIFO_BEATS >= 2 * MAX_BURST). Results (with the burst-length histogram) in
+    bandwidth.json."""
 
     idle = aw_pause = w_pause = b_pause = 0.0
     latency = 0
@@ -293,18 +361,36 @@ class WriterThroughputTest(WriterTest):
     cov_required = False
 
     async def body(self) -> None:
-        n = 64
+        n, max_burst = 256, params()["MAX_BURST"]
         e = self.nrng.integers(fx.E_MIN, fx.E_MAX + 1, size=(n, 64))
-        job = WJob("tput", False, 64, {j: e[j] for j in range(n)}, CLS_E)
-        job.base = self.alloc(n * job.stride)
-        t0 = cocotb.utils.get_sim_time("ns")
-        await self.run_job(job)
-        cycles = (cocotb.utils.get_sim_time("ns") - t0) / 10
-        frac = 4 * n / cycles
-        self.logger.info(f"writer: {4 * n} beats in {cycles:.0f} cycles = {frac:.2f} of W peak")
-        # With one burst awaiting its response, every row waits for the previous B.
-        if params()["OUTSTANDING"] >= 2:
-            assert frac >= 0.75, f"writer throughput {frac:.2f} < 0.75 ({seed_text()})"
+        rows = WJob("e_rows_d64", False, 64, {j: e[j] for j in range(n)}, CLS_E)
+        raw = WJob("raw_beats", True, 16, [self.rng.randbytes(32) for _ in range(512)], CLS_IMP)
+        hs = _Handshakes(cocotb.top)
+        results = []
+        for job in (rows, raw):
+            job.base = self.alloc(job.golden_bytes())
+            hs.restart()
+            await self.run_job(job)
+            frac = hs.beats / (hs.last_w - hs.first_aw + 1)
+            hist = Counter(job.bursts)
+            res = {"case": job.name, "outstanding": params()["OUTSTANDING"], "max_burst": max_burst,
+                   "beats": hs.beats, "cycles": hs.last_w - hs.first_aw + 1, "of_w_peak": round(frac, 3),
+                   "cycles_from_first_row": hs.last_w - hs.first_in + 1,
+                   "bursts": len(job.bursts), "mean_burst": round(hs.beats / len(job.bursts), 2),
+                   "burst_lengths": {str(k): hist[k] for k in sorted(hist)}}
+            results.append(res)
+            self.logger.info(f"bandwidth {res}")
+            if hs.beats != job.golden_bytes() // 32:
+                self.errors.append(f"{job.name}: {hs.beats} W beats, expected {job.golden_bytes() // 32}")
+            # Contiguous rows buffered ahead of the W channel are merged up to MAX_BURST (the
+            # buffer holds a burst in flight and the next one: FIFO_BEATS >= 2 * MAX_BURST).
+            if params()["FIFO_BEATS"] >= 2 * max_burst and max(job.bursts) != max_burst:
+                self.errors.append(f"{job.name}: longest burst {max(job.bursts)} beats, not MAX_BURST {max_burst}")
+            # One burst in flight waits for every response: no bound claimed.
+            if params()["OUTSTANDING"] >= 2 and frac < 0.95:
+                self.errors.append(f"{job.name}: {frac:.3f} of the W peak < 0.95")
+        out = Path(os.environ.get("SPATTEN_TEST_DIR", ".")) / "bandwidth.json"
+        out.write_text(json.dumps(results, indent=1))
 
 
 @pyuvm.test(expect_error=ScoreboardError)
@@ -319,10 +405,21 @@ class WriterBrokenModelTest(WriterTest):
 MUTANTS = [
     ("e_writer.v", "if (raw_q ? (fi < 16) : (fi < 32'(d_q))) in_masked", "if (1'b1) in_masked",
      "writer fields beyond D not zeroed"),
-    ("e_writer.v", "wire [8:0] plen = ({6'd0, row_left_q} < to4k) ? {6'd0, row_left_q} : to4k;",
-     "wire [8:0] plen = {6'd0, row_left_q};", "writer rows not split at 4 KiB"),
+    ("e_writer.v", "cap    = (to4k < 9'(MAX_BURST)) ? to4k : 9'(MAX_BURST);", "cap    = 9'(MAX_BURST);",
+     "writer bursts not cut at 4 KiB"),
+    ("e_writer.v", "cap    = (to4k < 9'(MAX_BURST)) ? to4k : 9'(MAX_BURST);", "cap    = to4k;",
+     "writer bursts not cut at MAX_BURST"),
     ("e_writer.v", "if (w_fire) cnt_q[cls_q] <= cnt_q[cls_q] + CNT_W'(32);",
-     "if (start_piece) cnt_q[cls_q] <= cnt_q[cls_q] + CNT_W'(32);", "writer bytes counted per burst"),
+     "if (issue) cnt_q[cls_q] <= cnt_q[cls_q] + CNT_W'(32);", "writer bytes counted per burst"),
+    ("e_writer.v", "(run_cnt != {RP_W{1'b0}}) & (in_addr == tail_end_q)", "(run_cnt != {RP_W{1'b0}})",
+     "writer merges rows that are not contiguous"),
+    ("e_writer.v", "wire       extend  = (run_cnt", "wire       extend  = 1'b0 & (run_cnt",
+     "writer never merges rows"),
+    ("e_writer.v", "& ~(can_grow & hold);", "& 1'b1;", "writer issues every row at once without waiting"),
+    ("e_writer.v", "| (grow_now & room);", ";", "writer cuts a burst while the next row comes"),
+    ("e_writer.v", "run_len_q[rlast_i] <= PT_W'(h_len - blen) + PT_W'(rb);",
+     "run_len_q[rlast_i] <= run_len_q[rlast_i] + PT_W'(rb);",
+     "writer run grown while issued loses the issued beats"),
 ]
 
 
