@@ -56,7 +56,7 @@ SIM_CONFIGS = {
     "icarus": [{"CHANNELS": 1, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 64},
                {"CHANNELS": 4, "LOG2_INTERLEAVE": 6, "ROB_BEATS": 32}],
     "verilator": [{"CHANNELS": 4, "LOG2_INTERLEAVE": 7, "ROB_BEATS": 64},
-                  {"CHANNELS": 16, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 128}],
+                  {"CHANNELS": 16, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 256}],
 }
 PERIOD = 10
 MEM_SIZE = 1 << 22
@@ -125,6 +125,12 @@ class SharedMem(uvm_component):
         assert not wrong, f"bursts started on another channel's granule: {wrong[:5]} ({seed_text()})"
 
 
+def lane_int(bits: str, lane: int, width: int) -> int:
+    """Field ``lane`` (``width`` bits, lane 0 at the LSBs) of a binary string, MSB first."""
+    end = len(bits) - lane * width
+    return int(bits[end - width:end], 2)
+
+
 class LaneMonitor(uvm_component):
     """Drives out_ready (random backpressure) and records every row of every lane, and every
     done pulse, with its cycle."""
@@ -148,18 +154,25 @@ class LaneMonitor(uvm_component):
             dut.out_ready.value = int(not (bp and self.rng.random() < bp))
             await RisingEdge(dut.clk)
             self.cycle += 1
+            if not dut.rst_n.value.is_resolvable or not int(dut.rst_n.value):
+                continue  # in (or before) reset the outputs are not defined yet
+            assert dut.done.value.is_resolvable and dut.out_valid.value.is_resolvable, (
+                f"done / out_valid not 0/1 out of reset: {dut.done.value} {dut.out_valid.value}")
             if int(dut.done.value):
                 self.done_cycles.append(self.cycle)
-            if not int(dut.out_ready.value) or not int(dut.rst_n.value):
+            if not int(dut.out_ready.value):
                 continue
             valid = int(dut.out_valid.value)
             if not valid:
                 continue
-            data, idx, err = int(dut.out_data.value), int(dut.out_idx.value), int(dut.out_err.value)
+            # lanes without a row may hold X (4-state): read only the valid lanes' slices,
+            # and an X there is a DUT error (int() raises)
+            data, idx, err = (str(dut.out_data.value), str(dut.out_idx.value),
+                              str(dut.out_err.value))
             for c in range(ch):
                 if valid >> c & 1:
-                    self.rows.append((c, (idx >> (16 * c)) & 0xFFFF, (data >> (kw * c)) & ((1 << kw) - 1),
-                                      err >> c & 1))
+                    self.rows.append((c, lane_int(idx, c, 16), lane_int(data, c, kw),
+                                      lane_int(err, c, 1)))
             if self.first_row_cycle < 0:
                 self.first_row_cycle = self.cycle
             self.last_row_cycle = self.cycle
