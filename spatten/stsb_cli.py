@@ -70,7 +70,13 @@ def run_stsb(args: argparse.Namespace, cfg: object, progress: Callable) -> int:
         return _fail(str(err))
     start = time.perf_counter()
     dense = stsb.dense_result(pairs, progress("dense"))
-    results = [stsb.evaluate(cfg, pairs, False, progress("float"))]  # type: ignore[arg-type]
+    sweep: list[dict] = []
+    if args.sweep:  # the sweep includes the setting asked for (evaluated once)
+        settings = tuple(dict.fromkeys((cfg, *stsb.SWEEP)))
+        sweep = stsb.sweep(settings, pairs, False, args.jobs, progress("sweep"))
+        results = [sweep[0]]
+    else:
+        results = [stsb.evaluate(cfg, pairs, False, progress("float"))]  # type: ignore[arg-type]
     if args.fixed_point:
         results.append(stsb.evaluate(cfg, pairs, True, progress("fixed")))  # type: ignore[arg-type]
     payload: dict = {"task": STSB_TASK, "data": path, "pairs": len(pairs),
@@ -79,7 +85,6 @@ def run_stsb(args: argparse.Namespace, cfg: object, progress: Callable) -> int:
     if args.fixed_point:
         payload["default_fixed"] = results[1]
     if args.sweep:
-        sweep = stsb.sweep(stsb.SWEEP, pairs, False, args.jobs, progress("sweep"))
         best = stsb.best_setting(sweep, dense["spearman"])
         payload["sweep"] = sweep
         payload["best"] = best

@@ -155,3 +155,27 @@ def test_buried_special_tokens_are_re_appended_with_importance_zero() -> None:
     assert command_counts(cfg, 0, 20, 2).token_keep == 10
     assert dev.results[0].regs[Reg.KEPT_TOKENS] == 10  # the device kept 10 ...
     assert len(dev.results[1].token_importance) == 12  # ... and was passed N = 10 + 2
+
+
+# ----------------------------------------------------------------------------- real text
+# Python's own reference documentation (pydoc_data.topics, shipped with every CPython): the
+# wrapped text of these statements has many short lines, 14 of its 117 lines are one word
+# ("hints.", "loop.", "substituted.", the "****" underlines).
+SHORT_LINE_TOPICS = ("assert", "pass", "del", "if", "while", "break", "continue", "return")
+
+
+def short_line_text() -> list[str]:
+    from pydoc_data.topics import topics
+
+    return [line.strip() for key in SHORT_LINE_TOPICS for line in topics[key].splitlines()
+            if line.strip()]
+
+
+def test_default_setting_survives_short_lines() -> None:
+    from golden import eval as ev
+
+    lines = short_line_text()
+    assert sum(len(line.split()) == 1 for line in lines) >= 10
+    result = ev.evaluate(DEFAULT_PRUNE, lines)
+    assert result["cosine_min"] >= 0.95 and result["cosine_vs_dense"] >= 0.98, result
+    assert result["live_tokens_at_end"] < result["tokens"]  # the default does prune them
