@@ -54,6 +54,7 @@ SWEEP: tuple[PruneConfig, ...] = tuple(
         (
             DENSE,
             DEFAULT_PRUNE,
+            PruneConfig(msb_bits=8, token_keep=0.95, prune_start_layer=4),  # the previous default
             PruneConfig(msb_bits=8),
             PruneConfig(msb_bits=4, lsb_bits=4, requant_threshold=0.3),
             PruneConfig(msb_bits=8, value_keep=0.5),

@@ -105,8 +105,11 @@ def test_cli_sts_b_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert set(result["default"]) >= {"spearman", "pearson", "dram_reduction", "settings"}
     assert result["default"]["settings"] == DEFAULT_PRUNE.to_dict()
     assert result["default_fixed"]["model"] == "fixed"
-    assert [r["settings"] for r in result["sweep"]] == [c.to_dict() for c in stsb.SWEEP]
-    assert result["sweep"][0]["dram_reduction"] < result["sweep"][2]["dram_reduction"]
+    # the sweep starts with the setting asked for (here DEFAULT_PRUNE), evaluated once
+    assert [r["settings"] for r in result["sweep"]] == [c.to_dict() for c in stsb.SWEEP[1:2]
+                                                        + stsb.SWEEP[:1] + stsb.SWEEP[2:]]
+    assert result["sweep"][0] == result["default"]
+    assert result["sweep"][1]["dram_reduction"] < result["sweep"][2]["dram_reduction"]
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
