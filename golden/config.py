@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where used: `spatten` pins the BLAS threads before
+    import numpy as np  # numpy loads, and it imports this module first
 
 # Slack of the keep-count rounding: a product ratio * live within this of an integer counts
 # as that integer (0.7 * 10 is 7.000000000000001 in binary floating point).
@@ -72,6 +74,8 @@ def token_keep_count(cfg: PruneConfig, live: int) -> int:
 def special_positions(cfg: PruneConfig, n: int) -> np.ndarray:
     """Positions of the special tokens of an ``n``-token summarization input that are never
     pruned: [CLS] (0) and [SEP] (n - 1) with ``keep_special``, else none."""
+    import numpy as np
+
     if not cfg.keep_special or n <= 0:
         return np.zeros(0, dtype=np.int64)
     return np.unique(np.asarray([0, n - 1], dtype=np.int64))
@@ -87,6 +91,8 @@ def with_special(selected: np.ndarray, special: np.ndarray) -> tuple[np.ndarray,
     KEPT_TOKENS appends positions with importance 0), so the rule needs no RTL change.
     Returns (kept list, indexes of the special tokens in it).
     """
+    import numpy as np
+
     selected = np.asarray(selected, dtype=np.int64)
     special = np.asarray(special, dtype=np.int64)
     keep = np.concatenate([selected, special[~np.isin(special, selected)]])

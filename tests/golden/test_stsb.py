@@ -153,3 +153,13 @@ def test_cli_without_shared_data(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_published_figure_is_documented() -> None:
     assert 0.8 < stsb.PUBLISHED["spearman"] < 0.85 and "STSBenchmark" in stsb.PUBLISHED["source"]
     assert np.isfinite(stsb.TOLERANCE)
+
+
+def test_cli_module_does_not_load_numpy() -> None:
+    """``spatten`` pins BLAS to one thread before numpy loads (spinning BLAS threads made the
+    STS-B eval ~50x slower on the shared machine); importing the CLI must not load numpy."""
+    import subprocess
+    import sys
+
+    code = "import sys, spatten.cli; sys.exit('numpy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
