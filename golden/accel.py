@@ -191,7 +191,7 @@ class Command:
 
 def ratio_for_count(count: int, live: int) -> float:
     """A keep ratio with ``kept_count(ratio, live) == count`` (1 <= count <= live)."""
-    ratio = 1.0 if count >= live else (count + 0.5) / live
+    ratio = 1.0 if count >= live else count / live
     assert kept_count(ratio, live) == count, (count, live)
     return ratio
 

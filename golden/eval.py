@@ -159,8 +159,10 @@ def evaluate(
     sentences: Sequence[str],
     fixed_point: bool = False,
     progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
+    embeddings: dict[str, np.ndarray] | None = None,
 ) -> dict:
-    """Cosine vs dense and DRAM bytes of one setting over ``sentences``."""
+    """Cosine vs dense and DRAM bytes of one setting over ``sentences`` (the embedding of
+    every sentence also goes to ``embeddings`` when given)."""
     cosines: list[float] = []
     tokens: list[int] = []
     live_end: list[int] = []
@@ -170,6 +172,8 @@ def evaluate(
     for sentence in progress(sentences) if progress else sentences:
         enc = minilm.encode(sentence, make_attention(cfg, fixed_point))
         cosines.append(minilm.cosine(enc.embedding, dense_embedding(sentence)))
+        if embeddings is not None:
+            embeddings[sentence] = enc.embedding
         tokens.append(enc.n_tokens)
         live_end.append(len(enc.live_positions))
         for result in enc.layers:
@@ -225,6 +229,8 @@ def setting_label(settings: dict) -> str:
         "lsb_bits": "lsb",
         "requant_threshold": "thr",
         "prune_start_layer": "from",
+        "min_tokens": "min",
+        "keep_special": "special",
     }
     dense = DENSE.to_dict()
     parts = [f"{short[k]}={v}" for k, v in settings.items() if k in short and v != dense[k]]

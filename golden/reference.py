@@ -4,7 +4,9 @@
 
 * cascade token pruning: ``s_tok[j] += sum_h sum_i prob_h[i, j]`` over the live heads and
   queries of every layer (and, in generation, of every step). After each layer the top
-  ``kept_count(token_keep, live)`` live tokens by ``s_tok`` are kept for the next layer;
+  ``token_keep_count(cfg, live)`` live tokens by ``s_tok`` are kept for the next layer, plus
+  [CLS] and [SEP] when ``keep_special`` and the top-k missed them (``config.with_special``:
+  appended to the live list, importance restarting at 0);
 * cascade head pruning: ``s_head[h] += sum |E_h|``; after each layer the top
   ``kept_count(head_keep, live heads)`` live heads are kept; a pruned head outputs zeros;
 * local value pruning: per query only the V rows of the top ``kept_count(value_keep, live)``
@@ -47,7 +49,14 @@ import math
 import numpy as np
 
 from golden import fixed as fx
-from golden.config import DENSE, PruneConfig, kept_count
+from golden.config import (
+    DENSE,
+    PruneConfig,
+    kept_count,
+    special_positions,
+    token_keep_count,
+    with_special,
+)
 from golden.system import LayerResult
 from golden.traffic import add_head_bytes, dense_bytes, zero_bytes
 
@@ -96,6 +105,7 @@ class FloatSpatten:
         self.live = np.zeros(0, dtype=np.int64)  # absolute positions live in this layer
         self.heads = np.zeros(0, dtype=np.int64)  # heads live in this layer
         self.n_full = 0  # unpruned sequence length (dense baseline)
+        self.special = np.zeros(0, dtype=np.int64)  # indexes into live of [CLS]/[SEP]
         self.step = 0  # generation: decode steps done
 
     # ----------------------------------------------------------------- public entry points
@@ -105,6 +115,7 @@ class FloatSpatten:
         if layer == 0:
             self._start(n_heads)
             self._append_tokens(n)
+            self.special = special_positions(self.cfg, n)
         elif n != len(self.live):
             raise ValueError(f"layer {layer}: {n} tokens given, {len(self.live)} live")
         return self._attend(layer, q, k, v, dense_queries=self.n_full)
@@ -204,7 +215,9 @@ class FloatSpatten:
         """Kept token positions (into the live list) and head ids for ``next_layer``."""
         if next_layer < self.cfg.prune_start_layer:
             return np.arange(n_live), self.heads.copy()
-        tokens = topk_indexes(self.s_tok[self.live], kept_count(self.cfg.token_keep, n_live))
+        selected = topk_indexes(self.s_tok[self.live], token_keep_count(self.cfg, n_live))
+        tokens, self.special = with_special(selected, self.special)
+        self.s_tok[self.live[tokens[len(selected):]]] = 0.0  # re-appended: importance 0
         n_heads = kept_count(self.cfg.head_keep, len(self.heads))
         heads = self.heads[topk_indexes(self.s_head[self.heads], n_heads)]
         return tokens, heads

@@ -8,7 +8,14 @@ import numpy as np
 
 from golden import blocks as blk
 from golden import fixed as fx
-from golden.config import DENSE, PruneConfig, kept_count
+from golden.config import (
+    DENSE,
+    PruneConfig,
+    kept_count,
+    special_positions,
+    token_keep_count,
+    with_special,
+)
 from golden.topk import topk, topk_rows
 from golden.traffic import add_head_bytes, dense_bytes, zero_bytes
 
@@ -89,6 +96,7 @@ class FixedSpatten:
         self.live_pos = np.zeros(0, dtype=np.int64)  # generation: live cache positions
         self.step = 0  # generation: decode steps done
         self._gen_len = 0  # generation: cache length seen so far
+        self.special = np.zeros(0, dtype=np.int64)  # summarization: live indexes of CLS/SEP
 
     # ------------------------------------------------------------------------------ public
     def layer(self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> LayerResult:
@@ -97,6 +105,7 @@ class FixedSpatten:
         if layer == 0:
             self._start(h_all, n)
             self.n0 = n
+            self.special = special_positions(self.cfg, n)
         elif n != len(self.tok_imp):
             raise ValueError(f"layer {layer}: {n} tokens given, {len(self.tok_imp)} live")
         res = self._attend(q, k, v, layer)
@@ -159,11 +168,14 @@ class FixedSpatten:
             "head_importance": self.head_imp.copy(),
         }
         keep_tokens, keep_heads = np.arange(nk), live_heads
+        selected = keep_tokens
         if index + 1 >= cfg.prune_start_layer:
-            keep_tokens = topk(self.tok_imp, kept_count(cfg.token_keep, nk)).positions
+            selected = topk(self.tok_imp, token_keep_count(cfg, nk)).positions
+            keep_tokens, self.special = with_special(selected, self.special)
             heads = topk(self.head_imp[live_heads], kept_count(cfg.head_keep, len(live_heads)))
             keep_heads = live_heads[heads.positions]
         self.tok_imp = self.tok_imp[keep_tokens]
+        self.tok_imp[len(selected) :] = 0  # special tokens re-appended: importance 0
         self.live_heads = keep_heads
         return LayerResult(
             out=out,

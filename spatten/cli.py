@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from golden.config import DEFAULT_PRUNE, PruneConfig
+from spatten.stsb_cli import STSB_TASK, add_stsb_arguments
 
 
 # ----------------------------------------------------------------------------- eval
@@ -29,6 +30,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--sweep", action="store_true", help="also run the default settings sweep")
     p.add_argument("--json", metavar="OUT", help="write results as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="plot cosine vs DRAM reduction")
+    add_stsb_arguments(p)
     p.set_defaults(handler=run_eval)
     return p
 
@@ -47,6 +49,10 @@ def add_prune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--prune-start", type=int, default=d.prune_start_layer, help="first pruned layer"
     )
+    p.add_argument("--min-tokens", type=int, default=d.min_tokens,
+                   help="token pruning never keeps fewer tokens than this")
+    p.add_argument("--keep-special", action=argparse.BooleanOptionalAction,
+                   default=d.keep_special, help="never prune [CLS] and [SEP]")
 
 
 def prune_config(args: argparse.Namespace) -> PruneConfig:
@@ -59,6 +65,8 @@ def prune_config(args: argparse.Namespace) -> PruneConfig:
         lsb_bits=args.lsb_bits,
         requant_threshold=args.requant_threshold,
         prune_start_layer=args.prune_start,
+        min_tokens=args.min_tokens,
+        keep_special=args.keep_special,
     )
 
 
@@ -93,6 +101,10 @@ def run_eval(args: argparse.Namespace) -> int:
     """Handler of ``spatten eval``."""
     from golden import eval as ev
 
+    if args.task == STSB_TASK:
+        from spatten.stsb_cli import run_stsb
+
+        return run_stsb(args, prune_config(args), _progress)
     start = time.perf_counter()
     sentences = ev.read_sentences(args.text) if args.text else ev.default_sentences()
     cfg = prune_config(args)

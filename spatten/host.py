@@ -45,7 +45,14 @@ from golden.accel import (
     pack_score_scale,
     score_scale_reg,
 )
-from golden.config import DENSE, PruneConfig, kept_count
+from golden.config import (
+    DENSE,
+    PruneConfig,
+    kept_count,
+    special_positions,
+    token_keep_count,
+    with_special,
+)
 from golden.system import LayerResult
 from golden.traffic import dense_bytes, zero_bytes
 
@@ -198,7 +205,7 @@ class Counts:
 def command_counts(cfg: PruneConfig, index: int, n: int, live_heads: int) -> Counts:
     """Counts of layer (or decode step) ``index`` over ``n`` live tokens, as FixedSpatten."""
     return Counts(prune=index + 1 >= cfg.prune_start_layer,
-                  token_keep=kept_count(cfg.token_keep, n),
+                  token_keep=token_keep_count(cfg, n),
                   head_keep=kept_count(cfg.head_keep, live_heads),
                   value_keep=kept_count(cfg.value_keep, n))
 
@@ -320,6 +327,7 @@ class RtlAttention:
                  base: int = 0) -> None:
         self.dev, self.cfg, self.run, self.base = dev, cfg, run, base
         self.n0 = 0
+        self.special = np.zeros(0, dtype=np.int64)  # live-list indexes of [CLS] and [SEP]
         self.params: AccelParams | None = None
 
     def layer(self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> LayerResult:
@@ -331,7 +339,11 @@ class RtlAttention:
             self.params = await probe(self.dev)
             await self.dev.write_reg(Reg.CTRL, Ctrl.CLEAR)
             self.n0 = q.shape[1]
+            self.special = special_positions(self.cfg, self.n0)
         res = await run_command(self.dev, q, k, v, self.cfg, layer, base=self.base)
+        # Special tokens the device's top-k dropped are passed again in the next command
+        # (N above KEPT_TOKENS: the device appends them with importance 0, as the models do).
+        res.keep_tokens, self.special = with_special(res.keep_tokens, self.special)
         res.bytes_dense = dense_bytes(q.shape[0], q.shape[2], self.n0, self.n0)
         return res
 

@@ -38,6 +38,7 @@ def random_cfg(rng: np.random.Generator) -> PruneConfig:
         lsb_bits=int(rng.integers(0, 13 - msb)),
         requant_threshold=float(rng.choice([0.0, 0.1, 0.3, 1.0])),
         prune_start_layer=int(rng.integers(0, 3)),
+        keep_special=False,  # a host-side rule (spatten.host.RtlAttention, test_host.py)
     )
 
 
@@ -121,7 +122,7 @@ def test_model_matches_fixed_spatten_over_layers(seed: int) -> None:
 def test_requant_and_pruning_are_exercised() -> None:
     """A setting that requantizes rows and prunes tokens and heads (guards the random test)."""
     cfg = PruneConfig(token_keep=0.5, head_keep=0.5, value_keep=0.3, msb_bits=4, lsb_bits=4,
-                      requant_threshold=0.3, prune_start_layer=0)
+                      requant_threshold=0.3, prune_start_layer=0, keep_special=False)
     rng = np.random.default_rng(7)
     gold, model = FixedSpatten(cfg), AccelModel(PARAMS)
     n, saw_requant = 24, 0

@@ -79,8 +79,9 @@ def test_layout_regions_aligned_and_disjoint() -> None:
 def test_counts_follow_prune_config() -> None:
     c = command_counts(PRUNED, 0, 60, 12)
     assert (c.prune, c.token_keep, c.head_keep, c.value_keep) == (True, 42, 9, 30)
-    assert not command_counts(DEFAULT_PRUNE, 2, 60, 12).prune
-    assert command_counts(DEFAULT_PRUNE, 3, 60, 12).prune
+    start = DEFAULT_PRUNE.prune_start_layer
+    assert not command_counts(DEFAULT_PRUNE, start - 2, 60, 12).prune
+    assert command_counts(DEFAULT_PRUNE, start - 1, 60, 12).prune
 
 
 def test_model_device_csr_protocol() -> None:

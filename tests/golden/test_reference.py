@@ -49,7 +49,7 @@ def test_topk_ties_go_to_earlier_position() -> None:
 
 
 def test_token_pruning_keeps_most_attended_tokens_in_cascade() -> None:
-    cfg = PruneConfig(token_keep=0.75, prune_start_layer=1)
+    cfg = PruneConfig(token_keep=0.75, prune_start_layer=1, keep_special=False)
     model = FloatSpatten(cfg)
     q, k, v = qkv(1)
     res = model.layer(0, q, k, v)
@@ -66,20 +66,20 @@ def test_token_pruning_keeps_most_attended_tokens_in_cascade() -> None:
 
 
 def test_uniform_importance_keeps_earliest_tokens() -> None:
-    model = FloatSpatten(PruneConfig(token_keep=0.5, prune_start_layer=1))
+    model = FloatSpatten(PruneConfig(token_keep=0.5, prune_start_layer=1, keep_special=False))
     q, k, v = qkv(2)
     res = model.layer(0, np.zeros_like(q), k, v)  # every probability is 1/N
     assert list(res.keep_tokens) == list(range(N // 2))
 
 
 def test_prune_start_layer_delays_pruning() -> None:
-    results = run_layers(FloatSpatten(PruneConfig(token_keep=0.5, prune_start_layer=2)), 3)
+    results = run_layers(FloatSpatten(PruneConfig(token_keep=0.5, prune_start_layer=2, keep_special=False)), 3)
     assert len(results[0].keep_tokens) == N
     assert len(results[1].keep_tokens) == N // 2
 
 
 def test_head_pruning_drops_smallest_output_head_and_zeroes_it() -> None:
-    model = FloatSpatten(PruneConfig(head_keep=0.75, prune_start_layer=1))
+    model = FloatSpatten(PruneConfig(head_keep=0.6, prune_start_layer=1, keep_special=False))
     q, k, v = qkv(3)
     v[2] *= 1e-3  # head 2 has the smallest |E|
     res = model.layer(0, q, k, v)
@@ -87,7 +87,7 @@ def test_head_pruning_drops_smallest_output_head_and_zeroes_it() -> None:
     res1 = model.layer(1, *qkv(4))
     assert np.all(res1.out[2] == 0.0)
     assert res1.rows == 3 * N
-    assert len(res1.keep_heads) == 2  # cascade: 3 live -> floor(0.75 * 3) = 2
+    assert len(res1.keep_heads) == 2  # cascade: 4 -> ceil(0.6 * 4) = 3 -> ceil(0.6 * 3) = 2
     assert set(res1.keep_heads) < {0, 1, 3}
 
 
@@ -137,7 +137,7 @@ def test_requant_only_flat_rows() -> None:
 
 
 def test_byte_model_counts() -> None:
-    cfg = PruneConfig(msb_bits=8, token_keep=0.5, head_keep=0.5, prune_start_layer=1)
+    cfg = PruneConfig(msb_bits=8, token_keep=0.5, head_keep=0.5, prune_start_layer=1, keep_special=False)
     results = run_layers(FloatSpatten(cfg), 2)
     r0, r1 = results
     assert r0.bytes_dense == {k: H * fetch_bytes(N, D, 16) for k in ("Q", "K", "V", "E")}
@@ -160,7 +160,7 @@ def test_generation_dense_equals_plain_attention() -> None:
 
 
 def test_generation_cascade_and_new_tokens() -> None:
-    model = FloatSpatten(PruneConfig(token_keep=0.5, prune_start_layer=1))
+    model = FloatSpatten(PruneConfig(token_keep=0.5, prune_start_layer=1, keep_special=False))
     q, k, v = qkv(9, n=20)
     model.generate_step(q[:, 9], k[:, :10], v[:, :10])  # step 0: 10 live, prune to 5
     res = model.generate_step(q[:, 10], k[:, :11], v[:, :11])

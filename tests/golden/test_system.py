@@ -16,7 +16,7 @@ from tests.golden.test_topk import topk_scalar
 
 PRUNED = PruneConfig(
     token_keep=0.5, head_keep=0.5, value_keep=0.3, msb_bits=6, lsb_bits=4,
-    requant_threshold=0.2, prune_start_layer=1,
+    requant_threshold=0.2, prune_start_layer=1, keep_special=False,
 )  # fmt: skip
 
 
@@ -114,7 +114,7 @@ def test_cascade_pruning() -> None:
 
 
 def test_pruning_starts_at_prune_start_layer() -> None:
-    r0, r1, _ = run_layers(PruneConfig(token_keep=0.5, head_keep=0.5, prune_start_layer=2))
+    r0, r1, _ = run_layers(PruneConfig(token_keep=0.5, head_keep=0.5, prune_start_layer=2, keep_special=False))
     assert len(r0.keep_tokens) == 12 and len(r0.keep_heads) == 4
     assert len(r1.keep_tokens) == 6 and len(r1.keep_heads) == 2
 
@@ -162,7 +162,7 @@ def test_generate_step_carries_importance() -> None:
     rng = np.random.default_rng(5)
     h, d, total = 3, 8, 16
     k_cache, v_cache = rng.normal(0, 1, (2, h, total, d))
-    model = FixedSpatten(PruneConfig(token_keep=0.75, value_keep=0.5, prune_start_layer=1))
+    model = FixedSpatten(PruneConfig(token_keep=0.75, value_keep=0.5, prune_start_layer=1, keep_special=False))
     r0 = model.generate_step(rng.normal(0, 1, (h, d)), k_cache[:, :8], v_cache[:, :8])
     assert r0.out.shape == (h, 1, d) and len(r0.keep_tokens) == 6  # step 0 -> prune for step 1
     assert r0.extra["token_importance"].tolist() == r0.extra["probs"].sum(axis=(0, 1)).tolist()
