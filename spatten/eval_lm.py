@@ -36,6 +36,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {value}")
+    return value
+
+
 def _budget_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(x) for x in text.split(",") if x.strip())
@@ -93,9 +103,10 @@ def add_eval_lm_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     )
     p.add_argument(
         "--budget",
-        type=_positive_int,
+        type=_count,
         default=None,
-        help=f"default run's budget (default: {le.DEFAULT_BUDGET_FRACTION:g} x context)",
+        help="default run's budget, 0 = no token pruning (default: "
+        f"{le.DEFAULT_BUDGET_FRACTION:g} x context)",
     )
     p.add_argument(
         "--k-bits",
@@ -142,13 +153,10 @@ def _configs(args: argparse.Namespace) -> tuple[CacheConfig, list[CacheConfig], 
     """(default, sweep, all settings) from the options; BadInput on an impossible setting."""
     ctx = args.context
     budgets = args.budgets or tuple(int(ctx * f) for f in le.DEFAULT_SWEEP_FRACTIONS)
-    default_budget = args.budget or int(ctx * le.DEFAULT_BUDGET_FRACTION)
+    default_budget = int(ctx * le.DEFAULT_BUDGET_FRACTION) if args.budget is None else args.budget
     for b in (*budgets, default_budget):
-        if b > ctx // 2:
-            raise BadInput(
-                f"budget {b} must be at most half the context {ctx} (the scored "
-                "positions start there)"
-            )
+        if b >= ctx:
+            raise BadInput(f"budget {b} must be below the context {ctx}")
     quant = {
         "k_bits": args.k_bits,
         "k_lsb": args.k_lsb,
@@ -158,13 +166,13 @@ def _configs(args: argparse.Namespace) -> tuple[CacheConfig, list[CacheConfig], 
     }
     try:
         default = CacheConfig(
-            policy="spatten", budget=default_budget, start=args.start, recent=args.recent, **quant
+            policy="spatten" if default_budget else "dense",
+            budget=default_budget,
+            start=args.start,
+            recent=args.recent,
+            **quant,
         )
-        sweep = [
-            CacheConfig(policy=p, budget=b, start=args.start, recent=args.recent)
-            for b in budgets
-            for p in ("spatten", "sinks_recent")
-        ]
+        sweep = le.sweep_configs(budgets, args.start, args.recent)
         quant_only = CacheConfig(**quant)
     except ValueError as err:
         raise BadInput(str(err)) from None
