@@ -93,7 +93,7 @@ def add_eval_lm_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         f"{'/'.join(str(int(f * 8)) for f in le.DEFAULT_SWEEP_FRACTIONS)} eighths "
         "of the context)",
     )
-    p.add_argument("--start", type=int, default=4, help="sink tokens always kept")
+    p.add_argument("--start", type=_count, default=4, help="sink tokens always kept")
     p.add_argument(
         "--recent",
         type=int,

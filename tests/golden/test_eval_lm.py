@@ -44,6 +44,8 @@ def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], needle: str) -> 
         (["--context", "8"], "not in 16.."),
         (["--context", "100000"], "not in 16.."),
         (["--budgets", "4,x"], "comma-separated"),
+        (["--start", "-1"], "must be >= 0"),
+        (["--value-keep", "half"], "invalid float value"),
         (["--context", "64", "--budgets", "64"], "below the context"),
         (["--context", "64", "--budget", "70"], "below the context"),
         (["--context", "64", "--budgets", "8", "--start", "4", "--recent", "4"], "must exceed"),
