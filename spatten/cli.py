@@ -147,11 +147,18 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return add_bench_parser(sub)
 
 
+def _add_eval_lm(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from spatten.eval_lm import add_eval_lm_parser
+
+    return add_eval_lm_parser(sub)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = [
     add_eval_parser,
     _add_run,
     _add_blocks,
     _add_bench,
+    _add_eval_lm,
 ]
 
 
