@@ -223,11 +223,13 @@ def plot_all(table: Sequence[dict[str, Any]], tot: dict[str, dict[str, Any]],
     return files
 
 
-def _plot_cycles(ax: Any, table: Sequence[dict[str, Any]], *_: Any) -> None:
+def _plot_cycles(ax: Any, table: Sequence[dict[str, Any]], _t: Any, _c: Any,
+                 params: dict[str, int]) -> None:
     rows = [r for r in table if r["kind"] == "pruned"]
     x = np.arange(len(rows))
-    series = (("cycles", "ours (RTL, 2 ch)"), ("bert_cpp16_cycles", "bert.cpp, 16 ch"),
-              ("bert_cpp_cycles", "bert.cpp, 2 ch"), ("mem_bound", "our memory bound"))
+    ch = params["CHANNELS"]
+    series = (("cycles", f"ours (RTL, {ch} ch)"), ("bert_cpp16_cycles", "bert.cpp, 16 ch"),
+              ("bert_cpp_cycles", f"bert.cpp, {ch} ch"), ("mem_bound", "our memory bound"))
     for i, (key, label) in enumerate(series):
         ax.bar(x + (i - 1.5) * 0.2, [r[key] for r in rows], 0.2, label=label)
     ax.set_xticks(x, [f"s{r['step']}L{r['layer']}" for r in rows], rotation=90, fontsize=7)

@@ -21,7 +21,7 @@ import pytest
 import pyuvm
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiWriteBus
-from pyuvm import ConfigDB, uvm_env, uvm_sequence, uvm_test
+from pyuvm import ConfigDB, uvm_env, uvm_test
 
 from golden import fixed as fx
 from golden.blocks import fetch_bytes, pack_rows, row_stride
@@ -39,6 +39,7 @@ from verif.uvm import (
     StreamAgentConfig,
     StreamItem,
 )
+from verif.vecstream import ItemSequence
 
 BENCH = Bench("e_writer", ["e_writer.v"], {"OUTSTANDING": 4, "MAX_BURST": 16, "FIFO_BEATS": 32, "RUNS": 4})
 # spatten_top's build, and a small buffer and run queue with one burst in flight.
@@ -133,16 +134,6 @@ class WEnv(uvm_env):
         self.cov.bins = dict(BINS)
 
 
-class _Send(uvm_sequence):
-    def __init__(self, items: list[StreamItem]) -> None:
-        super().__init__("send")
-        self.items = items
-
-    async def body(self) -> None:
-        for it in self.items:
-            await self.start_item(it)
-            await self.finish_item(it)
-
 
 class WriterTest(uvm_test):
     idle = 0.2
@@ -229,8 +220,8 @@ class WriterTest(uvm_test):
                 beats.append({"data": data, "idx": j})
         for i, b in enumerate(beats):
             b["last"] = int(i == len(beats) - 1)
-        await _Send([item]).start(env.job.seqr)
-        await _Send([StreamItem("rows", beats)]).start(env.src.seqr)
+        await ItemSequence("send", [item]).start(env.job.seqr)
+        await ItemSequence("send", [StreamItem("rows", beats)]).start(env.src.seqr)
         for _ in range(200 * len(beats) + 2000):
             await RisingEdge(dut.clk)
             if int(dut.done.value):

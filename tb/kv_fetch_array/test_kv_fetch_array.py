@@ -29,7 +29,7 @@ import pytest
 import pyuvm
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiReadBus
-from pyuvm import ConfigDB, uvm_component, uvm_env, uvm_sequence, uvm_test
+from pyuvm import ConfigDB, uvm_component, uvm_env, uvm_test
 
 from golden.blocks import fetch_bytes, pack_planes
 from golden.traffic import BYTE_CLASSES
@@ -47,6 +47,7 @@ from verif.uvm import (
     StreamItem,
     export_bins,
 )
+from verif.vecstream import ItemSequence
 
 TB = Path(__file__).resolve().parent
 DEFAULTS = {"CHANNELS": 2, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 64}
@@ -186,16 +187,6 @@ class ArrayEnv(uvm_env):
         self.lanes = LaneMonitor("lanes", self)
 
 
-class _Send(uvm_sequence):
-    def __init__(self, items: list[StreamItem]) -> None:
-        super().__init__("send")
-        self.items = items
-
-    async def body(self) -> None:
-        for it in self.items:
-            await self.start_item(it)
-            await self.finish_item(it)
-
 
 JOB_FIELDS = ("base", "stride", "d", "bits", "class", "range", "first", "lastrow")
 JOB_BINS = ("range_k", "range_q", "list_sparse", "list_runs", "list_random", "list_single",
@@ -269,11 +260,11 @@ class ArrayTest(uvm_test):
                 "class": job.cls_m, "range": int(is_range),
                 "first": job.idx[0] if is_range else 0, "lastrow": job.idx[-1] if is_range else 0}
         t0 = lanes.cycle
-        await _Send([StreamItem("job", [beat])]).start(env.job.seqr)
+        await ItemSequence("send", [StreamItem("job", [beat])]).start(env.job.seqr)
         if not is_range:
             beats = ([{"idx": j, "empty": 0, "last": int(i == len(job.idx) - 1)} for i, j in enumerate(job.idx)]
                      or [{"idx": 0, "empty": 1, "last": 1}])
-            await _Send([StreamItem("idx", beats)]).start(env.src.seqr)
+            await ItemSequence("send", [StreamItem("idx", beats)]).start(env.src.seqr)
         limit = 200 * (len(job.idx) + 10) + 5000
         while len(lanes.done_cycles) == done0:
             await RisingEdge(dut.clk)

@@ -23,7 +23,7 @@ import pyuvm
 from cocotb.triggers import RisingEdge
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiReadBus
-from pyuvm import ConfigDB, uvm_component, uvm_env, uvm_sequence, uvm_test
+from pyuvm import ConfigDB, uvm_component, uvm_env, uvm_test
 
 from golden import fixed as fx
 from golden.blocks import fetch_bytes, pack_planes
@@ -45,6 +45,7 @@ from verif.uvm import (
     export_bins,
     wait_drained,
 )
+from verif.vecstream import ItemSequence
 
 TB = Path(__file__).resolve().parent
 
@@ -206,16 +207,6 @@ class FetchEnv(uvm_env):
         self.snk.ap.connect(self.sb.out.analysis_export)
 
 
-class _Send(uvm_sequence):
-    def __init__(self, items: list[StreamItem]) -> None:
-        super().__init__("send")
-        self.items = items
-
-    async def body(self) -> None:
-        for it in self.items:
-            await self.start_item(it)
-            await self.finish_item(it)
-
 
 JOB_FIELDS = ("msb_base", "lsb_base", "msb_stride", "lsb_stride", "d", "msb_bits", "lsb_bits",
               "lsb_en", "class_msb", "class_lsb")
@@ -301,8 +292,8 @@ class FetchTest(uvm_test):
         env.sb.inp.analysis_export.write(item)
         env.jobcov.write(item)
         t0 = get_sim_time("ns")
-        await _Send([item]).start(env.job.seqr)
-        await _Send([self.index_item(job)]).start(env.src.seqr)
+        await ItemSequence("send", [item]).start(env.job.seqr)
+        await ItemSequence("send", [self.index_item(job)]).start(env.src.seqr)
         await wait_drained(dut.clk, env.sb, [env.job.driver.source, env.src.driver.source],
                            timeout_cycles=200 * (len(job.idx) + 10) + 5000)
         while int(dut.busy.value):
