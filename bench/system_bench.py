@@ -1,15 +1,17 @@
 """System performance benchmark (issue 8): ``make bench`` / ``spatten bench``.
 
-    .venv/bin/python -m bench.system_bench [--steps 3] [--seed 1] [--no-icarus]
+    .venv/bin/python -m bench.system_bench [--steps 3] [--channels 16,2] [--seed 1]
+        [--trace FILE] [--json OUT] [--no-icarus] [--quiet]
 
 Everything below is measured in the same run and written to build/bench/ (report.md,
 system.json, PNG plots):
 
 1. the full system (``rtl/spatten_top.v``, Verilator, LANES 8 x D_MAX 64 = 512 Q.K
-   multipliers, 2 read channels) on the GPT-2 small trace, subsampled decode steps, every
+   multipliers) built with each of ``--channels`` read ports (default 16, then 2; the first
+   build also runs the dense twins) on the GPT-2 small trace, subsampled decode steps, every
    command checked against the golden command model (``bench.trace_sim``), against the
-   official behaviour model ``bert.cpp`` re-implemented (``bench.refmodel``) at our channel
-   count and at 16 channels, 512 multipliers, sizeZE 16;
+   official behaviour model ``bert.cpp`` re-implemented (``bench.refmodel``) at the build's
+   channel count and at 16 channels, 512 multipliers, sizeZE 16;
 2. roofline bounds per command: compute = max(Q.K MACs, P.V MACs) / (LANES x D_MAX),
    memory = max(read bytes / (32 B x CHANNELS), E bytes / 32 B); efficiency = max / cycles;
 3. DRAM bytes per class from the RTL byte counters, pruned trace vs its dense twin;

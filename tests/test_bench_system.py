@@ -180,3 +180,12 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert all((tmp_path / f).is_file() for f in plots)
     text = system_bench.report(res, table, tot, cpu, None, plots, 2.0)
     assert "NOT met" in text and "| KWAIT | 1,200 |" in text
+
+
+def test_channels_option_parses_and_refuses_bad_counts() -> None:
+    import argparse
+
+    assert system_bench.channel_list("16,2") == [16, 2]
+    for bad in ("3", "16,x", "", "0", "32"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            system_bench.channel_list(bad)
