@@ -236,7 +236,7 @@ def read_bytes(mem: np.ndarray, addr: int, nbytes: int) -> bytes:
 
 def read_rows(mem: np.ndarray, start: int, n: int, d: int, bits: int, signed: bool) -> np.ndarray:
     """Rows ``0..n-1`` of a packed plane at ``start`` -> [n, d] ints."""
-    data = read_bytes(mem, start, n * blk.row_stride(d, bits)) if bits else b""
+    data = read_bytes(mem, start, n * blk.row_bytes(d, bits)) if bits else b""
     return blk.unpack_rows(data, n, d, bits, signed)
 
 
@@ -344,7 +344,7 @@ class AccelModel:
             hr = attend_head(*self._head_operands(cmd, mem, int(h)), *cmd.score_scale[h], cfg)
             res.heads[int(h)], res.e_int[h] = hr, hr.e
             add_head_bytes(res.bytes, cfg, cmd.d, cmd.queries, cmd.n, bool(hr.requant.any()),
-                           np.unique(hr.kept_v))
+                           hr.kept_v)
             res.requant_rows += int(hr.requant.sum())
             res.macs += head_macs(hr, cmd.n, cmd.d)
             res.writes.append(self._e_write(cmd, int(h), hr.e))
@@ -370,7 +370,7 @@ class AccelModel:
 
     @staticmethod
     def _e_write(cmd: Command, h: int, e: np.ndarray) -> tuple[int, bytes]:
-        data, _ = blk.pack_rows(e, fx.E_W)
+        data, _ = blk.pack_rows(e, fx.E_W, blk.row_stride(cmd.d, fx.E_W))
         return cmd.e_base + h * cmd.head_stride, data
 
     def _update_importance(self, cmd: Command, res: CommandResult) -> None:

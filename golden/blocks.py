@@ -98,55 +98,109 @@ def head_importance(acc: int | np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 # ================================================================ bit-plane memory ============
+# Read planes (Q, K and V, MSB and LSB) are packed: row j of a plane of ``d`` values x ``bits``
+# takes row_bytes(d, bits) = ceil(d * bits / 8) bytes at ``base + j * stride`` with stride =
+# row_bytes, so two 48-byte 6-bit rows share 3 beats (docs/memory.md §1). The fetcher reads
+# whole 32-byte beats and keeps the last beat of each row: a row whose first beat is the
+# previous row's last beat reads it from there, not from memory. E rows (written) and the
+# fetcher's two-plane jobs keep whole-beat rows (row_stride).
+def row_bytes(d: int, bits: int) -> int:
+    """Bytes of one packed row of ``d`` values x ``bits`` (the last byte zero-padded)."""
+    return -(-d * bits // 8)
+
+
 def row_stride(d: int, bits: int) -> int:
-    """Bytes between rows of a plane of ``d`` values x ``bits``: whole 32-byte beats."""
+    """Bytes of one row padded to whole 32-byte beats (E rows, two-plane fetch jobs)."""
     return -(-d * bits // (8 * fx.AXI_BYTES)) * fx.AXI_BYTES
 
 
-def fetch_bytes(indices: np.ndarray | list[int] | int, d: int, bits: int) -> int:
-    """Bytes moved by fetching the given rows (or that many rows) of a ``bits``-wide plane."""
-    count = indices if isinstance(indices, int | np.integer) else len(indices)
-    return int(count) * row_stride(d, bits)
+def beat_ceil(nbytes: int) -> int:
+    """``nbytes`` rounded up to whole 32-byte beats."""
+    return -(-nbytes // fx.AXI_BYTES) * fx.AXI_BYTES
 
 
-def pack_rows(values: np.ndarray, bits: int) -> tuple[bytes, int]:
-    """Pack [n, D] fields of ``bits`` (two's complement kept modulo 2^bits) densely per row,
-    little-endian bit order (field d at row bits d*bits..), rows padded to 32-byte beats."""
+def plane_bytes(n: int, d: int, bits: int) -> int:
+    """Bytes of a packed plane region of ``n`` rows (whole beats, so the next region aligns)."""
+    return beat_ceil(n * row_bytes(d, bits))
+
+
+def row_group(stride: int) -> int:
+    """Rows per beat-aligned group: the smallest P with P * stride a multiple of 32 bytes (a
+    power of two 1..32). Rows of one group may share beats; rows of two groups never do (with
+    a beat-aligned base), so the fetch array sends a whole group to one channel."""
+    tz = (stride & -stride).bit_length() - 1 if stride else 5
+    return 1 << (5 - min(tz, 5))
+
+
+def fetch_bytes(indices: np.ndarray | list[int] | int, d: int, bits: int,
+                stride: int | None = None, base: int = 0, share: bool = True) -> int:
+    """Bytes one fetcher moves for the rows ``indices`` (list order; an int n: rows 0..n-1) of
+    a plane at ``base`` with row ``stride`` (default packed, row_bytes): every row's beats,
+    less the first beat of a row that is the previous row's last (``share``, single-plane
+    jobs). Two-plane jobs (whole-beat rows) pass ``share=False``."""
+    nbytes = row_bytes(d, bits)
+    if nbytes == 0:
+        return 0
+    idx = (np.arange(int(indices)) if isinstance(indices, int | np.integer)
+           else np.asarray(indices, dtype=np.int64).reshape(-1))
+    if idx.size == 0:
+        return 0
+    start = base + idx * (nbytes if stride is None else stride)
+    first, last = start // fx.AXI_BYTES, (start + nbytes - 1) // fx.AXI_BYTES
+    beats = int((last - first + 1).sum())
+    if share:
+        beats -= int(np.count_nonzero(first[1:] == last[:-1]))
+    return beats * fx.AXI_BYTES
+
+
+def pack_rows(values: np.ndarray, bits: int, stride: int | None = None) -> tuple[bytes, int]:
+    """Pack [n, D] fields of ``bits`` (two's complement kept modulo 2^bits) per row,
+    little-endian bit order (field d at row bits d*bits..), row j at byte j * stride (default
+    packed: row_bytes), zeros between rows and up to the next whole beat -> (bytes, stride)."""
     vals = fx.as_int(values)
     n, d = vals.shape
-    stride = row_stride(d, bits)
+    stride = row_bytes(d, bits) if stride is None else stride
     if bits == 0 or n == 0:
         return b"", stride
+    if stride < row_bytes(d, bits):
+        raise ValueError(f"row stride {stride} < {row_bytes(d, bits)} bytes of a row")
     field_bits = (vals[..., None] >> np.arange(bits)) & 1  # [n, D, bits], LSB first
     row_bits = np.zeros((n, stride * 8), dtype=np.uint8)
     row_bits[:, : d * bits] = field_bits.reshape(n, d * bits)
-    return np.packbits(row_bits, axis=1, bitorder="little").tobytes(), stride
+    data = np.packbits(row_bits, axis=1, bitorder="little").tobytes()
+    return data + bytes(beat_ceil(len(data)) - len(data)), stride
 
 
-def unpack_rows(data: bytes, n: int, d: int, bits: int, signed: bool) -> np.ndarray:
-    """Inverse of :func:`pack_rows` -> [n, D] int64."""
-    if bits == 0:
+def unpack_rows(data: bytes, n: int, d: int, bits: int, signed: bool,
+                stride: int | None = None) -> np.ndarray:
+    """Inverse of :func:`pack_rows` -> [n, D] int64 (``data`` holds at least n rows)."""
+    if bits == 0 or n == 0:
         return np.zeros((n, d), dtype=np.int64)
-    stride = row_stride(d, bits)
-    raw = np.frombuffer(data, dtype=np.uint8).reshape(n, stride)
+    stride = row_bytes(d, bits) if stride is None else stride
+    raw = np.frombuffer(data, dtype=np.uint8)[: n * stride].reshape(n, stride)
     row_bits = np.unpackbits(raw, axis=1, bitorder="little")[:, : d * bits].reshape(n, d, bits)
     vals = (row_bits.astype(np.int64) << np.arange(bits)).sum(axis=-1)
     return fx.wrap_signed(vals, bits) if signed else vals
 
 
-def pack_planes(x12: np.ndarray, msb_bits: int, lsb_bits: int) -> tuple[bytes, bytes, int, int]:
-    """Memory image of one (layer, head) K or V: (msb_bytes, lsb_bytes, stride_msb, stride_lsb)."""
+def pack_planes(x12: np.ndarray, msb_bits: int, lsb_bits: int,
+                aligned: bool = False) -> tuple[bytes, bytes, int, int]:
+    """Memory image of one (layer, head) K or V: (msb_bytes, lsb_bytes, stride_msb, stride_lsb);
+    rows packed, or whole beats with ``aligned`` (two-plane fetch jobs)."""
     msb, lsb = fx.split_planes(x12, msb_bits, lsb_bits)
-    msb_bytes, stride_msb = pack_rows(msb, msb_bits)
-    lsb_bytes, stride_lsb = pack_rows(lsb, lsb_bits)
+    d = np.shape(x12)[-1]
+    sm, sl = ((row_stride(d, msb_bits), row_stride(d, lsb_bits)) if aligned else (None, None))
+    msb_bytes, stride_msb = pack_rows(msb, msb_bits, sm)
+    lsb_bytes, stride_lsb = pack_rows(lsb, lsb_bits, sl)
     return msb_bytes, lsb_bytes, stride_msb, stride_lsb
 
 
-def unpack_planes(
-    msb_bytes: bytes, lsb_bytes: bytes, n: int, d: int, msb_bits: int, lsb_bits: int
-) -> tuple[np.ndarray, np.ndarray]:
+def unpack_planes(msb_bytes: bytes, lsb_bytes: bytes, n: int, d: int, msb_bits: int,
+                  lsb_bits: int, strides: tuple[int, int] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Planes back from a memory image: (msb [n, D] signed, lsb [n, D] unsigned)."""
+    sm, sl = strides if strides else (None, None)
     return (
-        unpack_rows(msb_bytes, n, d, msb_bits, signed=True),
-        unpack_rows(lsb_bytes, n, d, lsb_bits, signed=False),
+        unpack_rows(msb_bytes, n, d, msb_bits, signed=True, stride=sm),
+        unpack_rows(lsb_bytes, n, d, lsb_bits, signed=False, stride=sl),
     )

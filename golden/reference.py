@@ -164,7 +164,7 @@ class FloatSpatten:
             self.s_head[h] += np.abs(out[h]).sum()
             requant[h] = need
             add_head_bytes(nbytes, self.cfg, d, n_queries, n_live, bool(need.any()),
-                           int(mask.any(axis=0).sum()))
+                           [np.flatnonzero(r) for r in mask])
         self.s_tok[self.live] += tok_importance
         keep_tokens, keep_heads = self._prune_for(layer + 1, n_live)
         result = LayerResult(

@@ -152,7 +152,7 @@ class FixedSpatten:
             hr = attend_head(qi, ki, vi, *fx.score_scale_params(sq, sk, d), cfg)
             e_int[h], probs[h], kept_v[h], requant[h] = hr.e, hr.probs, hr.kept_v, hr.requant
             out[h] = hr.e * (sv / (1 << fx.E_EXTRA_FRAC))
-            add_head_bytes(nbytes, cfg, d, nq, nk, bool(hr.requant.any()), np.unique(hr.kept_v))
+            add_head_bytes(nbytes, cfg, d, nq, nk, bool(hr.requant.any()), hr.kept_v)
         live_heads = self.live_heads
         self.tok_imp = blk.token_importance(self.tok_imp, probs[live_heads])
         self.head_imp[live_heads] = blk.head_importance(

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from golden import fixed as fx
-from golden.blocks import row_stride
+from golden.blocks import row_bytes
 from golden.config import PruneConfig, kept_count
 from golden.system import LayerResult
 from golden.traffic import DENSE_BITS
@@ -133,7 +133,7 @@ def layer_rows(
     """Trace rows (one per live head) of one LayerResult of a golden run."""
     n_heads, _, d = result.out.shape
     n_live = len(result.extra["live_positions"])
-    n_full = result.bytes_dense["K"] // (n_heads * row_stride(d, DENSE_BITS))
+    n_full = result.bytes_dense["K"] // (n_heads * row_bytes(d, DENSE_BITS))
     heads = np.asarray(result.extra["live_heads"])
     quantized = cfg.msb_bits
     requant_on = cfg.lsb_bits > 0 and cfg.msb_bits < fx.DATA_W

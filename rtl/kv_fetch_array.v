@@ -7,14 +7,21 @@
 //
 // Job (accepted when idle): MSB plane only (base, row stride, D, bits, byte class) and either
 //   * a range (job_range = 1): rows job_first .. job_lastrow, generated here — one run of the
-//     rows that start in one interleave granule per cycle, so the dispatch keeps up with
-//     CHANNELS beats per cycle (a granule of G bytes holds up to G/32 one-beat rows), or
+//     row groups that start in one interleave granule per cycle, so the dispatch keeps up with
+//     CHANNELS beats per cycle (a granule of G bytes holds up to G/32 groups), or
 //   * a list (job_range = 0): row indexes on in_* (in_last on the last one; an empty list is
 //     one beat with in_empty = in_last = 1), one per cycle.
 //
-// Dispatch: a row goes to the channel of its first byte, (addr >> LOG2_INTERLEAVE) mod
+// Rows are packed (row j at base + j * stride, any byte stride; base 32-byte aligned), so
+// neighbouring rows may share a beat. The rows are dispatched in beat-aligned groups of
+// P = 32 / gcd(stride, 32) rows (P * stride is a whole number of beats; blocks.row_group): rows
+// of one group may share beats, rows of two groups never do, so a whole group goes to one
+// kv_fetcher, which reads a shared beat once (in an ascending list the byte counts are then
+// those of one fetcher, independent of CHANNELS).
+//
+// Dispatch: a group goes to the channel of its first byte, (addr >> LOG2_INTERLEAVE) mod
 // CHANNELS, as a run {first row, count}. Every AXI port sees the whole address space
-// (docs/memory.md §1), so a row that crosses a granule boundary is read whole on the port of
+// (docs/memory.md §1), so a group that crosses a granule boundary is read whole on the port of
 // its first beat; the interleave only spreads the load. Each channel keeps its newest run in a
 // hold register until the next one for it arrives or the job's rows end, so that it knows
 // which of its runs is its last (kv_fetcher wants in_last on the last index); a channel that
@@ -33,7 +40,7 @@ module kv_fetch_array #(
     parameter integer LOG2_INTERLEAVE = 9,    // channel granule 2^n bytes, 6..9
     parameter integer ROB_BEATS       = 64,   // reorder buffer beats per channel
     parameter integer IDX_W           = 16,   // row index bits
-    parameter integer STRIDE_W        = 16,   // row stride bits (bytes, multiple of 32)
+    parameter integer STRIDE_W        = 16,   // row stride bits (bytes)
     parameter integer D_MAX           = `SPATTEN_D_MAX,
     parameter integer CNT_W           = 48,   // traffic counter bits
     parameter integer RUNQ            = 4     // run queue entries per channel, >= 2
@@ -43,8 +50,8 @@ module kv_fetch_array #(
     // ---------------------------------------------------------------- job
     input  wire                           job_valid,
     output wire                           job_ready,
-    input  wire [ADDR_W-1:0]              job_base,     // byte address, 32-byte aligned
-    input  wire [STRIDE_W-1:0]            job_stride,   // bytes, multiple of 32, >= 32
+    input  wire [ADDR_W-1:0]              job_base,     // byte address, 32-byte aligned ([4:0] ignored)
+    input  wire [STRIDE_W-1:0]            job_stride,   // bytes, >= the row's bytes
     input  wire [6:0]                     job_d,
     input  wire [3:0]                     job_bits,
     input  wire [2:0]                     job_class,
@@ -91,10 +98,10 @@ module kv_fetch_array #(
   localparam integer KW    = D_MAX * `SPATTEN_DATA_W;
   localparam integer CH_W  = (CHANNELS > 1) ? $clog2(CHANNELS) : 1;
   localparam integer BA_W  = ADDR_W - 5;                 // beat address bits
-  localparam integer SB_W  = STRIDE_W - 5;               // stride in beats
+  localparam integer SG_W  = STRIDE_W;                   // group stride in beats (P * stride / 32)
   localparam integer LGB   = LOG2_INTERLEAVE - 5;        // log2 beats per granule
-  localparam integer GB    = 1 << LGB;                   // beats per granule = max rows per run
-  localparam integer RC_W  = LGB + 1;                    // run count 1..GB
+  localparam integer GB    = 1 << LGB;                   // beats per granule = max groups per run
+  localparam integer RC_W  = LGB + 6;                    // run count 1..GB * 32 rows
   localparam integer RQ_W  = IDX_W + RC_W + 2;           // run: {first, count, final, empty}
 
   generate
@@ -119,9 +126,10 @@ module kv_fetch_array #(
   reg  [1:0]          state_q, state_d;
   reg                 range_q;
   reg  [BA_W-1:0]     base_q;          // beat address of row 0
-  reg  [SB_W-1:0]     sb_q;            // stride in beats
+  reg  [SG_W-1:0]     sg_q;            // group stride in beats
+  reg  [2:0]          lgp_q;           // log2 rows per group
   reg  [IDX_W-1:0]    g_row_q;         // range: next row
-  reg  [BA_W-1:0]     g_addr_q;        // ... its beat address
+  reg  [BA_W-1:0]     g_addr_q;        // ... the beat address of its group
   reg  [IDX_W-1:0]    g_last_q;        // range: last row
   reg  [CHANNELS-1:0] flushed_q;       // final run (or empty list) queued
   reg  [CHANNELS-1:0] fin_q;           // last row (or empty marker) accepted
@@ -131,20 +139,33 @@ module kv_fetch_array #(
   assign job_ready = (state_q == S_IDLE) & all_sub_idle;
   wire                job_fire = job_valid & job_ready;
 
-  // ---- the run offered this cycle (range: the rows starting in the current granule)
+  // rows per group: 32 / gcd(stride, 32) = 2^(5 - trailing zeros of stride, at most 5)
+  reg  [2:0]          job_lgp;
+  integer zi;
+  always @* begin
+    job_lgp = 3'd0;
+    for (zi = 4; zi >= 0; zi = zi - 1) if (job_stride[zi]) job_lgp = 3'(5 - zi);
+  end
+  /* verilator lint_off WIDTHTRUNC */
+  wire [SG_W-1:0]     job_sg = SG_W'(({5'd0, job_stride} << job_lgp) >> 5);
+  /* verilator lint_on WIDTHTRUNC */
+
+  // ---- the run offered this cycle (range: the rows of the groups starting in the granule)
   wire [LGB:0]        to_bnd = (LGB+1)'(GB) - (LGB+1)'(g_addr_q[LGB-1:0] & {LGB{1'b1}});
-  // rows starting before the granule boundary: #{j : j * stride < to_bnd}, j < GB
-  reg  [RC_W-1:0]     k_gran;
+  // groups starting before the granule boundary: #{k : k * group stride < to_bnd}, k < GB
+  reg  [LGB:0]        k_gran;
   integer kj;
   always @* begin
-    k_gran = RC_W'(0);
+    k_gran = (LGB+1)'(0);
     for (kj = 0; kj < GB; kj = kj + 1)
-      if (32'(kj) * 32'(sb_q) < 32'(to_bnd)) k_gran = RC_W'(kj + 1);
+      if (32'(kj) * 32'(sg_q) < 32'(to_bnd)) k_gran = (LGB+1)'(kj + 1);
   end
+  wire [4:0]          g_in_grp = g_row_q[4:0] & ~(5'h1F << lgp_q);  // rows of the group before g_row
+  wire [RC_W-1:0]     k_rows = (RC_W'(k_gran) << lgp_q) - RC_W'(g_in_grp);
   wire [IDX_W:0]      g_left = {1'b0, g_last_q} - {1'b0, g_row_q} + 1'b1;  // rows not yet dispatched
-  wire [RC_W-1:0]     r_cnt = ((IDX_W+1)'(k_gran) > g_left) ? RC_W'(g_left) : k_gran;
+  wire [RC_W-1:0]     r_cnt = ((IDX_W+1)'(k_rows) > g_left) ? RC_W'(g_left) : k_rows;
   /* verilator lint_off WIDTHEXPAND */
-  wire [BA_W-1:0]     l_addr = base_q + in_idx * sb_q;  // list mode: the index's row
+  wire [BA_W-1:0]     l_addr = base_q + (in_idx >> lgp_q) * sg_q;  // list mode: the index's group
   /* verilator lint_on WIDTHEXPAND */
   /* verilator lint_off UNUSEDSIGNAL */  // only its channel bits pick the channel
   wire [BA_W-1:0]     o_addr = range_q ? g_addr_q : l_addr;
@@ -296,15 +317,16 @@ module kv_fetch_array #(
     if (job_fire) begin
       range_q  <= job_range;
       base_q   <= job_base[ADDR_W-1:5];
-      sb_q     <= job_stride[STRIDE_W-1:5];
+      sg_q     <= job_sg;
+      lgp_q    <= job_lgp;
       g_row_q  <= job_first;
       /* verilator lint_off WIDTHEXPAND */
-      g_addr_q <= job_base[ADDR_W-1:5] + job_first * job_stride[STRIDE_W-1:5];
+      g_addr_q <= job_base[ADDR_W-1:5] + (job_first >> job_lgp) * job_sg;
       /* verilator lint_on WIDTHEXPAND */
       g_last_q <= job_lastrow;
     end else if (range_q && gen_fire) begin
       g_row_q  <= g_row_q + IDX_W'(r_cnt);
-      g_addr_q <= g_addr_q + BA_W'(32'(r_cnt) * 32'(sb_q));
+      g_addr_q <= g_addr_q + BA_W'(32'(k_gran) * 32'(sg_q));
     end
     for (cj = 0; cj < CHANNELS; cj = cj + 1) begin
       if (gen_fire && o_ch == CH_W'(cj)) begin
@@ -365,8 +387,10 @@ module kv_fetch_array #(
   always @(posedge clk) begin
     if (rst_n && job_fire && job_range && job_lastrow < job_first)
       $error("kv_fetch_array: range job with last row %0d < first row %0d", job_lastrow, job_first);
-    if (rst_n && job_fire && job_stride[STRIDE_W-1:5] == {SB_W{1'b0}})
-      $error("kv_fetch_array: job stride %0d < 32 bytes", job_stride);
+    if (rst_n && job_fire && (job_stride == {STRIDE_W{1'b0}}
+                              || 32'(job_stride) < (32'(job_d) * 32'(job_bits) + 32'd7) / 32'd8))
+      $error("kv_fetch_array: job stride %0d bytes < the row's %0d bytes", job_stride,
+             (32'(job_d) * 32'(job_bits) + 32'd7) / 32'd8);
   end
 `endif
 endmodule

@@ -8,8 +8,15 @@
 // MSB-only) and the byte class of each plane for the traffic counters. Then a packet of row
 // indexes (in_last on the last one; an empty list is one beat with in_empty = in_last = 1).
 //
+// Row layout (docs/memory.md §1): an MSB-only job reads packed rows: ceil(D * m / 8) bytes at
+// any byte address base + idx * stride, so a row may start inside a beat and share its first
+// beat with the previous row of the list (two 48-byte 6-bit rows in 3 beats). Such a beat is
+// read once: the drain keeps the last beat of every row (carry register) and the next row takes
+// it from there. A two-plane job (lsb_en) reads whole-beat rows: bases and strides are beats
+// (bits [4:0] ignored).
+//
 // Pipeline:
-//   index -> row addresses (base + idx * stride, per plane)
+//   index -> row addresses (base + idx * stride, per plane; first beat, offset, beats, shared)
 //   -> run builder: merges rows whose plane rows are contiguous in memory into a run and
 //      allocates the run's beats in the reorder buffer (ROB, in output order: per row its
 //      rb_m MSB beats then rb_l LSB beats); a run goes to the splitter when the splitter is
@@ -23,8 +30,9 @@
 //      of its channel; the tag table keeps where its beats go in the ROB
 //   -> R channels: round-robin, one beat per cycle written into the ROB at the position
 //      the tag's entry says (responses may come back in any order between IDs)
-//   -> drain: reads the ROB in order, one beat per cycle, assembles a row, converts it
-//      (kv_unpack: joined 12-bit values, fx.join_planes semantics) into the output register.
+//   -> drain: reads the ROB in order, one beat per cycle, assembles a row (the carry beat
+//      first if the row shares it), aligns it to its byte offset, converts it (kv_unpack:
+//      joined 12-bit values, fx.join_planes semantics) into the output register.
 // Throughput bound: one 32-byte beat per cycle on the output side (= one AXI channel's peak).
 module kv_fetcher #(
     parameter integer CHANNELS        = 2,    // AXI read ports, power of two 1..16
@@ -36,7 +44,7 @@ module kv_fetcher #(
     parameter integer LOG2_INTERLEAVE = 9,    // channel interleave granule 2^n bytes, 5..12
     parameter integer ROB_BEATS       = 32,   // reorder buffer beats, power of two >= 8
     parameter integer IDX_W           = 16,   // token index bits, >= 1
-    parameter integer STRIDE_W        = 16,   // row stride bits (bytes, multiple of 32), 6..ADDR_W
+    parameter integer STRIDE_W        = 16,   // row stride bits (bytes), 6..ADDR_W
     parameter integer D_MAX           = `SPATTEN_D_MAX,  // values per row, 1..64
     parameter integer CNT_W           = 48    // traffic counter bits, 8..64
 ) (
@@ -45,11 +53,14 @@ module kv_fetcher #(
     // ---------------------------------------------------------------- job
     input  wire                          job_valid,
     output wire                          job_ready,
-    // Addresses and strides are whole beats: bits [4:0] are ignored.
+    // MSB-only jobs: any byte address and stride (>= the row's bytes). Two-plane jobs: whole
+    // beats, bits [4:0] ignored (the LSB plane is only ever read that way).
+    input  wire [ADDR_W-1:0]             job_msb_base,    // byte address
     /* verilator lint_off UNUSEDSIGNAL */
-    input  wire [ADDR_W-1:0]             job_msb_base,    // byte address, 32-byte aligned
     input  wire [ADDR_W-1:0]             job_lsb_base,
-    input  wire [STRIDE_W-1:0]           job_msb_stride,  // bytes, multiple of 32
+    /* verilator lint_on UNUSEDSIGNAL */
+    input  wire [STRIDE_W-1:0]           job_msb_stride,  // bytes
+    /* verilator lint_off UNUSEDSIGNAL */
     input  wire [STRIDE_W-1:0]           job_lsb_stride,
     /* verilator lint_on UNUSEDSIGNAL */
     input  wire [6:0]                    job_d,           // values per row, 1..D_MAX
@@ -117,7 +128,7 @@ module kv_fetcher #(
   localparam integer SPAN     = 1 << LG_SPAN;              // beats between forced burst cuts
   localparam integer CH_SHIFT = LOG2_INTERLEAVE - 5;       // channel bits in the beat address
   localparam [8:0]   MAXB     = 9'(MAX_BURST);
-  localparam integer RI_W     = IDX_W + 2;                 // row info: {idx, empty, last}
+  localparam integer RI_W     = IDX_W + 11;                // row info: {idx, empty, last, shared, new MSB beats, offset}
   localparam integer TT_W     = (NTAG > 1) ? $clog2(NTAG) : 1;  // tag table index
   localparam integer DC_W     = $clog2(D_MAX + 1);
 
@@ -173,8 +184,14 @@ module kv_fetcher #(
   // ================================================================ job registers
   reg              job_active_q;   // accepted, last row not yet in the output register
   reg              in_done_q;      // the index packet's last beat was taken
-  reg [BA_W-1:0]   mbase_q, lbase_q;
-  reg [SB_W-1:0]   mstride_q, lstride_q;
+  reg [ADDR_W-1:0] mbase_q;        // bytes (two-plane job: low 5 bits zero)
+  reg [STRIDE_W-1:0] mstride_q;
+  reg [BA_W-1:0]   lbase_q;
+  reg [SB_W-1:0]   lstride_q;
+  reg              packed_q;       // MSB-only job: packed rows, shared beats
+  reg [6:0]        rbytes_q;       // bytes per MSB row (two-plane: whole beats)
+  reg              prev_v_q;       // a row of this job has passed stage 1 ...
+  reg [BA_W-1:0]   prev_lb_q;      // ... and this was its last MSB beat
   reg [6:0]        d_q;
   reg [3:0]        mbits_q, lbits_q;  // lbits_q = 0 in MSB-only mode
   reg [1:0]        rbm_q, rbl_q;      // beats per row of each plane (rbl_q = 0: no LSB fetch)
@@ -185,6 +202,7 @@ module kv_fetcher #(
   // beats per row: ceil(D * bits / 256), 0..3
   wire [1:0]  job_rbm = 2'((11'(job_d) * 11'(job_msb_bits) + 11'd255) >> 8);
   wire [1:0]  job_rbl = 2'((11'(job_d) * 11'(job_l_eff) + 11'd255) >> 8);
+  wire [6:0]  job_rbytes = job_lsb_en ? {job_rbm, 5'd0} : 7'((11'(job_d) * 11'(job_msb_bits) + 11'd7) >> 3);
   wire        job_fire = job_valid & job_ready;
   assign job_ready = ~job_active_q;
 
@@ -192,21 +210,34 @@ module kv_fetcher #(
   reg              row_v_q;
   reg [IDX_W-1:0]  row_idx_q;
   reg              row_empty_q, row_last_q;
-  reg [BA_W-1:0]   row_maddr_q, row_laddr_q;
+  reg [BA_W-1:0]   row_maddr_q, row_laddr_q;   // first beat to fetch, per plane
+  reg [2:0]        row_nm_q;                   // MSB beats to fetch (0: all in the carry beat)
+  reg              row_sh_q;                   // the first beat is the previous row's last
+  reg [4:0]        row_off_q;                  // byte offset of the row in its first beat
   wire             row_take;
   wire             in_fire = in_valid & in_ready;
   assign in_ready = job_active_q & ~in_done_q & (~row_v_q | row_take);
 
   /* verilator lint_off WIDTHEXPAND */
-  wire [BA_W-1:0] in_maddr = mbase_q + in_idx * mstride_q;  // wraps modulo 2^BA_W like AXI
+  wire [ADDR_W-1:0] in_mbyte = mbase_q + in_idx * mstride_q;  // wraps modulo 2^ADDR_W like AXI
   wire [BA_W-1:0] in_laddr = lbase_q + in_idx * lstride_q;
   /* verilator lint_on WIDTHEXPAND */
+  wire [BA_W-1:0] in_fb  = in_mbyte[ADDR_W-1:5];
+  wire [4:0]      in_off = in_mbyte[4:0];
+  /* verilator lint_off UNUSEDSIGNAL */  // the byte within the last beat does not matter
+  wire [7:0]      in_end = {3'd0, in_off} + {1'b0, rbytes_q} - 8'd1;   // last byte, from the first beat
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [2:0]      in_last_beat = in_end[7:5];                           // its beat, 0..3
+  wire [2:0]      in_nb  = in_last_beat + 3'd1;                         // beats the row touches, 1..4
+  wire [BA_W-1:0] in_lb  = in_fb + BA_W'(in_last_beat);
+  wire            in_sh  = packed_q & prev_v_q & (in_fb == prev_lb_q);
 
   // ================================================================ stage 2: run builder
   reg              run_v_q;
   reg [BA_W-1:0]   run_maddr_q, run_laddr_q;   // first beat of the run, per plane
   reg [BA_W-1:0]   run_mend_q, run_lend_q;     // beat after the run, per plane
   reg [RUN_W-1:0]  run_n_q;
+  reg [LEFT_W-1:0] run_mb_q, pend_mb_q;        // MSB beats of the run
   reg [ROB_AW-1:0] run_rob_q;                  // ROB position of the run's first beat
   reg [ROB_AW-1:0] alloc_q;                    // next free ROB position
   reg [USED_W-1:0] used_q;                     // ROB beats allocated and not yet drained
@@ -221,11 +252,14 @@ module kv_fetcher #(
   wire             sp_accept;                  // the splitter takes a run this cycle
   wire             ri_full;
   wire [USED_W-1:0] rob_free = USED_W'(ROB_BEATS) - used_q;
-  wire             room = (rob_free >= {{(USED_W-3){1'b0}}, rb_q});
+  wire [2:0]       row_nn = row_nm_q + {1'b0, rbl_q};   // ROB beats the row allocates
+  wire             room = (rob_free >= {{(USED_W-3){1'b0}}, row_nn});
   wire             contig = (row_maddr_q == run_mend_q) & ((rbl_q == 2'd0) | (row_laddr_q == run_lend_q))
                             & (run_n_q != {RUN_W{1'b1}});
   wire             take_pend = pend_v_q & sp_accept;            // oldest run first
-  wire             row_ok = row_v_q & ~row_empty_q & ~ri_full & room;
+  wire             row_ok = row_v_q & ~row_empty_q & ~ri_full & room & (row_nm_q != 3'd0);
+  // a row inside the carry beat fetches nothing: it only queues its row info
+  wire             row_zero = row_v_q & ~row_empty_q & ~ri_full & (row_nm_q == 3'd0);
   // While any burst is in flight, the open run keeps growing as long as the next row
   // continues it and it is shorter than a burst: handing it over earlier would issue short
   // bursts that tie up tags for a whole memory latency each (a fetch under load would then
@@ -239,13 +273,14 @@ module kv_fetcher #(
   wire             row_new = row_ok & (~run_v_q | hand | park);
   wire             row_append = row_ok & run_v_q & ~hand & contig;
   wire             row_marker = row_v_q & row_empty_q & ~ri_full;
-  assign row_take = row_new | row_append | row_marker;
+  assign row_take = row_new | row_append | row_marker | row_zero;
   wire             alloc = row_new | row_append;
 
   // the run the splitter takes: the pending one if any, else the open one
   wire [BA_W-1:0]   src_maddr = pend_v_q ? pend_maddr_q : run_maddr_q;
   wire [BA_W-1:0]   src_laddr = pend_v_q ? pend_laddr_q : run_laddr_q;
   wire [RUN_W-1:0]  src_n     = pend_v_q ? pend_n_q : run_n_q;
+  wire [LEFT_W-1:0] src_mb    = pend_v_q ? pend_mb_q : run_mb_q;
   wire [ROB_AW-1:0] src_rob   = pend_v_q ? pend_rob_q : run_rob_q;
 
   // ================================================================ stage 3: burst splitter
@@ -372,9 +407,12 @@ module kv_fetcher #(
   wire                ri_valid;
   wire [RI_W-1:0]     ri_data;
   wire                ri_pop;
-  wire [IDX_W-1:0]    ri_idx = ri_data[RI_W-1:2];
-  wire                ri_empty = ri_data[1];
-  wire                ri_last = ri_data[0];
+  wire [IDX_W-1:0]    ri_idx = ri_data[RI_W-1:11];
+  wire                ri_empty = ri_data[10];
+  wire                ri_last = ri_data[9];
+  wire                ri_sh = ri_data[8];
+  wire [2:0]          ri_nm = ri_data[7:5];
+  wire [4:0]          ri_off = ri_data[4:0];
 
   // The output register holds the raw plane rows; the converter works on it, so it sees one
   // change per row (and the ROB read path ends at a register).
@@ -388,26 +426,43 @@ module kv_fetcher #(
 
   wire [AXI_DATA_W-1:0] head_beat = rob_mem[head_q];
   wire                head_vld = rob_vld_q[head_q];
-  wire                dr_row_end = (dr_pos_q == rb_q - 3'd1);
-  wire                dr_beat = ri_valid & ~ri_empty & head_vld & (~dr_row_end | o_free);
-  wire                dr_row = dr_beat & dr_row_end;
+  // The row's beats are [carry beat if shared] + dr_nn ROB beats; dr_pos_q counts the ROB
+  // beats read so far and dr_k is the row beat the head is read into.
+  wire [2:0]          dr_nn = ri_nm + {1'b0, rbl_q};
+  wire                dr_reads = (dr_nn != 3'd0);
+  wire [2:0]          dr_k = dr_pos_q + {2'd0, ri_sh};
+  wire                dr_row_end = (dr_pos_q == dr_nn - 3'd1);
+  wire                dr_beat = ri_valid & ~ri_empty & dr_reads & head_vld & (~dr_row_end | o_free);
+  wire                dr_zero = ri_valid & ~ri_empty & ~dr_reads & o_free;  // all in the carry beat
+  wire                dr_row = (dr_beat & dr_row_end) | dr_zero;
   wire                dr_marker = ri_valid & ri_empty & o_free;
   assign ri_pop = dr_row | dr_marker;
   wire                dr_load = dr_row | dr_marker;
-  wire                row_err = dr_err_q | rob_err_q[head_q];
+  wire                row_err = dr_err_q | (dr_reads & rob_err_q[head_q]) | (ri_sh & carry_err_q);
 
-  // the row's beats: asm_q for those already read, the head beat for the current one
+  // the row's beats: the carry beat (shared), asm_q for those already read, the head beat for
+  // the current one
+  /* verilator coverage_off */
+  reg  [AXI_DATA_W-1:0] carry_q;              // the last beat of the previous row
+  /* verilator coverage_on */
+  reg                 carry_err_q;
   wire [RB_MAX*AXI_DATA_W-1:0] row_beats;
   genvar gbt;
   for (gbt = 0; gbt < RB_MAX; gbt = gbt + 1) begin : g_rowbeat
-    if (gbt < RB_MAX - 1) begin : g_asm
+    if (gbt == 0) begin : g_first
+      assign row_beats[0 +: AXI_DATA_W] = ri_sh ? carry_q : (dr_k == 3'd0) ? head_beat : asm_q[0];
+    end else if (gbt < RB_MAX - 1) begin : g_asm
       assign row_beats[gbt*AXI_DATA_W +: AXI_DATA_W] =
-          (dr_pos_q == 3'(gbt)) ? head_beat : asm_q[gbt];
+          (dr_k == 3'(gbt)) ? head_beat : asm_q[gbt];
     end else begin : g_head
       assign row_beats[gbt*AXI_DATA_W +: AXI_DATA_W] = head_beat;
     end
   end
-  wire [PW-1:0] msb_row = row_beats[0 +: PW];
+  // a packed row starts at byte ri_off of its first beat (two-plane rows: offset 0)
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [4*AXI_DATA_W-1:0] row_al = row_beats[0 +: 4*AXI_DATA_W] >> {ri_off, 3'd0};
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [PW-1:0] msb_row = row_al[0 +: PW];
   reg  [PW-1:0] lsb_row;
   always @* begin
     case (rbm_q)
@@ -442,7 +497,7 @@ module kv_fetcher #(
       .rst_n    (rst_n),
       .in_valid (row_take),
       .in_ready (),
-      .in_data  ({row_idx_q, row_empty_q, row_last_q}),
+      .in_data  ({row_idx_q, row_empty_q, row_last_q, row_sh_q, row_nm_q, row_off_q}),
       .full     (ri_full),
       .out_valid(ri_valid),
       .out_ready(ri_pop),
@@ -457,7 +512,7 @@ module kv_fetcher #(
   reg  [1:0]       err_resp_q;
   reg  [3:0]       err_ch_q;
   reg  [2:0]       err_cls_q;
-  wire             stall_now = job_active_q & ri_valid & ~ri_empty & ~head_vld;
+  wire             stall_now = job_active_q & ri_valid & ~ri_empty & dr_reads & ~head_vld;
 
   // ================================================================ sequential logic
   integer ci;
@@ -466,6 +521,7 @@ module kv_fetcher #(
       job_active_q <= 1'b0;
       in_done_q    <= 1'b0;
       row_v_q      <= 1'b0;
+      prev_v_q     <= 1'b0;
       run_v_q      <= 1'b0;
       pend_v_q     <= 1'b0;
       alloc_q      <= {ROB_AW{1'b0}};
@@ -490,10 +546,12 @@ module kv_fetcher #(
       if (job_fire) begin
         job_active_q <= 1'b1;
         in_done_q    <= 1'b0;
+        prev_v_q     <= 1'b0;
       end else if (dr_load && ri_last) begin
         job_active_q <= 1'b0;
       end
       if (in_fire && (in_last || in_empty)) in_done_q <= 1'b1;
+      if (in_fire && !in_empty) prev_v_q <= 1'b1;
 
       // ---- stage 1
       if (in_fire) row_v_q <= 1'b1;
@@ -510,8 +568,8 @@ module kv_fetcher #(
       end else if (take_pend) begin
         pend_v_q <= 1'b0;
       end
-      if (alloc) alloc_q <= alloc_q + ROB_AW'(rb_q);
-      used_q <= used_q + (alloc ? USED_W'(rb_q) : {USED_W{1'b0}})
+      if (alloc) alloc_q <= alloc_q + ROB_AW'(row_nn);
+      used_q <= used_q + (alloc ? USED_W'(row_nn) : {USED_W{1'b0}})
                        - (dr_beat ? USED_W'(1) : {USED_W{1'b0}});
 
       // ---- stage 3
@@ -572,16 +630,20 @@ module kv_fetcher #(
   // datapath registers (not reset)
   always @(posedge clk) begin
     if (job_fire) begin
-      mbase_q   <= job_msb_base[ADDR_W-1:5];
+      // A packed job works beat by beat: the splitter and the tag table see rows of one beat
+      // (rbm = rb = 1), so a burst's beats go to consecutive ROB positions.
+      mbase_q   <= job_lsb_en ? {job_msb_base[ADDR_W-1:5], 5'd0} : job_msb_base;
       lbase_q   <= job_lsb_base[ADDR_W-1:5];
-      mstride_q <= job_msb_stride[STRIDE_W-1:5];
+      mstride_q <= job_lsb_en ? {job_msb_stride[STRIDE_W-1:5], 5'd0} : job_msb_stride;
       lstride_q <= job_lsb_stride[STRIDE_W-1:5];
+      packed_q  <= ~job_lsb_en;
+      rbytes_q  <= job_rbytes;
       d_q       <= job_d;
       mbits_q   <= job_msb_bits;
       lbits_q   <= job_l_eff;
-      rbm_q     <= job_rbm;
+      rbm_q     <= job_lsb_en ? job_rbm : 2'd1;
       rbl_q     <= job_rbl;
-      rb_q      <= {1'b0, job_rbm} + {1'b0, job_rbl};
+      rb_q      <= job_lsb_en ? {1'b0, job_rbm} + {1'b0, job_rbl} : 3'd1;
       cls_m_q   <= job_class_msb;
       cls_l_q   <= job_class_lsb;
     end
@@ -589,31 +651,38 @@ module kv_fetcher #(
       row_idx_q   <= in_idx;
       row_empty_q <= in_empty;
       row_last_q  <= in_last | in_empty;
-      row_maddr_q <= in_maddr;
+      row_maddr_q <= in_fb + BA_W'(in_sh);
       row_laddr_q <= in_laddr;
+      row_nm_q    <= in_nb - 3'(in_sh);
+      row_sh_q    <= in_sh;
+      row_off_q   <= in_off;
     end
+    if (in_fire && !in_empty) prev_lb_q <= in_lb;
     if (park) begin
       pend_maddr_q <= run_maddr_q;
       pend_laddr_q <= run_laddr_q;
       pend_n_q     <= run_n_q;
+      pend_mb_q    <= run_mb_q;
       pend_rob_q   <= run_rob_q;
     end
     if (row_new) begin
       run_maddr_q <= row_maddr_q;
       run_laddr_q <= row_laddr_q;
-      run_mend_q  <= row_maddr_q + BA_W'(rbm_q);
+      run_mend_q  <= row_maddr_q + BA_W'(row_nm_q);
       run_lend_q  <= row_laddr_q + BA_W'(rbl_q);
       run_n_q     <= RUN_W'(1);
+      run_mb_q    <= LEFT_W'(row_nm_q);
       run_rob_q   <= alloc_q;
     end else if (row_append) begin
-      run_mend_q  <= run_mend_q + BA_W'(rbm_q);
+      run_mend_q  <= run_mend_q + BA_W'(row_nm_q);
       run_lend_q  <= run_lend_q + BA_W'(rbl_q);
       run_n_q     <= run_n_q + 1'b1;
+      run_mb_q    <= run_mb_q + LEFT_W'(row_nm_q);
     end
     if (hand || take_pend) begin
       sp_plane_q <= 1'b0;
       sp_addr_q  <= src_maddr;
-      sp_left_q  <= LEFT_W'(src_n) * LEFT_W'(rbm_q);
+      sp_left_q  <= src_mb;
       sp_ring_q  <= src_rob;
       sp_q_q     <= 2'd0;
       sp_laddr_q <= src_laddr;
@@ -647,7 +716,11 @@ module kv_fetcher #(
       tt_ring_q[r_tag] <= r_ring_n;
       tt_q_q[r_tag] <= r_row_end ? 2'd0 : r_q + 2'd1;
     end
-    if (dr_beat && !dr_row) asm_q[dr_pos_q] <= head_beat;
+    if (dr_beat && !dr_row) asm_q[dr_k] <= head_beat;
+    if (dr_beat && dr_row) begin
+      carry_q     <= head_beat;
+      carry_err_q <= rob_err_q[head_q];
+    end
     if (dr_load) begin
       o_msb_q   <= msb_row;
       o_lsb_q   <= lsb_row;

@@ -172,6 +172,11 @@ module spatten_ctrl #(
   localparam [3:0] E_AXI_READ = `SPATTEN_ERR_AXI_READ, E_AXI_WRITE = `SPATTEN_ERR_AXI_WRITE,
                    E_ABORTED = `SPATTEN_ERR_ABORTED;  // golden/codes.py via spatten_fixed.vh
 
+  // Read planes are packed rows of ceil(d * b / 8) bytes (golden blocks.row_bytes); E rows
+  // are whole beats (blocks.row_stride).
+  function automatic [15:0] row_bytes(input [6:0] d, input [4:0] b);
+    row_bytes = 16'(((16'(d) * 16'(b)) + 16'd7) >> 3);
+  endfunction
   function automatic [15:0] row_stride(input [6:0] d, input [4:0] b);
     row_stride = 16'((((16'(d) * 16'(b)) + 16'd255) >> 8) << 5);
   endfunction
@@ -397,7 +402,7 @@ module spatten_ctrl #(
             // K MSB plane, every live position
             f_job_valid <= 1'b1;
             f_job_base <= cfg_kmsb_base + off;
-            f_job_stride <= row_stride(d7, 5'(cfg_msb));
+            f_job_stride <= row_bytes(d7, 5'(cfg_msb));
             f_job_bits <= cfg_msb;
             f_job_class <= `SPATTEN_CLASS_K_MSB;
             fjob <= `SPATTEN_FJOB_K_MSB;
@@ -417,7 +422,7 @@ module spatten_ctrl #(
             repass <= 1'b0;
             f_job_valid <= 1'b1;
             f_job_base <= cfg_q_base + off;
-            f_job_stride <= row_stride(d7, 5'd12);
+            f_job_stride <= row_bytes(d7, 5'd12);
             f_job_bits <= 4'd12;
             f_job_class <= `SPATTEN_CLASS_Q;
             fjob <= `SPATTEN_FJOB_Q;
@@ -450,7 +455,7 @@ module spatten_ctrl #(
                   st <= S_LJOB;
                   f_job_valid <= 1'b1;
                   f_job_base <= cfg_klsb_base + off;
-                  f_job_stride <= row_stride(d7, 5'(cfg_lsb));
+                  f_job_stride <= row_bytes(d7, 5'(cfg_lsb));
                   f_job_bits <= cfg_lsb;
                   f_job_class <= `SPATTEN_CLASS_K_LSB;
                   fjob <= `SPATTEN_FJOB_K_LSB;
@@ -486,7 +491,7 @@ module spatten_ctrl #(
               st <= S_VJOB;
               f_job_valid <= 1'b1;
               f_job_base <= cfg_v_base + off;
-              f_job_stride <= row_stride(d7, 5'(cfg_msb));
+              f_job_stride <= row_bytes(d7, 5'(cfg_msb));
               f_job_bits <= cfg_msb;
               f_job_class <= `SPATTEN_CLASS_V_MSB;
               fjob <= `SPATTEN_FJOB_V;
@@ -560,7 +565,7 @@ module spatten_ctrl #(
             repass <= 1'b0;
             f_job_valid <= 1'b1;
             f_job_base <= cfg_q_base + off;
-            f_job_stride <= row_stride(d7, 5'd12);
+            f_job_stride <= row_bytes(d7, 5'd12);
             f_job_bits <= 4'd12;
             f_job_class <= `SPATTEN_CLASS_Q;
             fjob <= `SPATTEN_FJOB_Q;

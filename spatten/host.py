@@ -95,7 +95,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 @dataclass(frozen=True)
 class Layout:
     """Memory image of one command: per head a block [Q | K_MSB | K_LSB | V_MSB | E] at
-    ``base + h * head_stride``, then the KEEP list (whole beats). All 32-byte aligned."""
+    ``base + h * head_stride``, then the KEEP list (whole beats). Every region starts 32-byte
+    aligned; Q and the K/V planes are packed rows (blocks.row_bytes), E rows whole beats."""
 
     base: int
     heads: int
@@ -106,10 +107,10 @@ class Layout:
     lsb_bits: int
 
     def _sizes(self) -> tuple[int, ...]:
-        rs = blk.row_stride
-        return (self.queries * rs(self.d, fx.DATA_W), self.n * rs(self.d, self.msb_bits),
-                self.n * rs(self.d, self.lsb_bits), self.n * rs(self.d, self.msb_bits),
-                self.queries * rs(self.d, fx.E_W))
+        pb = blk.plane_bytes
+        return (pb(self.queries, self.d, fx.DATA_W), pb(self.n, self.d, self.msb_bits),
+                pb(self.n, self.d, self.lsb_bits), pb(self.n, self.d, self.msb_bits),
+                self.queries * blk.row_stride(self.d, fx.E_W))
 
     def _offsets(self) -> list[int]:
         return [sum(self._sizes()[:i]) for i in range(5)]
@@ -257,9 +258,9 @@ async def execute(dev: Device, regs: Mapping[int, int]) -> None:
 
 async def read_e(dev: Device, layout: Layout, h: int) -> np.ndarray:
     """E rows of head ``h`` [queries, D] from device memory."""
-    nbytes = layout.queries * blk.row_stride(layout.d, fx.E_W)
-    data = await dev.read_mem(layout.e_base + layout.head(h), nbytes)
-    return blk.unpack_rows(data, layout.queries, layout.d, fx.E_W, signed=True)
+    stride = blk.row_stride(layout.d, fx.E_W)
+    data = await dev.read_mem(layout.e_base + layout.head(h), layout.queries * stride)
+    return blk.unpack_rows(data, layout.queries, layout.d, fx.E_W, signed=True, stride=stride)
 
 
 async def read_keep(dev: Device, layout: Layout, count: int) -> np.ndarray:

@@ -24,8 +24,8 @@ from cocotbext.axi import AxiWriteBus
 from pyuvm import ConfigDB, uvm_env, uvm_test
 
 from golden import fixed as fx
-from golden.blocks import fetch_bytes, pack_rows, row_stride
-from golden.traffic import BYTE_CLASSES
+from golden.blocks import pack_rows, row_stride
+from golden.traffic import BYTE_CLASSES, e_bytes
 from verif.axi_mem import DECERR, SLVERR, ErrAxiRamWrite
 from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text
@@ -70,7 +70,7 @@ class WJob:
     def golden_bytes(self) -> int:
         if self.raw:
             return 32 * len(self.rows)
-        return fetch_bytes(list(self.rows), self.d, fx.E_W)
+        return e_bytes(len(self.rows), self.d)
 
 
 def expected_image(job: WJob) -> list[dict]:
@@ -82,7 +82,7 @@ def expected_image(job: WJob) -> list[dict]:
             data = job.rows[n]
         else:
             j = list(job.rows)[n]
-            data, _ = pack_rows(job.rows[j][None, :], fx.E_W)
+            data, _ = pack_rows(job.rows[j][None, :], fx.E_W, row_stride(job.d, fx.E_W))
             data += bytes([POISON]) * (size - len(data))  # the gap is never written
         for a in job.err_beats:  # a beat answered with an error is not written
             if addr <= a < addr + size:
@@ -237,7 +237,7 @@ class WriterTest(uvm_test):
         env.sb.out.analysis_export.write(StreamItem("mem", got))
         delta = self.counters()[job.cls] - before[job.cls]
         if delta != job.golden_bytes():
-            self.errors.append(f"{job.name}: counter {delta} bytes, golden fetch_bytes {job.golden_bytes()}")
+            self.errors.append(f"{job.name}: counter {delta} bytes, golden e_bytes {job.golden_bytes()}")
         job.bursts = [n for _, n in self.mem.bursts[first_burst:]]
         if max(job.bursts) > params()["MAX_BURST"]:
             self.errors.append(f"{job.name}: a burst of {max(job.bursts)} beats > MAX_BURST")

@@ -5,12 +5,14 @@ channel on a common bytearray: every port sees the whole address space, docs/mem
 latency, jitter and random AR/R pauses, random idle on the index input and random
 backpressure on the output lanes. Per job the scoreboard checks, against the golden rows
 (``verif.fetchjobs.golden_rows``: golden ``pack_planes`` / ``unpack_planes`` /
-``join_planes``):
+``join_planes``; rows packed, ceil(D * bits / 8) bytes each):
 
 * the multiset of delivered rows (index, 12-bit values) equals the job's rows exactly;
 * every row leaves on the lane of its channel, ``(addr >> LOG2_INTERLEAVE) mod CHANNELS``
-  of its first byte, and every burst starts on its port's own channel;
-* ``done`` pulses once, after the last row; byte counters equal golden ``fetch_bytes``.
+  of the first byte of its beat-aligned row group (``blocks.row_group``), and every burst
+  starts on its port's own channel (or inside a row group dispatched there);
+* ``done`` pulses once, after the last row; byte counters equal golden ``fetch_bytes`` of each
+  channel's own list (a beat shared by two rows of one channel is read once).
 
 Range jobs (K, Q: rows first..last generated inside) and list jobs (V: any index order,
 repeats) both run; ``ArrayBandwidthTest`` measures a long K stream at latencies 20 and 100.
@@ -31,7 +33,7 @@ from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiReadBus
 from pyuvm import ConfigDB, uvm_component, uvm_env, uvm_test
 
-from golden.blocks import fetch_bytes, pack_planes
+from golden.blocks import row_group
 from golden.traffic import BYTE_CLASSES
 from verif.axi_mem import SLVERR, LatencyAxiRamRead
 from verif.fetchjobs import Job, golden_rows, make_indexes
@@ -83,6 +85,7 @@ class SharedMem(uvm_component):
         self.rng = random.Random(int(cocotb.RANDOM_SEED) + 29)
         self.next_addr = 0x1000 + 32 * self.rng.randrange(64)
         self.mem = bytearray([POISON]) * MEM_SIZE
+        self.group_beats: list[set[int]] = [set() for _ in range(self.ch)]
 
     def channel_of(self, addr: int) -> int:
         return (addr // self.gran) % self.ch
@@ -106,23 +109,29 @@ class SharedMem(uvm_component):
             ram.set_pause(random.Random(self.rng.random()), ar_pause, r_pause)
 
     def load_job(self, job: Job) -> None:
-        msb_b, lsb_b, sm, sl = pack_planes(job.x12, job.m, job.l)
-        job.images = (msb_b, lsb_b, sm, sl)
+        job.pack()  # packed rows, the plane on a beat boundary (the array's job contract)
+        msb_b = job.images[0]
         job.mbase = self.next_addr
         self.next_addr += len(msb_b) + 32 * self.rng.randrange(1, 40)
         if self.next_addr >= MEM_SIZE:  # reuse the space: earlier jobs are done
             job.mbase, self.next_addr = 0x1000, 0x1000 + len(msb_b) + 32
         assert job.mbase + len(msb_b) < MEM_SIZE, "test memory too small for the job"
         self.mem[job.mbase:job.mbase + len(msb_b)] = msb_b
+        for j in job.idx:  # a row group is read whole on the channel of its first byte
+            lo, hi = job.row_span(j)
+            self.group_beats[self.channel_of(job.group_start(j))].update(
+                range(lo // 32, (hi - 1) // 32 + 1))
 
     def check_phase(self) -> None:
-        # A burst starts in its port's own granule, or continues the port's previous burst
-        # (a row that crosses a granule boundary is read whole on its first beat's port, and
-        # its burst may be cut there at MAX_BURST or 4 KiB).
+        # A burst starts in its port's own granule, or continues the port's previous burst, or
+        # starts inside a row of a group dispatched to the port (a row group that crosses a
+        # granule boundary is read whole on its first byte's port; its burst may be cut there
+        # at MAX_BURST or 4 KiB, and a row of the group may come without its predecessor).
         wrong = []
-        for ram in self.rams:
+        for c, ram in enumerate(self.rams):
             ends = {a + 32 * n for _, a, n in ram.bursts}
-            wrong += [(ram.name, hex(a)) for a in ram.wrong_channel if a not in ends]
+            wrong += [(ram.name, hex(a)) for a in ram.wrong_channel
+                      if a not in ends and a // 32 not in self.group_beats[c]]
         assert not wrong, f"bursts started on another channel's granule: {wrong[:5]} ({seed_text()})"
 
 
@@ -190,7 +199,7 @@ class ArrayEnv(uvm_env):
 
 JOB_FIELDS = ("base", "stride", "d", "bits", "class", "range", "first", "lastrow")
 JOB_BINS = ("range_k", "range_q", "list_sparse", "list_runs", "list_random", "list_single",
-            "row_straddles_granule", "lane_idle_in_job", "bits_12")
+            "row_straddles_granule", "rows_share_beats", "lane_idle_in_job", "bits_12")
 
 
 class ArrayTest(uvm_test):
@@ -222,7 +231,7 @@ class ArrayTest(uvm_test):
     def random_job(self, k: int) -> Job:
         rng, n = self.rng, self.n_tokens
         kind = ("K", "V", "Q", "V", "K", "V")[k % 6]
-        d = 64 if kind == "Q" else rng.choice([64, 64, 32, 16, 8, 1])
+        d = rng.choice([64, 64, 32, 16] if kind == "Q" else [64, 64, 32, 16, 8, 1])
         x12 = self.nrng.integers(-2048, 2048, size=(n, d))
         if kind == "Q":
             return Job(f"job{k}_Q", "range", x12, 12, 0, False, CLS["Q"], CLS["K_LSB"],
@@ -246,6 +255,7 @@ class ArrayTest(uvm_test):
             b[f"list_{pat}"] += job.pattern == pat
         starts = [job.mbase + j * stride for j in job.idx]
         b["row_straddles_granule"] += any(a // gran != (a + stride - 1) // gran for a in starts)
+        b["rows_share_beats"] += row_group(stride) > 1 and len(job.idx) > 1
         if "lane_idle_in_job" in b:
             b["lane_idle_in_job"] += len(lanes_used) < self.p["CHANNELS"]
 
@@ -280,8 +290,7 @@ class ArrayTest(uvm_test):
         self.check_job(job, k, got, len(lanes.done_cycles) - done0, lanes.done_cycles[done0])
         after = self.counters()
         delta = {c: after[c] - before[c] for c in range(8)}
-        want = dict.fromkeys(range(8), 0)
-        want[job.cls_m] += fetch_bytes(job.idx, job.d, job.m)
+        want = job.golden_bytes(lane_of=lambda j: self.env.mem.channel_of(job.group_start(j)))
         if delta != want:
             self.errors.append(f"{job.name}: byte counters {delta}, golden fetch_bytes {want}")
         self.note_bins(job, {lane for lane, *_ in got})
@@ -297,9 +306,8 @@ class ArrayTest(uvm_test):
             missing = sorted(set(want) - {(i, d) for _, i, d, _ in got})[:3]
             self.errors.append(f"{job.name}: rows differ from golden (missing or wrong: "
                                f"{[i for i, _ in missing]}; {len(got)} rows vs {len(want)})")
-        stride = job.images[2]
         lanes_bad = [(lane, i) for lane, i, _, _ in got
-                     if lane != self.env.mem.channel_of(job.mbase + i * stride)]
+                     if lane != self.env.mem.channel_of(job.group_start(i))]
         if lanes_bad:
             self.errors.append(f"{job.name}: rows on the wrong lane (lane, idx): {lanes_bad[:4]}")
         if dones != 1:
@@ -360,7 +368,7 @@ class ArrayErrorTest(ArrayTest):
         lo = job.mbase + bad * job.images[2]
         for ram in mem.rams:
             ram.error_ranges = [(lo, lo + 32, SLVERR)]
-        job.err_rows = {bad}
+        job.err_rows = job.rows_touching(lo, lo + 32)
         mem.next_addr = job.mbase  # run_job places the same image again at the same base
         await self.run_job(job)
         flagged = {i for _, i, _, e in self.env.lanes.rows if e}
@@ -396,13 +404,13 @@ class ArrayBandwidthTest(ArrayTest):
         lanes, results = self.env.lanes, []
         for latency in (20, 100):
             self.env.mem.set_timing(latency, 0, 0.0, 0.0)
-            for m, rows in ((8, 16 * 64 * ch), (4, 32 * 64 * ch)):
+            for m, rows in ((8, 16 * 64 * ch), (6, 16 * 64 * ch), (4, 32 * 64 * ch)):
                 x12 = self.nrng.integers(-2048, 2048, size=(rows, 64))
                 job = Job(f"bw_m{m}_lat{latency}", "range", x12, m, 0, False, CLS["K_MSB"],
                           CLS["K_LSB"], list(range(rows)))
                 nb0 = sum(len(r.bursts) for r in self.env.mem.rams)
                 cycles = await self.run_job(job)
-                beats = fetch_bytes(job.idx, 64, m) // 32
+                beats = job.golden_bytes()[CLS["K_MSB"]] // 32
                 nbursts = sum(len(r.bursts) for r in self.env.mem.rams) - nb0
                 steady = max(1, lanes.last_row_cycle - lanes.first_row_cycle + 1)
                 res = {"case": job.name, "channels": ch, "latency": latency, "rob_beats": rob,
@@ -434,12 +442,15 @@ class ArrayBrokenModelTest(ArrayTest):
 MUTANTS = [
     ("kv_fetch_array.v", "assign o_ch = o_addr[LGB +: CH_W];", "assign o_ch = o_addr[0 +: CH_W];",
      "fetch array dispatches rows by beat instead of by interleave granule"),
-    ("kv_fetch_array.v", "if (32'(kj) * 32'(sb_q) < 32'(to_bnd)) k_gran = RC_W'(kj + 1);",
-     "if (32'(kj) * 32'(sb_q) <= 32'(to_bnd)) k_gran = RC_W'(kj + 1);",
+    ("kv_fetch_array.v", "if (32'(kj) * 32'(sg_q) < 32'(to_bnd)) k_gran = (LGB+1)'(kj + 1);",
+     "if (32'(kj) * 32'(sg_q) <= 32'(to_bnd)) k_gran = (LGB+1)'(kj + 1);",
      "fetch array run of a granule takes the first row of the next granule"),
     ("kv_fetch_array.v", ": {hold_first_q[gc], hold_cnt_q[gc], flush_here, 1'b0};",
      ": {hold_first_q[gc], hold_cnt_q[gc], 1'b0, 1'b0};",
      "fetch array never marks the last run of a channel final so the job never ends"),
+    ("kv_fetch_array.v", "wire [BA_W-1:0]     l_addr = base_q + (in_idx >> lgp_q) * sg_q;",
+     "wire [BA_W-1:0]     l_addr = base_q + in_idx * sg_q;",
+     "fetch array list dispatch splits a row group over two channels"),
 ]
 MUTANT_SIM = "verilator"
 

@@ -2,7 +2,9 @@
 
 One cocotbext-axi AxiRam (read side, verif.axi_mem.LatencyAxiRamRead) per channel, with memory
 latency, random latency jitter and random AR/R backpressure. The memory image of every job is
-built by golden ``pack_planes`` and written only into the channel that owns each interleave
+built by golden ``pack_planes`` / ``pack_rows`` (MSB-only jobs: packed rows, sometimes a wider
+stride or a plane that starts inside a beat; two-plane jobs: whole-beat rows; verif.fetchjobs)
+and written only into the channel that owns each interleave
 granule (the other channels hold poison), so a request sent to the wrong channel returns wrong
 data. The scoreboard predicts every output packet from the golden ``unpack_planes`` +
 ``join_planes`` (``reconstruct`` for MSB-only) of that image; after every job the byte
@@ -26,7 +28,6 @@ from cocotbext.axi import AxiReadBus
 from pyuvm import ConfigDB, uvm_component, uvm_env, uvm_test
 
 from golden import fixed as fx
-from golden.blocks import fetch_bytes, pack_planes
 from golden.traffic import BYTE_CLASSES
 from verif.axi_mem import DECERR, SLVERR, LatencyAxiRamRead
 from verif.fetchjobs import Job, golden_rows, make_indexes
@@ -143,9 +144,12 @@ class MemSystem(uvm_component):
             a = nxt
 
     def load_job(self, job: Job) -> None:
-        msb_b, lsb_b, sm, sl = pack_planes(job.x12, job.m, job.l)
-        job.images = (msb_b, lsb_b, sm, sl)
-        job.mbase = self.alloc(len(msb_b))
+        # MSB-only jobs: packed rows, now and then with a wider stride or a plane that does
+        # not start on a beat (any byte address is legal there)
+        packed = not job.lsb_en
+        job.pack(self.rng.choice([0, 0, 0, 1, 7, 16, 33]) if packed else 0)
+        msb_b, lsb_b = job.images[0], job.images[1]
+        job.mbase = self.alloc(len(msb_b) + 32) + (self.rng.choice([0, 0, 8, 17, 31]) if packed else 0)
         self.place(job.mbase, msb_b)
         job.lbase = self.alloc(len(lsb_b)) if lsb_b else self.alloc(32)
         if lsb_b:
@@ -390,10 +394,15 @@ class FetchErrorTest(FetchTest):
             mem.load_job(job)
             bad = job.idx[len(job.idx) // 2]
             # poison one row of the plane under test
-            base, stride = (job.lbase, job.images[3]) if lsb else (job.mbase, job.images[2])
-            lo = base + bad * stride
-            mem.set_errors([(lo, lo + stride, resp)])
-            job.err_rows = {bad}
+            if lsb:  # whole-beat rows: exactly the bad row
+                lo = job.lbase + bad * job.images[3]
+                hi = lo + job.images[3]
+                job.err_rows = {bad}
+            else:  # packed rows: every row with a byte in one of the bad row's beats
+                lo, hi = job.row_span(bad)
+                lo -= lo % 32  # the memory answers per beat: every beat the row touches
+                job.err_rows = job.rows_touching(lo, hi)
+            mem.set_errors([(lo, hi, resp)])
             await self.run_job(job)
             ch = mem.channel_of(lo)
             status = (int(dut.err_valid.value), int(dut.err_resp.value), int(dut.err_channel.value),
@@ -428,12 +437,13 @@ class FetchBandwidthTest(_BandwidthBase):
         results = []
         x12 = self.nrng.integers(-2048, 2048, size=(2048, 64))
         cases = [("sequential_m4", 4, list(range(2048))), ("sequential_m8", 8, list(range(1024))),
+                 ("sequential_m6_packed", 6, list(range(1024))),
                  ("sparse_m8_1of4", 8, sorted(self.rng.sample(range(2048), 512))),
                  ("sparse_m4_1of4", 4, sorted(self.rng.sample(range(2048), 512)))]
         for name, m, idx in cases:
             job = Job(name, name, x12, m, 0, False, CLS["K_MSB"], CLS["K_LSB"], idx)
             cycles = await self.run_job(job)
-            nbytes = fetch_bytes(idx, 64, m)
+            nbytes = job.golden_bytes()[CLS["K_MSB"]]
             bpc = nbytes / cycles
             res = {"case": name, "channels": p["CHANNELS"], "latency": self.latency,
                    "bytes": nbytes, "cycles": cycles, "bytes_per_cycle": round(bpc, 2),
@@ -470,6 +480,13 @@ MUTANTS = [
      "cnt_q[cls_m_q] <= cnt_q[cls_m_q]", "fetcher LSB bytes counted in the MSB class"),
     ("kv_fetcher.v", "wire [8:0]  sp_len = (sp_len_a < sp_to_bnd) ? sp_len_a : sp_to_bnd;",
      "wire [8:0]  sp_len = sp_len_a;", "fetcher bursts not cut at 4 KiB or interleave boundaries"),
+    ("kv_fetcher.v", "wire            in_sh  = packed_q & prev_v_q & (in_fb == prev_lb_q);",
+     "wire            in_sh  = 1'b0;", "fetcher reads a shared beat twice"),
+    ("kv_fetcher.v", "wire [4*AXI_DATA_W-1:0] row_al = row_beats[0 +: 4*AXI_DATA_W] >> {ri_off, 3'd0};",
+     "wire [4*AXI_DATA_W-1:0] row_al = row_beats[0 +: 4*AXI_DATA_W];",
+     "fetcher ignores the byte offset of a packed row"),
+    ("kv_fetcher.v", "      carry_q     <= head_beat;\n", "      carry_q     <= asm_q[0];\n",
+     "fetcher carry register keeps the wrong beat"),
 ]
 MUTANT_SIM = "verilator"
 

@@ -90,7 +90,7 @@ def check_against_golden(res: CommandResult, gold: LayerResult, layout: Layout,
     for h in range(layout.heads):
         got = bytes(mem[layout.e_base + layout.head(h):][:e_bytes])
         if h in live:
-            assert got == blk.pack_rows(gold.extra["e_int"][h], fx.E_W)[0]
+            assert got == blk.pack_rows(gold.extra["e_int"][h], fx.E_W, blk.row_stride(layout.d, fx.E_W))[0]
         else:
             assert got == bytes(before[layout.e_base + layout.head(h):][:e_bytes])
     if res.keep_tokens.size and len(res.writes) > len(live):  # PRUNE_EN: KEEP list written

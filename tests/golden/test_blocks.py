@@ -144,27 +144,61 @@ def test_importance_accumulators_saturate() -> None:
 def test_pack_unpack_round_trip(n: int, d: int, m: int, lsb: int, seed: int) -> None:
     lsb = min(lsb, 12 - m)
     x = np.random.default_rng(seed).integers(-2048, 2048, (n, d))
-    msb_b, lsb_b, s_msb, s_lsb = blk.pack_planes(x, m, lsb)
-    assert s_msb % 32 == 0 and s_msb * 8 >= d * m and s_msb * 8 - d * m < 256
-    assert len(msb_b) == n * s_msb and len(lsb_b) == (n * s_lsb if lsb else 0)
-    msb, low = blk.unpack_planes(msb_b, lsb_b, n, d, m, lsb)
     ref_msb, ref_lsb = fx.split_planes(x, m, lsb)
-    assert (msb == ref_msb).all() and (low == ref_lsb).all()
+    for aligned in (False, True):
+        msb_b, lsb_b, s_msb, s_lsb = blk.pack_planes(x, m, lsb, aligned)
+        want = blk.row_stride(d, m) if aligned else blk.row_bytes(d, m)
+        assert s_msb == want and s_msb * 8 >= d * m
+        assert len(msb_b) == blk.beat_ceil(n * s_msb) and len(lsb_b) % 32 == 0
+        msb, low = blk.unpack_planes(msb_b, lsb_b, n, d, m, lsb, (s_msb, s_lsb))
+        assert (msb == ref_msb).all() and (low == ref_lsb).all()
 
 
 def test_pack_bit_order_little_endian() -> None:
     msb, lsb, s_msb, s_lsb = blk.pack_planes(np.array([[0x7FF, -2048, 0x123]]), 4, 8)
     # MSB nibbles 0x7, 0x8, 0x1 -> bits 0..11 = 0x187 ; LSB bytes 0xFF, 0x00, 0x23
     assert msb[:2] == bytes([0x87, 0x01]) and not any(msb[2:])
-    assert lsb[:3] == bytes([0xFF, 0x00, 0x23]) and (s_msb, s_lsb) == (32, 32)
+    assert lsb[:3] == bytes([0xFF, 0x00, 0x23]) and (s_msb, s_lsb) == (2, 3)
+    assert len(msb) == len(lsb) == 32  # the plane ends on a whole beat
+
+
+def test_packed_rows_share_beats() -> None:
+    """Two 48-byte 6-bit rows of 64 values in 3 beats (the official fused pair)."""
+    x = np.arange(128).reshape(2, 64) % 64 - 32
+    data, stride = blk.pack_rows(x, 6)
+    assert stride == 48 and len(data) == 96
+    assert (blk.unpack_rows(data, 2, 64, 6, signed=True) == x).all()
+    assert blk.fetch_bytes(2, 64, 6) == 96 and blk.fetch_bytes([1], 64, 6) == 64
+    assert blk.fetch_bytes([1, 0], 64, 6) == 128  # not adjacent in list order: no sharing
+    assert blk.fetch_bytes([0, 1], 64, 6, share=False) == 128
+    assert blk.plane_bytes(3, 64, 6) == 160 and blk.row_group(48) == 2
 
 
 def test_fetch_bytes() -> None:
     assert blk.row_stride(64, 12) == 96 and blk.row_stride(32, 12) == 64
     assert blk.row_stride(64, 6) == 64 and blk.row_stride(64, 4) == 32
     assert blk.row_stride(64, 16) == 128 and blk.row_stride(32, 0) == 0
+    assert blk.row_bytes(64, 6) == 48 and blk.row_bytes(3, 5) == 2 and blk.row_bytes(8, 0) == 0
+    # rows 3, 7, 9 of 48 bytes: 144..191 (beats 4, 5), 336..383 (10, 11), 432..479 (13, 14)
     assert blk.fetch_bytes([3, 7, 9], 64, 6) == 192 and blk.fetch_bytes(5, 32, 16) == 320
     assert blk.fetch_bytes(np.arange(0), 64, 12) == 0
+    assert blk.fetch_bytes(4, 64, 5) == 160  # 40-byte rows: 160 bytes, 5 beats
+    assert blk.fetch_bytes([2, 2], 64, 4) == 32  # a one-beat row twice: read once
+    assert blk.fetch_bytes([2, 2], 64, 4, share=False) == 64
+    assert [blk.row_group(s) for s in (32, 64, 48, 40, 1, 24, 6)] == [1, 1, 2, 4, 32, 4, 16]
+
+
+@given(st.integers(1, 64), st.integers(1, 12), st.integers(1, 300), st.integers(0, 2**32))
+def test_fetch_bytes_is_the_union_of_beats_for_ascending_lists(d: int, bits: int, n: int,
+                                                                seed: int) -> None:
+    """For an ascending list of distinct rows, the shared-beat rule reads every beat any of the
+    rows touches exactly once (the packed plane's bytes when the list is 0..n-1)."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n, size=rng.integers(1, n + 1), replace=False))
+    rb = blk.row_bytes(d, bits)
+    beats = {b for j in idx for b in range(j * rb // 32, (j * rb + rb - 1) // 32 + 1)}
+    assert blk.fetch_bytes(idx, d, bits) == 32 * len(beats)
+    assert blk.fetch_bytes(n, d, bits) == blk.plane_bytes(n, d, bits)
 
 
 @given(st.lists(st.integers(-4000, 4000), min_size=1, max_size=300))

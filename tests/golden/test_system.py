@@ -144,7 +144,7 @@ def test_requant_with_all_lsbs_equals_full_precision_keys() -> None:
     dense = FixedSpatten(DENSE).layer(0, q, k, v)
     assert full.requant_rows == full.rows == 18
     assert (full.extra["probs"] == dense.extra["probs"]).all()
-    assert full.bytes["K_LSB"] == 2 * 9 * 32
+    assert full.bytes["K_LSB"] == 2 * 128  # 9 packed 12-byte rows per head: 108 bytes, 4 beats
     none = FixedSpatten(PruneConfig(msb_bits=6, lsb_bits=6)).layer(0, q, k, v)
     assert none.requant_rows == 0 and none.bytes["K_LSB"] == 0
 
@@ -152,9 +152,9 @@ def test_requant_with_all_lsbs_equals_full_precision_keys() -> None:
 def test_bytes_dense_config() -> None:
     q, k, v = np.random.default_rng(4).normal(0, 1, (3, 2, 10, 32))
     r = FixedSpatten(DENSE).layer(0, q, k, v)
-    row = 64  # 32 x 12 bits = 48 bytes -> two beats; 32 x 16 bits = 64 bytes
-    assert r.bytes == {"Q": 2 * 10 * row, "K_MSB": 2 * 10 * row, "K_LSB": 0,
-                       "V_MSB": 2 * 10 * row, "V_LSB": 0, "E": 2 * 10 * row}  # fmt: skip
+    plane = 480  # 10 packed rows of 32 x 12 bits = 48 bytes: 15 beats; E rows 64 bytes
+    assert r.bytes == {"Q": 2 * plane, "K_MSB": 2 * plane, "K_LSB": 0,
+                       "V_MSB": 2 * plane, "V_LSB": 0, "E": 2 * 10 * 64}  # fmt: skip
     assert r.bytes_dense == dict.fromkeys(["Q", "K", "V", "E"], 2 * 10 * 64)
 
 
@@ -174,7 +174,7 @@ def test_generate_step_carries_importance() -> None:
     added = r1.extra["probs"].sum(axis=(0, 1))
     assert r1.extra["token_importance"].tolist() == (np.r_[imp_before, 0, 0] + added).tolist()
     assert len(r1.keep_tokens) == kept_count(0.75, 8)
-    assert r1.bytes_dense["K"] == h * 10 * 32 and r1.bytes_dense["Q"] == h * 32
+    assert r1.bytes_dense["K"] == h * 10 * 2 * d and r1.bytes_dense["Q"] == h * 2 * d
 
 
 def test_layer_wiring_bit_exact() -> None:
