@@ -137,12 +137,6 @@ def phase_cycles(records: Sequence[dict[str, Any]], kind: str) -> dict[str, floa
     return dict(sorted(total.items(), key=lambda kv: -kv[1]))
 
 
-def fetch_rate(tot: dict[str, Any], phases: dict[str, float]) -> float:
-    """K MSB beats delivered per cycle of the K fetch state (0 when it was not profiled)."""
-    kwait = phases.get("KWAIT", 0.0)
-    return tot["bytes"]["K_MSB"] / AXI_BYTES / kwait if kwait else 0.0
-
-
 def phase_table(phases: dict[str, dict[str, float]], tot: dict[str, dict[str, Any]]
                 ) -> list[str]:
     kinds = [k for k in ("pruned", "dense") if k in phases]
@@ -333,7 +327,6 @@ def limits_text(tot: dict[str, dict[str, Any]], table: Sequence[dict[str, Any]],
     ch = params["CHANNELS"]
     top = ", ".join(f"{name} {cyc / p['cycles']:.0%}"
                     for name, cyc in list(tot["phases"]["pruned"].items())[:5])
-    rate = {k: fetch_rate(tot[k], tot["phases"][k]) for k in ("pruned", "dense")}
     return [
         f"- Ratio ours/bert.cpp at the same {ch} read channels = **{p['ratio_bert_cpp']:.2f}** "
         f"({'met' if p['ratio_bert_cpp'] <= 1 else 'NOT met'}, target <= 1.0; against "
@@ -342,12 +335,13 @@ def limits_text(tot: dict[str, dict[str, Any]], table: Sequence[dict[str, Any]],
         f"({'met' if p['efficiency'] >= 0.8 else 'NOT met'}, target >= 0.8) against the "
         f"{ch} x 32 B/cycle memory bound ({p['mem_bound']:,.0f} cycles); the compute bound "
         f"({p['compute_bound']:,.0f} cycles) is far below: generation is memory bound.",
-        f"- The K MSB fetch (state KWAIT) moves {rate['pruned']:.2f} beats per cycle on the "
-        f"pruned run and {rate['dense']:.2f} on the dense run, against {ch} beats per cycle "
-        f"of the fetch array (one kv_fetcher per channel); the fetch latency "
-        f"({tot['latency']} cycles in the RAM model) is paid again for every job.",
-        f"- The rest is serialization in `spatten_ctrl`: per (query, head) the K fetch, Q "
-        f"fetch, Q.K, softmax, requant decision, local-V top-k, V fetch, P.V and E write run "
+        f"- The K MSB fetch streams into Q.K (the key buffer's valid bits; it runs under the "
+        f"ROW state), at up to {ch} beats per cycle of the fetch array; the Q row fetch (QWAIT) "
+        f"and the V list fetch (VWAIT) still pay the fetch latency ({tot['latency']} cycles in "
+        f"the RAM model) for every job.",
+        f"- The rest is serialization in `spatten_ctrl`: per (query, head) the Q fetch, "
+        f"Q.K (with the K fetch), softmax, requant decision, local-V top-k, V fetch, P.V and "
+        f"E write run "
         f"one after another, so every memory latency and every pipeline fill/drain is paid "
         f"per head: {over:,.0f} cycles per (query, head) above the memory bound on average. "
         f"BUSY_CYCLES (Q.K or P.V beat accepted) is {p['busy'] / p['cycles']:.1%} of CYCLES "

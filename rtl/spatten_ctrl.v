@@ -158,7 +158,8 @@ module spatten_ctrl #(
   localparam integer AW = $clog2(MAX_N);
   localparam integer EB = D_MAX / LANES;  // head-importance beats per E row (LANES <= D_MAX)
 
-  localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_HEAD = 5'd2, S_KJOB = 5'd3, S_KWAIT = 5'd4,
+  // 3 and 4 were the K MSB job states: the K fetch now streams under S_QK / S_ROW
+  localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_HEAD = 5'd2,
                    S_QJOB = 5'd5, S_QWAIT = 5'd6, S_QK = 5'd7, S_ROW = 5'd8, S_LJOB = 5'd9,
                    S_LWAIT = 5'd10, S_KLIST = 5'd11, S_VJOB = 5'd12, S_VWAIT = 5'd13,
                    S_PV = 5'd14, S_EWAIT = 5'd15, S_EOUT = 5'd16, S_QEND = 5'd17,
@@ -193,6 +194,11 @@ module spatten_ctrl #(
   reg [31:0]      off;       // h * HEAD_STRIDE
   reg [15:0]      qi;        // query
   reg             repass, lsb_loaded, abort_q, start_after_clr;
+  // The head's K MSB fetch is issued right after its Q row and runs under Q.K: the key buffer's
+  // valid bits let Q.K follow the arriving keys. kq_pend: the K job is still to be issued;
+  // kf_busy: it runs (its done pulse not yet seen); drop_err: the row is dropped because the
+  // fetch failed or ABORT came, then the command fails (nothing accumulated yet).
+  reg             kq_pend, kf_busy, drop_err;
   reg             err_after_clr;  // a failed command clears the state, then reports ERROR
   reg [1:0]       fjob;      // SPATTEN_FJOB_*: K MSB, Q, K LSB, V
   reg [H_MAX-1:0] new_live;
@@ -238,7 +244,9 @@ module spatten_ctrl #(
   // ---------------------------------------------------------------- requant decision
   reg [1:0] dec;  // 0 wait row head, 1 decision pending, 2 pass, 3 drop
   reg [15:0] rb_beat;
-  assign rq_in_valid  = st == S_ROW && dec == 2'd0 && rb_valid;
+  // no decision (and no importance update) before the head's keys are all in and clean
+  wire k_clean = ~kf_busy & ~f_err & ~abort_q;
+  assign rq_in_valid  = st == S_ROW && dec == 2'd0 && rb_valid && k_clean && !drop_err;
   assign rq_out_ready = dec == 2'd1;
   wire take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~repass;
   genvar gl;
@@ -256,7 +264,7 @@ module spatten_ctrl #(
       tv_in_valid = rb_valid;
       ti_valid    = rb_valid & tv_in_ready;
       rb_ready    = tv_in_ready;
-    end else if (st == S_ROW && dec == 2'd3) begin
+    end else if (st == S_ROW && (dec == 2'd3 || drop_err)) begin
       rb_ready = 1'b1;
     end else if (st == S_CLR) begin
       ti_valid = ~clr_ti_done; ti_op = `SPATTEN_IMP_OP_CLEAR; ti_last = 1'b1; ti_keep = {LANES{1'b0}};
@@ -333,6 +341,9 @@ module spatten_ctrl #(
       dec <= 2'd0;
       pv_valid <= 1'b0;
       abort_q <= 1'b0;
+      kq_pend <= 1'b0;
+      kf_busy <= 1'b0;
+      drop_err <= 1'b0;
       start_after_clr <= 1'b0;
       err_after_clr <= 1'b0;
       clr_ti_done <= 1'b0;
@@ -346,6 +357,7 @@ module spatten_ctrl #(
         f_job_valid <= 1'b0;
         g_act <= g_list;
       end
+      if (f_done) kf_busy <= 1'b0;  // only the K job can be in flight while kf_busy
       if (g_list) begin
         if (g_act && (f_in_fire || !kl_miss[g_i[AW-1:0]])) begin
           if (g_i == kl_last_miss) g_act <= 1'b0;
@@ -398,39 +410,46 @@ module spatten_ctrl #(
           end else if (live_cmd[h[HIDX_W-1:0]]) begin
             lsb_loaded <= 1'b0;
             qi <= 16'd0;
-            st <= S_KJOB;
-            // K MSB plane, every live position
-            f_job_valid <= 1'b1;
-            f_job_base <= cfg_kmsb_base + off;
-            f_job_stride <= row_bytes(d7, 5'(cfg_msb));
-            f_job_bits <= cfg_msb;
-            f_job_class <= `SPATTEN_CLASS_K_MSB;
-            fjob <= `SPATTEN_FJOB_K_MSB;
-            g_list <= 1'b0; g_i <= 16'd0; g_end <= n16 - 16'd1;
-          end else begin
-            h <= h + 1'b1;
-            off <= off + cfg_stride;
-          end
-        end
-        S_KJOB: if (f_job_valid & f_job_ready) st <= S_KWAIT;
-        S_KWAIT, S_LWAIT: if (f_done) begin
-          if (st == S_LWAIT) lsb_loaded <= 1'b1;
-          if (f_err | abort_q) st <= S_FINERR;
-          else if (st == S_LWAIT) st <= S_QK;
-          else begin
-            st <= S_QJOB;
+            kq_pend <= 1'b1;
             repass <= 1'b0;
+            st <= S_QJOB;
+            // the first query's row, then the K MSB plane (issued when the Q row is in)
             f_job_valid <= 1'b1;
             f_job_base <= cfg_q_base + off;
             f_job_stride <= row_bytes(d7, 5'd12);
             f_job_bits <= 4'd12;
             f_job_class <= `SPATTEN_CLASS_Q;
             fjob <= `SPATTEN_FJOB_Q;
-            g_list <= 1'b0; g_i <= qi; g_end <= qi;
+            g_list <= 1'b0; g_i <= 16'd0; g_end <= 16'd0;
+          end else begin
+            h <= h + 1'b1;
+            off <= off + cfg_stride;
           end
         end
+        S_LWAIT: if (f_done) begin
+          lsb_loaded <= 1'b1;
+          if (f_err | abort_q) st <= S_FINERR;
+          else st <= S_QK;
+        end
         S_QJOB: if (f_job_valid & f_job_ready) st <= S_QWAIT;
-        S_QWAIT: if (f_done) st <= S_QK;
+        S_QWAIT: if (f_done) begin
+          if (kq_pend && (f_err || abort_q)) begin
+            st <= S_FINERR;
+          end else begin
+            st <= S_QK;
+            if (kq_pend) begin  // K MSB plane, every live position, streamed under Q.K
+              kq_pend <= 1'b0;
+              kf_busy <= 1'b1;
+              f_job_valid <= 1'b1;
+              f_job_base <= cfg_kmsb_base + off;
+              f_job_stride <= row_bytes(d7, 5'(cfg_msb));
+              f_job_bits <= cfg_msb;
+              f_job_class <= `SPATTEN_CLASS_K_MSB;
+              fjob <= `SPATTEN_FJOB_K_MSB;
+              g_list <= 1'b0; g_i <= 16'd0; g_end <= n16 - 16'd1;
+            end
+          end
+        end
         S_QK: if (qk_q_ready) begin
           kb_rd_start <= 1'b1;
           cnt_macs_add <= MACS_ADD_W'(32'(n16) * 32'(cfg_d));
@@ -439,6 +458,12 @@ module spatten_ctrl #(
           rb_beat <= 16'd0;
         end
         S_ROW: begin
+          if (dec == 2'd0 && !drop_err && rb_valid && !kf_busy && (f_err || abort_q))
+            drop_err <= 1'b1;
+          if (drop_err && rb_fire && rb_last) begin
+            drop_err <= 1'b0;
+            st <= S_FINERR;
+          end
           if (rq_in_valid & rq_in_ready) dec <= 2'd1;
           if (dec == 2'd1 && rq_out_valid) begin
             dec <= take_requant ? 2'd3 : 2'd2;
@@ -446,7 +471,7 @@ module spatten_ctrl #(
           end
           if (rb_fire) begin
             rb_beat <= rb_last ? 16'd0 : rb_beat + 16'd1;
-            if (rb_last) begin
+            if (rb_last && !drop_err) begin
               dec <= 2'd0;
               if (dec == 2'd3) begin
                 repass <= 1'b1;

@@ -7,6 +7,9 @@
 // * read port: a stream of ceil(n/LANES) beats of LANES keys (key l of the beat at
 //   [(l*D_MAX + d)*12 +: 12]), keep = prefix on the last beat, started by rd_start with rd_n.
 //   The output is a register (the Q.K array multiplies k_data in its first stage).
+// * streaming: every key has a valid bit, set by its MSB-plane write and cleared by clr (a new
+//   head); a read beat waits until all of its keys are valid, so Q.K runs while the K fetch
+//   is still delivering (the fetch lanes write in any order; the reader follows in key order).
 `default_nettype none
 `include "spatten_check.vh"
 module spatten_kbuf #(
@@ -17,6 +20,7 @@ module spatten_kbuf #(
 ) (
     input  wire                        clk,
     input  wire                        rst_n,
+    input  wire                        clr,       // a new head: every key invalid
     input  wire [WR_PORTS-1:0]         wr_en,
     input  wire [WR_PORTS*16-1:0]      wr_idx,
     input  wire [WR_PORTS*D_MAX*12-1:0] wr_data,
@@ -61,11 +65,31 @@ module spatten_kbuf #(
       if (wr_en[wp]) mem[wr_idx[wp*16 +: AW]] <= wr_merge ? merged[wp] : wr_data[wp*KW +: KW];
   end
 
+  // key valid bits (MSB writes; an LSB merge only refines a key that is already valid)
+  reg  [MAX_N-1:0] vld_q;
+  integer vp;
+  always @(posedge clk) begin
+    if (!rst_n || clr) begin
+      vld_q <= {MAX_N{1'b0}};
+    end else begin
+      for (vp = 0; vp < WR_PORTS; vp = vp + 1)
+        if (wr_en[vp] && !wr_merge) vld_q[wr_idx[vp*16 +: AW]] <= 1'b1;
+    end
+  end
+
   // reader
   reg        active_q;
   reg [15:0] beat_q;
   reg [15:0] left_q;   // keys not yet sent
-  wire       load = active_q & (~k_valid | k_ready);
+  // the beat's keys (those below n) are all written
+  reg        beat_ok;
+  integer    bl;
+  always @(*) begin
+    beat_ok = 1'b1;
+    for (bl = 0; bl < LANES; bl = bl + 1)
+      if (16'(bl) < left_q && !vld_q[AW'(beat_q * 16'(LANES) + 16'(bl))]) beat_ok = 1'b0;
+  end
+  wire       load = active_q & beat_ok & (~k_valid | k_ready);
   integer l;
   always @(posedge clk) begin
     if (!rst_n) begin

@@ -192,8 +192,8 @@ module spatten_top #(
   wire [LANES*KW-1:0] vb_rd_data;
 
   spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(CHANNELS)) u_kbuf (
-      .clk(clk), .rst_n(rst_n), .wr_en(kb_wr_en), .wr_idx(f_out_idx), .wr_data(f_out_data),
-      .wr_merge(kb_wr_merge), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
+      .clk(clk), .rst_n(rst_n), .clr(vb_clr), .wr_en(kb_wr_en), .wr_idx(f_out_idx),
+      .wr_data(f_out_data), .wr_merge(kb_wr_merge), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
       .rd_start(kb_rd_start), .rd_n(16'(cfg_n)),
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
 

@@ -158,7 +158,7 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
     records = run_sync(trace_sim.run_commands(ModelDevice(PARAMS), cmds, seed=3))
     for rec in records:
         rec["counters"]["CYCLES"] = 1000
-        rec["states"] = {"0": 7.0, "4": 600.0, "13": 300.0}
+        rec["states"] = {"0": 7.0, "8": 600.0, "13": 300.0}
     params = trace_sim.PARAMS["verilator"]
     res = trace_sim.summarize(records, params)
     res.update(sim="verilator", steps=[1], trace="t.csv", seed=3, latency=20, wall_s=1.0,
@@ -173,13 +173,13 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
            for k in ("pruned", "dense")}
     tot["latency"] = 20
     tot["phases"] = {k: system_bench.phase_cycles(records, k) for k in ("pruned", "dense")}
-    assert list(tot["phases"]["pruned"]) == ["KWAIT", "VWAIT"]  # IDLE left out
+    assert list(tot["phases"]["pruned"]) == ["ROW", "VWAIT"]  # IDLE left out
     cpu = {k: {"seconds": 1e-3} for k in ("pruned", "dense")}
     monkeypatch.setattr(system_bench, "OUT", tmp_path)
     plots = system_bench.plot_all(table, tot, cpu, params)
     assert all((tmp_path / f).is_file() for f in plots)
     text = system_bench.report(res, table, tot, cpu, None, plots, 2.0)
-    assert "NOT met" in text and "| KWAIT | 1,200 |" in text
+    assert "NOT met" in text and "| ROW | 1,200 |" in text
 
 
 def test_channels_option_parses_and_refuses_bad_counts() -> None:

@@ -578,11 +578,12 @@ class AbortTest(SpattenBaseTest):
 
 class AbortAxiErrorTest(SpattenBaseTest):
     """ABORT and an AXI read error in the same command: ERROR_CODE is AXI_READ (7), the AXI code
-    wins. The read latency is raised so that the ABORT is surely pending when the failing K MSB
-    fetch of head 0 (the first fetch) ends; then a clean command without CLEAR."""
+    wins. The read latency is raised so that the ABORT is surely pending when the failing Q
+    fetch of head 0 (the first fetch: the K fetch follows it) ends; then a clean command
+    without CLEAR."""
 
     async def body(self) -> None:
-        spec = await self.arm_error(6, Reg.K_MSB_BASE, head=0)
+        spec = await self.arm_error(6, Reg.Q_BASE, head=0)
         latency = [ram.latency for ram in self.dev.readers]
         for ram in self.dev.readers:
             ram.latency = 2000  # >> the two CSR writes below
@@ -647,6 +648,9 @@ MUTANTS = [
     ("spatten_ctrl.v", "          clr_ti_done <= 1'b0;\n          clr_hi_done <= 1'b0;\n          start_after_clr <= 1'b0;\n          err_after_clr <= 1'b1;",
      "          clr_ti_done <= 1'b1;\n          clr_hi_done <= 1'b0;\n          start_after_clr <= 1'b0;\n          err_after_clr <= 1'b1;",
      "token importance not cleared after a failed command"),
+    ("spatten_kbuf.v", "wire       load = active_q & beat_ok & (~k_valid | k_ready);",
+     "wire       load = active_q & (~k_valid | k_ready);",
+     "Q.K reads keys the streaming K fetch has not written yet"),
 ]
 
 
