@@ -334,7 +334,10 @@ def limits_text(tot: dict[str, dict[str, Any]], table: Sequence[dict[str, Any]],
         f"- Roofline efficiency = **{p['efficiency']:.3f}** "
         f"({'met' if p['efficiency'] >= 0.8 else 'NOT met'}, target >= 0.8) against the "
         f"{ch} x 32 B/cycle memory bound ({p['mem_bound']:,.0f} cycles); the compute bound "
-        f"({p['compute_bound']:,.0f} cycles) is far below: generation is memory bound.",
+        f"({p['compute_bound']:,.0f} cycles) is "
+        + ("below it: this workload is memory bound." if p["compute_bound"] < p["mem_bound"]
+           else f"above it: at {ch} channels the {params['LANES']}-lane Q.K / P.V arrays, not "
+                "memory, bound this workload."),
         f"- The K MSB fetch streams into Q.K (the key buffer's valid bits; it runs under the "
         f"ROW state), at up to {ch} beats per cycle of the fetch array; the Q row fetch (QWAIT) "
         f"and the V list fetch (VWAIT) still pay the fetch latency ({tot['latency']} cycles in "
@@ -453,8 +456,9 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
         "root conftest.py records it)")
     lines += ["", "## 6. Per-phase breakdown", "",
               "Cycles in each state of the command FSM (`spatten_ctrl`), sampled on every "
-              "state change by the testbench; KWAIT = K MSB fetch, QWAIT = Q fetch, QK = Q.K "
-              "+ softmax into the row buffer, ROW = requant decision + importance / top-k feed, "
+              "state change by the testbench; QWAIT = Q fetch (then the K MSB fetch starts and "
+              "streams under Q.K), QK = the query handed to the Q.K array, ROW = Q.K (with the "
+              "K fetch) + softmax + requant decision + importance / top-k feed, "
               "LWAIT = K LSB fetch, KLIST = local-V top-k output, VWAIT = V fetch, PV = P.V, "
               "EWAIT/EOUT = E write, TREAD/TSEL/KWRITE = token top-k and KEEP list, FIN = "
               "waiting for the writer (docs/spatten_top.md has the full list).", "",
