@@ -71,6 +71,7 @@ from golden.traces import (
     TraceRow,
     read_trace,
 )
+from spatten.args import POSITIVE, SEED, fail, one_line_errors
 from spatten.host import Counts, Device, Layout, build_image, command_regs, execute, probe
 from verif.tools import BUILD, ROOT
 
@@ -452,25 +453,37 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     return summary
 
 
+def layer_list(text: str) -> list[int]:
+    """``--layers 0,6``: layer ids >= 0."""
+    try:
+        layers = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}"
+                                         ) from None
+    if not layers or min(layers) < 0:
+        raise argparse.ArgumentTypeError(f"layers must be integers >= 0: {text!r}")
+    return layers
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench.trace_sim", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("trace", nargs="?", help=f"trace CSV (default {DEFAULT_TRACE})")
     ap.add_argument("--sim", choices=tuple(PARAMS), default="verilator")
-    ap.add_argument("--steps", type=int, help="decode steps (evenly spaced)")
-    ap.add_argument("--layers", help="comma-separated layers (default all; Icarus: the smallest)")
+    ap.add_argument("--steps", type=POSITIVE, help="decode steps (evenly spaced)")
+    ap.add_argument("--layers", type=layer_list,
+                    help="comma-separated layers (default all; Icarus: the smallest)")
     ap.add_argument("--no-dense", action="store_true", help="skip the dense twins")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=SEED, default=1)
     ap.add_argument("--channels", type=int, choices=(1, 2, 4, 8, 16),
                     help="read ports of the build (default 2)")
+    one_line_errors(ap)
     args = ap.parse_args(argv)
-    layers = [int(x) for x in args.layers.split(",")] if args.layers else None
     try:
         res = run_trace_on_rtl(args.trace, args.sim, args.steps, args.seed, True,
-                               not args.no_dense, layers, channels=args.channels)
+                               not args.no_dense, args.layers, channels=args.channels)
     except TRACE_ERRORS as err:
-        print(f"bench.trace_sim: error: {err}", file=sys.stderr)
-        return 2
+        return fail(ap.prog, str(err))
     keys = ("sim", "steps", "commands", "mismatches", "cycles", "cycles_dense", "dram_bytes",
             "dram_bytes_dense", "mac_utilization", "requant_rate", "wall_s")
     print(json.dumps({k: res[k] for k in keys}, indent=1))

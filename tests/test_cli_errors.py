@@ -70,6 +70,7 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: 
     (["bench", "--steps", "0"], "--steps: must be >= 1"),
     (["bench", "--seed", "x"], "not an integer"),
     (["bench", "--channels", "3"], "channel counts"),
+    (["blocks", "--seed", "-3"], "--seed: must be in 0..2147483647"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_option(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,3 +188,20 @@ def test_a_command_the_device_refuses_fails_the_trace_run(tmp_path: Path) -> Non
                        r"command with ERROR_CODE 1 BAD_N"):
         trace_sim.check_records(trace, path, records)
     trace_sim.check_records(trace, path, records[:1])  # an accepted command passes
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--layers", "x"], "--layers: not a comma-separated list"),
+    (["--layers", "-1"], "--layers: layers must be integers >= 0"),
+    (["--steps", "0"], "--steps: must be >= 1"),
+    (["missing.csv"], "cannot read trace missing.csv"),
+])
+def test_trace_sim_command_line(argv: list[str], needle: str,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = trace_sim.main(argv)
+    except SystemExit as exc:  # parser refusals exit from argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("bench.trace_sim: error: ") and needle in err, err
