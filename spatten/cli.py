@@ -63,12 +63,9 @@ def add_prune_arguments(p: argparse.ArgumentParser, rtl: bool = False) -> None:
     field_max = {f: (1 << reg_field(Reg.BITS, f).width) - 1 for f in ("MSB", "LSB")}
     msb = int_range(0, field_max["MSB"]) if rtl else int_range(1, DATA_W)
     lsb = int_range(0, field_max["LSB"]) if rtl else int_range(0, DATA_W - 1)
-    p.add_argument("--token-keep", type=RATIO, default=d.token_keep,
-                   help="token keep ratio, (0, 1]")
-    p.add_argument("--head-keep", type=RATIO, default=d.head_keep,
-                   help="head keep ratio, (0, 1]")
-    p.add_argument("--value-keep", type=RATIO, default=d.value_keep,
-                   help="local V keep ratio, (0, 1]")
+    for what, ratio in (("token", d.token_keep), ("head", d.head_keep), ("value", d.value_keep)):
+        p.add_argument(f"--{what}-keep", type=RATIO, default=ratio,
+                       help=f"{'local V' if what == 'value' else what} keep ratio, (0, 1]")
     p.add_argument("--msb-bits", type=msb, default=d.msb_bits, help="K/V MSB bits fetched first")
     p.add_argument("--lsb-bits", type=lsb, default=d.lsb_bits, help="K LSB bits on requant")
     p.add_argument("--requant-threshold", type=THRESHOLD, default=d.requant_threshold,

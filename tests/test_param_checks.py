@@ -15,6 +15,7 @@ Fast tier: the first illegal set of every check; ``-m slow`` adds the rest of th
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -148,12 +149,13 @@ def rtl_checks() -> dict[tuple[str, str], str]:
     return checks
 
 
-def elaborate(sim: str, module: str, params: dict[str, int], work: Path) -> tuple[int, str]:
-    """Elaborate ``module`` with ``params`` overridden; (exit status, all output)."""
-    src = str(RTL / f"{module}.v")
+def elaborate(sim: str, module: str, params: dict[str, int], work: Path,
+              rtl: Path = RTL) -> tuple[int, str]:
+    """Elaborate ``module`` of ``rtl`` with ``params`` overridden; (exit status, output)."""
+    src = str(rtl / f"{module}.v")
     if sim == "icarus":
         out = work / f"{module}.vvp"
-        cmd = ["iverilog", "-g2012", f"-I{RTL}", "-y", str(RTL), "-s", module, "-o", str(out),
+        cmd = ["iverilog", "-g2012", f"-I{rtl}", "-y", str(rtl), "-s", module, "-o", str(out),
                *(f"-P{module}.{k}={v}" for k, v in params.items()), src]
         comp = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), timeout=120)
         if comp.returncode != 0:
@@ -162,7 +164,7 @@ def elaborate(sim: str, module: str, params: dict[str, int], work: Path) -> tupl
         run = subprocess.run(["vvp", "-n", str(out)], capture_output=True, text=True,
                              timeout=120)
         return run.returncode, comp.stdout + comp.stderr + run.stdout + run.stderr
-    cmd = ["verilator", "--lint-only", "-Wno-lint", "-Wno-style", f"-I{RTL}", "-y", str(RTL),
+    cmd = ["verilator", "--lint-only", "-Wno-lint", "-Wno-style", f"-I{rtl}", "-y", str(rtl),
            "--top-module", module, *(f"-G{k}={v}" for k, v in params.items()), src]
     res = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), timeout=120)
     return res.returncode, res.stdout + res.stderr
@@ -194,9 +196,10 @@ def test_defaults_elaborate(sim: str, module: str, tmp_path: Path) -> None:
     assert rc == 0 and "FATAL" not in out.upper(), out
 
 
-def _check_fires(sim: str, module: str, label: str, params: dict[str, int], work: Path) -> None:
+def _check_fires(sim: str, module: str, label: str, params: dict[str, int], work: Path,
+                 rtl: Path = RTL) -> None:
     message = rtl_checks()[(module, label)]
-    rc, out = elaborate(sim, module, params, work)
+    rc, out = elaborate(sim, module, params, work, rtl)
     assert rc != 0, f"{module} {params} elaborated on {sim}:\n{out}"
     if isinstance(params, Early) and sim in params.sims:
         assert "error" in out.lower() or "assert" in out.lower(), out
@@ -214,3 +217,24 @@ def test_check_fires(sim: str, module: str, label: str, params: dict[str, int],
 def test_check_fires_full_matrix(sim: str, module: str, label: str, params: dict[str, int],
                                  tmp_path: Path) -> None:
     _check_fires(sim, module, label, params, tmp_path)
+
+
+# The four checks a held-out mutation run found untested (issue 15): each mutated so that it
+# never fires must make this test fail.
+SURVIVORS = [("spatten_csr", "g_bad_derived"), ("e_writer", "g_bad_d"), ("qk_array", "g_bad_qw"),
+             ("topk_cand_buf", "g_bad_p")]
+
+
+@pytest.mark.parametrize(("module", "label"), SURVIVORS, ids=[f"{m}-{lab}" for m, lab in SURVIVORS])
+def test_a_disabled_check_is_caught(sim: str, module: str, label: str, tmp_path: Path) -> None:
+    rtl = tmp_path / "rtl"
+    shutil.copytree(RTL, rtl)
+    src = rtl / f"{module}.v"
+    text = src.read_text()
+    begin = re.search(r"\)\s*begin\s*:\s*" + label + r"\b", text)
+    assert begin, f"{label} not found in {src.name}"
+    cond = text.rindex("if (", 0, begin.start())
+    text = text[:cond] + "if (1'b0" + text[begin.start():]  # the check can never fire
+    src.write_text(text)
+    with pytest.raises(AssertionError, match="elaborated on"):
+        _check_fires(sim, module, label, CASES[(module, label)][0], tmp_path, rtl)
