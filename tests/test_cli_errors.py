@@ -205,3 +205,18 @@ def test_trace_sim_command_line(argv: list[str], needle: str,
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert err.startswith("bench.trace_sim: error: ") and needle in err, err
+
+
+@pytest.mark.sim
+@pytest.mark.only_sim("icarus")
+def test_the_rtl_refusing_a_trace_row_fails_the_run(sim: str, tmp_path: Path) -> None:
+    """Without the pre-flight check the oversized row reaches spatten_top (1 row, no dense
+    twin, the Icarus bench build: MAX_N 1024): the RTL refuses it with BAD_N and the run fails
+    naming the row (it used to report '0 mismatches, complete')."""
+    path = tmp_path / "huge.csv"
+    write_trace(path, Trace([replace(HUGE, key_fetch_num=1025)]))
+    with pytest.raises(trace_sim.TraceRunError,
+                       match=r"huge\.csv line 2 \(iteration 0, layer 0\): the device ended the "
+                       r"command with ERROR_CODE 1 BAD_N"):
+        trace_sim.run_trace_on_rtl(path, sim, steps=1, progress=False, dense=False,
+                                   preflight=False)
