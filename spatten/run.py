@@ -229,8 +229,9 @@ def run_main(args: argparse.Namespace) -> int:
     cfg = prune_config(args)
     path = args.text or DEFAULT_TEXT
     sentences = check_sentences(read_sentences(path)[:args.sentences], path)
+    # the bar only on a terminal: a log (or a refusal's one-line error) stays free of it
     with tqdm(total=len(sentences), desc=f"MiniLM on {args.sim} (build, then sentences)",
-              unit="sentence") as bar:
+              unit="sentence", disable=None) as bar:
         raw, res = simulate(sentences, cfg, args.sim, seed, bar.update)
     if "refused" in raw:
         return refused(raw["refused"], res.ok)
