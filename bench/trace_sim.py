@@ -51,17 +51,27 @@ from bench.refmodel import group_layers
 from golden.accel import (
     AccelModel,
     AccelParams,
+    Command,
     CommandError,
     CommandResult,
     Ctrl,
     ErrorCode,
     Mode,
     Reg,
+    check_command,
 )
 from golden.blocks import prob_threshold
 from golden.config import PruneConfig
 from golden.fixed import DATA_W
-from golden.traces import GPT2_PRUNED, UNQUANTIZED, Trace, TraceRow, read_trace
+from golden.traces import (
+    GPT2_PRUNED,
+    UNQUANTIZED,
+    Trace,
+    TraceFormatError,
+    TraceRow,
+    read_trace,
+)
+from spatten.args import POSITIVE, SEED, fail, one_line_errors
 from spatten.host import Counts, Device, Layout, build_image, command_regs, execute, probe
 from verif.tools import BUILD, ROOT
 
@@ -81,6 +91,14 @@ COUNTERS = ("CYCLES", "BUSY_CYCLES", "MEM_STALL_CYCLES", "MACS_LO", "MACS_HI", "
             "KEPT_TOKENS", "LIVE_HEADS")
 CHECKED = tuple(c for c in COUNTERS if c not in ("CYCLES", "BUSY_CYCLES", "MEM_STALL_CYCLES"))
 BYTE_CLASSES = ("Q", "K_MSB", "K_LSB", "V_MSB", "E")
+
+
+class TraceRunError(Exception):
+    """A trace command the device refuses (or refused, or that failed): the message names the
+    trace row and the ERROR_CODE. The run fails (exit status 2 from the command lines)."""
+
+
+TRACE_ERRORS = (TraceFormatError, TraceRunError)  # what the command lines report on one line
 
 
 # ================================================================ trace -> commands ============
@@ -203,18 +221,72 @@ def layout_of(cmd: TraceCommand, base: int = BASE) -> Layout:
     return Layout(base, cmd.heads, 1, cmd.n, cmd.d, cmd.msb_bits, cmd.lsb_bits)
 
 
+def command_csrs(cmd: TraceCommand, layout: Layout,
+                 score_scale: dict[int, tuple[int, int]]) -> dict[int, int]:
+    """CSR values of a command (SCORE_SCALE of the heads in ``score_scale``)."""
+    cfg = PruneConfig(msb_bits=cmd.msb_bits, lsb_bits=cmd.lsb_bits,
+                      requant_threshold=cmd.threshold)
+    counts = Counts(prune=cmd.token_keep > 0, token_keep=cmd.token_keep or cmd.n,
+                    head_keep=cmd.heads, value_keep=cmd.value_keep)
+    regs = command_regs(layout, cfg, counts, Mode.GENERATION, score_scale)
+    assert regs[Reg.REQUANT_THR] == prob_threshold(cmd.threshold)
+    return regs
+
+
 def command_setup(cmd: TraceCommand, seed: int, base: int = BASE
                   ) -> tuple[Layout, list[tuple[int, bytes]], dict[int, int]]:
     """Memory layout, memory writes and CSR values of a command."""
     layout = layout_of(cmd, base)
     image = build_image(layout, *command_tensors(cmd, seed), np.arange(cmd.heads))
-    cfg = PruneConfig(msb_bits=cmd.msb_bits, lsb_bits=cmd.lsb_bits,
-                      requant_threshold=cmd.threshold)
-    counts = Counts(prune=cmd.token_keep > 0, token_keep=cmd.token_keep or cmd.n,
-                    head_keep=cmd.heads, value_keep=cmd.value_keep)
-    regs = command_regs(layout, cfg, counts, Mode.GENERATION, image.score_scale)
-    assert regs[Reg.REQUANT_THR] == prob_threshold(cmd.threshold)
-    return layout, image.writes, regs
+    return layout, image.writes, command_csrs(cmd, layout, image.score_scale)
+
+
+# ================================================================ refused commands =============
+def row_name(trace: Trace, path: object, iteration: int, layer: int, kind: str) -> str:
+    """The trace row of a command: file line (when known), iteration and layer."""
+    row = next((r for r in trace.rows if r.iteration_id == iteration and r.layer_id == layer),
+               None)
+    line = trace.line_of(row) if row is not None else None
+    where = f"{path} line {line}" if line is not None else f"{path}"
+    twin = ", its dense twin" if kind == "dense" else ""
+    return f"{where} (iteration {iteration}, layer {layer}{twin})"
+
+
+def refusal(cmd: TraceCommand, params: AccelParams) -> CommandError | None:
+    """The START check the device applies to ``cmd`` right after CLEAR (golden model), or
+    None when it takes the command."""
+    regs = command_csrs(cmd, layout_of(cmd), {})
+    try:
+        check_command(Command.from_regs(regs), params, 0, min(cmd.heads, params.h_max))
+    except CommandError as err:
+        return err
+    return None
+
+
+def check_commands(trace: Trace, path: object, cmds: Sequence[TraceCommand],
+                   params: AccelParams) -> None:
+    """TraceRunError, before any simulation, for the first command the build refuses."""
+    for cmd in cmds:
+        err = refusal(cmd, params)
+        if err is not None:
+            raise TraceRunError(f"{row_name(trace, path, cmd.iteration, cmd.layer, cmd.kind)}: "
+                                f"the {params_text(params)} build refuses the command: "
+                                f"ERROR_CODE {int(err.code)} {err}")
+
+
+def params_text(params: AccelParams) -> str:
+    return f"MAX_N {params.max_n} D_MAX {params.d_max} H_MAX {params.h_max}"
+
+
+def check_records(trace: Trace, path: object, records: Sequence[dict[str, Any]]) -> None:
+    """TraceRunError for the first command the device refused or failed (ERROR_CODE != 0):
+    a refused command is not a result."""
+    for rec in records:
+        if rec.get("error", "NONE") != "NONE":
+            c = rec["command"]
+            raise TraceRunError(f"{row_name(trace, path, c['iteration'], c['layer'], c['kind'])}"
+                                f": the device ended the command with ERROR_CODE "
+                                f"{int(ErrorCode[rec['error']])} {rec['error']}")
 
 
 # ================================================================ golden comparison ============
@@ -257,14 +329,15 @@ async def run_one(dev: Device, cmd: TraceCommand, params: AccelParams, seed: int
     try:
         await execute(dev, regs)
         code = ErrorCode.NONE
-    except CommandError as err:  # a refused or failed command is a result, not a crash
+    except CommandError as err:  # recorded; check_records fails the run on it
         code = err.code
     wall, sim_time = time.perf_counter() - wall0, clock() - sim0
     got = await read_counters(dev)
     qk, pv = split_macs(golden, cmd)
     errs = [] if code == golden.error else [f"ERROR_CODE: got {code.name}, want "
                                             f"{golden.error.name}"]
-    return {"command": asdict(cmd), "counters": got, "golden": golden_counters(golden),
+    return {"command": asdict(cmd), "error": code.name, "counters": got,
+            "golden": golden_counters(golden),
             "mismatches": errs + await compare(dev, golden, got), "qk_macs": qk,
             "pv_macs": pv, "execute_wall_s": wall, "execute_sim_time": sim_time}
 
@@ -333,7 +406,8 @@ TB_DIR = ROOT / "bench" / "tb"
 def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                      steps: int | None = None, seed: int = 1, progress: bool = True,
                      dense: bool = True, layers: Sequence[int] | None = None,
-                     latency: int = MEM_LATENCY, channels: int | None = None) -> dict[str, Any]:
+                     latency: int = MEM_LATENCY, channels: int | None = None,
+                     preflight: bool = True) -> dict[str, Any]:
     """Run trace-shaped generation commands on ``spatten_top`` (Verilator or Icarus) and check
     them against the golden command model; see the module docstring for the mapping.
 
@@ -341,7 +415,9 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     restricts the layers (default all on Verilator, the smallest one on Icarus: layer 6,
     N = 102, in the GPT-2 trace); ``dense`` also runs
     the dense twin of every command (for ``dram_bytes_dense``); ``channels`` sets the build's
-    read ports (default PARAMS[sim])."""
+    read ports (default PARAMS[sim]). TraceRunError for a command the build refuses: before
+    simulating (``preflight``, the golden START checks) and after (an ERROR_CODE the device
+    reported; ``preflight=False`` leaves the refusal to the RTL)."""
     from verif.runner import Bench, run
 
     build = {**PARAMS[sim], **({"CHANNELS": channels} if channels else {})}
@@ -350,6 +426,10 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     if layers is None and sim == "icarus":
         layers = (smallest_layer(trace.rows),)
     cmds = trace_commands(trace.rows, steps, layers, dense)
+    name = trace_path or DEFAULT_TRACE
+    if preflight:
+        check_commands(trace, name, cmds, AccelParams(build["LANES"], build["D_MAX"],
+                                                      build["MAX_N"], build["H_MAX"]))
     out_dir = BUILD / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{sim}_ch{build['CHANNELS']}"
@@ -368,6 +448,7 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
         raise RuntimeError(f"trace simulation produced no records ({res.summary()}); "
                            f"see {res.log or res.xml}")
     data = json.loads(out.read_text())
+    check_records(trace, name, data["records"])
     summary = summarize(data["records"], build)
     summary.update(sim=sim, steps=sorted({c.iteration for c in cmds}), wall_s=wall,
                    sim_ok=res.ok, trace=str(trace_path or DEFAULT_TRACE), seed=seed,
@@ -376,21 +457,37 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     return summary
 
 
+def layer_list(text: str) -> list[int]:
+    """``--layers 0,6``: layer ids >= 0."""
+    try:
+        layers = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}"
+                                         ) from None
+    if not layers or min(layers) < 0:
+        raise argparse.ArgumentTypeError(f"layers must be integers >= 0: {text!r}")
+    return layers
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench.trace_sim", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("trace", nargs="?", help=f"trace CSV (default {DEFAULT_TRACE})")
     ap.add_argument("--sim", choices=tuple(PARAMS), default="verilator")
-    ap.add_argument("--steps", type=int, help="decode steps (evenly spaced)")
-    ap.add_argument("--layers", help="comma-separated layers (default all; Icarus: the smallest)")
+    ap.add_argument("--steps", type=POSITIVE, help="decode steps (evenly spaced)")
+    ap.add_argument("--layers", type=layer_list,
+                    help="comma-separated layers (default all; Icarus: the smallest)")
     ap.add_argument("--no-dense", action="store_true", help="skip the dense twins")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=SEED, default=1)
     ap.add_argument("--channels", type=int, choices=(1, 2, 4, 8, 16),
                     help="read ports of the build (default 2)")
+    one_line_errors(ap)
     args = ap.parse_args(argv)
-    layers = [int(x) for x in args.layers.split(",")] if args.layers else None
-    res = run_trace_on_rtl(args.trace, args.sim, args.steps, args.seed, True,
-                           not args.no_dense, layers, channels=args.channels)
+    try:
+        res = run_trace_on_rtl(args.trace, args.sim, args.steps, args.seed, True,
+                               not args.no_dense, args.layers, channels=args.channels)
+    except TRACE_ERRORS as err:
+        return fail(ap.prog, str(err))
     keys = ("sim", "steps", "commands", "mismatches", "cycles", "cycles_dense", "dram_bytes",
             "dram_bytes_dense", "mac_utilization", "requant_rate", "wall_s")
     print(json.dumps({k: res[k] for k in keys}, indent=1))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
 
@@ -66,21 +66,41 @@ _TYPES = {f.name: f.type for f in fields(TraceRow)}
 
 @dataclass
 class Trace:
-    """Rows of a trace file plus its trailing config line (None when absent)."""
+    """Rows of a trace file plus its trailing config line (None when absent); ``lines``: the
+    file line of each row (empty for a trace not read from a file)."""
 
     rows: list[TraceRow] = field(default_factory=list)
     config: str | None = None
+    lines: list[int] = field(default_factory=list, compare=False)
+
+    def line_of(self, row: TraceRow) -> int | None:
+        """File line of ``row`` (the first equal one), None when unknown."""
+        for r, line in zip(self.rows, self.lines, strict=False):
+            if r == row:
+                return line
+        return None
+
+
+class TraceFormatError(ValueError):
+    """A trace file that cannot be read: the message names the file, line and column."""
+
+
+_KINDS = {"bool": "True/False", "float": "a number", "int": "an integer"}
 
 
 def _parse(name: str, text: str) -> int | float | bool:
     kind = _TYPES[name]
     if kind == "bool":
         if text not in ("True", "False"):
-            raise ValueError(f"{name}: {text!r} is not True/False")
+            raise ValueError(f"column {name}: {text!r} is not True/False")
         return text == "True"
-    if kind == "float":
-        return float(text)
-    return int(text)
+    try:
+        value: float = float(text) if kind == "float" else int(text)
+    except ValueError:
+        raise ValueError(f"column {name}: {text!r} is not {_KINDS[kind]}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"column {name}: {text!r} is not a finite number")
+    return value
 
 
 def _format(value: int | float | bool) -> str:
@@ -90,25 +110,59 @@ def _format(value: int | float | bool) -> str:
 
 
 def parse_row(cells: Sequence[str]) -> TraceRow:
-    """A TraceRow from the 17 cells of a CSV line."""
-    if len(cells) != len(COLUMNS):
-        raise ValueError(f"expected {len(COLUMNS)} cells, got {len(cells)}")
+    """A TraceRow from the 17 cells of a CSV line (ValueError naming the column)."""
+    if len(cells) < len(COLUMNS):
+        raise ValueError(f"column {COLUMNS[len(cells)]} missing ({len(cells)} of "
+                         f"{len(COLUMNS)} cells)")
+    if len(cells) > len(COLUMNS):
+        raise ValueError(f"{len(cells)} cells, the header has {len(COLUMNS)} columns")
     return TraceRow(*(_parse(name, text) for name, text in zip(COLUMNS, cells, strict=True)))
 
 
+def _check_header(header: Sequence[str]) -> None:
+    for i, name in enumerate(COLUMNS):
+        got = header[i] if i < len(header) else None
+        if got != name:
+            raise ValueError(f"column {i + 1}: header {got!r}, expected {name!r}"
+                             if got is not None else f"column {name} missing from the header")
+    if len(header) > len(COLUMNS):
+        raise ValueError(f"column {len(COLUMNS) + 1}: unexpected header {header[len(COLUMNS)]!r}")
+
+
 def read_trace(path: str | Path) -> Trace:
-    """Read an official-format trace CSV."""
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        if tuple(header) != COLUMNS:
-            raise ValueError(f"{path}: unexpected header {header}")
-        trace = Trace()
-        for cells in reader:
-            if not cells[0].lstrip("-").isdigit():  # trailing config-name row
+    """Read an official-format trace CSV; :class:`TraceFormatError` (one line naming the file,
+    line and column) when it is missing, unreadable, empty or malformed."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return _read_rows(csv.reader(f), path)
+    except UnicodeDecodeError as err:
+        raise TraceFormatError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise TraceFormatError(f"cannot read trace {path}: {err.strerror or err}") from None
+
+
+def _read_rows(reader: Iterable[list[str]], path: str | Path) -> Trace:
+    trace = Trace()
+    line = 0
+    try:
+        header = next(iter(reader), None)
+        line = 1
+        if header is None:
+            raise ValueError("empty file, no header")
+        _check_header(header)
+        for line, cells in enumerate(reader, 2):
+            if not cells:
+                continue
+            if trace.config is None and not cells[0].lstrip("-").isdigit() and \
+                    not any(c.strip() for c in cells[1:]):  # trailing config-name row
                 trace.config = cells[0]
                 continue
             trace.rows.append(parse_row(cells))
+            trace.lines.append(line)
+    except ValueError as err:
+        raise TraceFormatError(f"{path} line {line}: {err}") from None
+    if not trace.rows:
+        raise TraceFormatError(f"{path}: no trace rows")
     return trace
 
 

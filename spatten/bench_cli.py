@@ -8,6 +8,23 @@ from __future__ import annotations
 
 import argparse
 
+from spatten.args import POSITIVE, SEED, BadInput
+
+# Range checks of bench.system_bench.add_arguments' plain-int options (issue 15).
+CHECKED_TYPES = {"steps": POSITIVE, "seed": SEED}
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """``spatten bench``: bench.system_bench.run_bench; a malformed trace or a command the
+    build refuses is one line and exit status 2 (from spatten.cli.main)."""
+    from bench import system_bench
+    from bench.trace_sim import TRACE_ERRORS
+
+    try:
+        return system_bench.run_bench(args)
+    except TRACE_ERRORS as err:
+        raise BadInput(str(err)) from None
+
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from bench import system_bench
@@ -19,5 +36,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     system_bench.add_arguments(p)
-    p.set_defaults(handler=system_bench.run_bench)
+    for action in p._actions:
+        action.type = CHECKED_TYPES.get(action.dest, action.type)
+    p.set_defaults(handler=run_bench)
     return p

@@ -16,6 +16,7 @@ import random
 import time
 from pathlib import Path
 
+from spatten.args import SEED
 from verif.runner import SIMULATORS, Results, run
 from verif.sim import load_bench
 from verif.tools import ROOT
@@ -25,7 +26,7 @@ def add_blocks_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = sub.add_parser("blocks", help="golden MiniLM eval + every RTL block's testbench",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sim", default="verilator", choices=SIMULATORS)
-    p.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
+    p.add_argument("--seed", type=SEED, default=None, help="simulation seed (default: random)")
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
     p.set_defaults(handler=run_blocks_report)
     return p

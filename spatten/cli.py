@@ -12,6 +12,18 @@ import time
 from collections.abc import Callable, Sequence
 
 from golden.config import DEFAULT_PRUNE, PruneConfig
+from spatten.args import (
+    NON_NEGATIVE,
+    POSITIVE,
+    RATIO,
+    THRESHOLD,
+    BadInput,
+    fail,
+    int_range,
+    numbered_lines,
+    one_line_errors,
+    read_text,
+)
 from spatten.stsb_cli import STSB_TASK, add_stsb_arguments
 
 
@@ -35,24 +47,51 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def add_prune_arguments(p: argparse.ArgumentParser) -> None:
-    """The pruning-setting options shared by ``eval`` and ``run`` (defaults: DEFAULT_PRUNE)."""
+def add_prune_arguments(p: argparse.ArgumentParser, rtl: bool = False) -> None:
+    """The pruning-setting options shared by ``eval`` and ``run`` (defaults: DEFAULT_PRUNE).
+
+    Ratios in (0, 1], threshold in [0, 1), counts >= 1. Bits: the golden models (``rtl``
+    False) take what the RTL accepts (MSB 1..DATA_W, MSB + LSB <= DATA_W, :func:`check_bits`);
+    ``spatten run`` (``rtl``) takes whatever the BITS register fields hold, so a setting the
+    RTL refuses (BAD_BITS) reaches the RTL and the report names its ERROR_CODE
+    (docs/run.md)."""
+    from golden.fixed import DATA_W
+    from golden.regs import Reg
+    from golden.regs import field as reg_field
+
     d = DEFAULT_PRUNE
-    p.add_argument("--token-keep", type=float, default=d.token_keep, help="token keep ratio")
-    p.add_argument("--head-keep", type=float, default=d.head_keep, help="head keep ratio")
-    p.add_argument("--value-keep", type=float, default=d.value_keep, help="local V keep ratio")
-    p.add_argument("--msb-bits", type=int, default=d.msb_bits, help="K/V MSB bits fetched first")
-    p.add_argument("--lsb-bits", type=int, default=d.lsb_bits, help="K LSB bits on requant")
-    p.add_argument(
-        "--requant-threshold", type=float, default=d.requant_threshold, help="max-prob threshold"
-    )
-    p.add_argument(
-        "--prune-start", type=int, default=d.prune_start_layer, help="first pruned layer"
-    )
-    p.add_argument("--min-tokens", type=int, default=d.min_tokens,
+    field_max = {f: (1 << reg_field(Reg.BITS, f).width) - 1 for f in ("MSB", "LSB")}
+    msb = int_range(0, field_max["MSB"]) if rtl else int_range(1, DATA_W)
+    lsb = int_range(0, field_max["LSB"]) if rtl else int_range(0, DATA_W - 1)
+    for what, ratio in (("token", d.token_keep), ("head", d.head_keep), ("value", d.value_keep)):
+        p.add_argument(f"--{what}-keep", type=RATIO, default=ratio,
+                       help=f"{'local V' if what == 'value' else what} keep ratio, (0, 1]")
+    p.add_argument("--msb-bits", type=msb, default=d.msb_bits, help="K/V MSB bits fetched first")
+    p.add_argument("--lsb-bits", type=lsb, default=d.lsb_bits, help="K LSB bits on requant")
+    p.add_argument("--requant-threshold", type=THRESHOLD, default=d.requant_threshold,
+                   help="max-prob threshold, [0, 1)")
+    p.add_argument("--prune-start", type=NON_NEGATIVE, default=d.prune_start_layer,
+                   help="first pruned layer")
+    p.add_argument("--min-tokens", type=POSITIVE, default=d.min_tokens,
                    help="token pruning never keeps fewer tokens than this")
     p.add_argument("--keep-special", action=argparse.BooleanOptionalAction,
                    default=d.keep_special, help="never prune [CLS] and [SEP]")
+
+
+def check_bits(args: argparse.Namespace) -> None:
+    """BadInput unless MSB + LSB fit the datapath (the golden models' limit; the RTL's
+    BAD_BITS check)."""
+    from golden.fixed import DATA_W
+
+    if args.msb_bits + args.lsb_bits > DATA_W:
+        raise BadInput(f"--msb-bits {args.msb_bits} + --lsb-bits {args.lsb_bits} exceed the "
+                       f"{DATA_W}-bit datapath")
+
+
+def read_sentences(path: str | os.PathLike) -> list[tuple[int, str]]:
+    """(line number, sentence) of a text file, one sentence per non-blank line; BadInput on
+    a missing, unreadable, non-UTF-8 or empty file."""
+    return numbered_lines(read_text(path))
 
 
 def prune_config(args: argparse.Namespace) -> PruneConfig:
@@ -105,8 +144,10 @@ def run_eval(args: argparse.Namespace) -> int:
         from spatten.stsb_cli import run_stsb
 
         return run_stsb(args, prune_config(args), _progress)
+    check_bits(args)
     start = time.perf_counter()
-    sentences = ev.read_sentences(args.text) if args.text else ev.default_sentences()
+    sentences = ([s for _, s in read_sentences(args.text)] if args.text
+                 else ev.default_sentences())
     cfg = prune_config(args)
     result = ev.evaluate(cfg, sentences, args.fixed_point, _progress("sentences"))
     payload = {**result, "text": sentences}
@@ -165,9 +206,10 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] 
 def build_parser() -> argparse.ArgumentParser:
     """The ``spatten`` parser with every registered subcommand."""
     parser = argparse.ArgumentParser(prog="spatten", description="Open SpAtten accelerator tools")
+    one_line_errors(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
-        add(sub)
+        one_line_errors(add(sub))
     return parser
 
 
@@ -177,8 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # BLAS threads slow everything down on the shared 2-core machines (set before numpy loads).
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a parser refusal (one line, status 2) or --help (status 0)
+        return int(exc.code or 0)
+    try:
+        return args.handler(args)
+    except BadInput as err:  # bad input found after parsing: one line, exit status 2
+        return fail(f"spatten {args.command}", str(err))
 
 
 if __name__ == "__main__":

@@ -7,42 +7,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Iterable
 
 from golden import lm_eval as le
 from golden.eval import write_json
 from golden.kvcache import FLOAT_BITS, CacheConfig
+from spatten.args import NON_NEGATIVE, POSITIVE, RATIO, THRESHOLD, BadInput, read_text
 
 PROG = "spatten eval-lm"
-
-
-class BadInput(Exception):
-    """Bad command-line input: reported on one line, exit status 2."""
-
-
-def _one_line_error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """argparse type: an integer >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}: {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_count = _int_at_least(0)
 
 
 def _budget_list(text: str) -> tuple[int, ...]:
@@ -75,13 +47,13 @@ def add_eval_lm_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     )
     p.add_argument(
         "--context",
-        type=_positive_int,
+        type=POSITIVE,
         default=le.DEFAULT_CONTEXT,
         help="tokens per window (the second half is scored)",
     )
     p.add_argument(
         "--windows",
-        type=_positive_int,
+        type=POSITIVE,
         default=le.DEFAULT_WINDOWS,
         help="consecutive windows from the start of the text",
     )
@@ -93,16 +65,16 @@ def add_eval_lm_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         f"{'/'.join(str(int(f * 8)) for f in le.DEFAULT_SWEEP_FRACTIONS)} eighths "
         "of the context)",
     )
-    p.add_argument("--start", type=_count, default=4, help="sink tokens always kept")
+    p.add_argument("--start", type=NON_NEGATIVE, default=4, help="sink tokens always kept")
     p.add_argument(
         "--recent",
-        type=int,
+        type=NON_NEGATIVE,
         default=None,
         help="newest tokens always kept (default: half of budget - start)",
     )
     p.add_argument(
         "--budget",
-        type=_count,
+        type=NON_NEGATIVE,
         default=None,
         help="default run's budget, 0 = no token pruning (default: "
         f"{le.DEFAULT_BUDGET_FRACTION:g} x context)",
@@ -113,10 +85,10 @@ def add_eval_lm_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         default=q["k_bits"],
         help=f"K MSB bits of the 12-bit integers ({FLOAT_BITS} = float)",
     )
-    p.add_argument("--k-lsb", type=int, default=q["k_lsb"], help="K LSB bits on requant")
+    p.add_argument("--k-lsb", type=NON_NEGATIVE, default=q["k_lsb"], help="K LSB bits on requant")
     p.add_argument(
         "--requant-threshold",
-        type=float,
+        type=THRESHOLD,
         default=q["requant_threshold"],
         help="fetch the K LSBs when a head's max probability is below this",
     )
@@ -126,26 +98,17 @@ def add_eval_lm_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         default=q["v_bits"],
         help=f"V bits of the 12-bit integers ({FLOAT_BITS} = float)",
     )
-    p.add_argument("--value-keep", type=float, default=1.0, help="local V pruning keep ratio")
+    p.add_argument("--value-keep", type=RATIO, default=1.0, help="local V pruning keep ratio")
     p.add_argument("--json", metavar="OUT", help="write results as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="plot perplexity vs K/V reduction")
     p.set_defaults(handler=run_eval_lm)
-    p.error = _one_line_error  # type: ignore[method-assign]
     return p
 
 
 def _read_text(path: str | None) -> tuple[str, str]:
     if path is None:
         return le.default_text()
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInput(
-            f"cannot read --text {path}: {getattr(err, 'strerror', None) or err}"
-        ) from None
-    if not text.strip():
-        raise BadInput(f"--text {path} is empty")
-    return text, path
+    return read_text(path), path
 
 
 def _configs(args: argparse.Namespace) -> tuple[CacheConfig, list[CacheConfig], list[CacheConfig]]:
@@ -188,12 +151,8 @@ def _progress(total: int) -> le.Progress:
 
 
 def run_eval_lm(args: argparse.Namespace) -> int:
-    """Handler of ``spatten eval-lm``."""
-    try:
-        return _run(args)
-    except BadInput as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+    """Handler of ``spatten eval-lm`` (BadInput: one line, status 2, from spatten.cli.main)."""
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -19,10 +19,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from golden.config import PruneConfig
 from golden.traffic import BYTE_CLASSES
+from spatten.args import POSITIVE, SEED, BadInput
 
 DEFAULT_TEXT = Path(__file__).parent / "data" / "default_text.txt"
 
@@ -44,31 +47,52 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--text", metavar="FILE",
                    help="your own text, one sentence (model input) per line "
                    "(default: spatten/data/default_text.txt)")
-    p.add_argument("--sentences", type=int, default=None, metavar="N",
+    p.add_argument("--sentences", type=POSITIVE, default=None, metavar="N",
                    help="only the first N sentences")
     p.add_argument("--trace", metavar="FILE",
                    help="run an official-format trace CSV in generation mode instead")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=POSITIVE, default=None,
                    help="--trace: decode steps to simulate (default: bench/trace_sim.py's)")
-    add_prune_arguments(p)
-    p.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
+    add_prune_arguments(p, rtl=True)
+    p.add_argument("--seed", type=SEED, default=None, help="simulation seed (default: random)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     p.set_defaults(handler=run_main)
     return p
 
 
 # ================================================================ simulation ===================
-def check_sentences(sentences: list[str]) -> None:
-    """Refuse inputs the build cannot take. MiniLM's tokenizer truncates every sentence at
-    minilm.MAX_TOKENS, so a build with MAX_N >= MAX_TOKENS takes any sentence (the RTL would
-    refuse a longer one with BAD_N)."""
+def token_count(text: str) -> int:
+    """Tokens of ``text`` with [CLS] and [SEP], not truncated (the model truncates at
+    minilm.MAX_TOKENS: a longer sentence is refused rather than cut)."""
+    return len(_untruncated_tokenizer().encode(text).ids)
+
+
+@lru_cache(maxsize=1)
+def _untruncated_tokenizer() -> Any:
+    from tokenizers import Tokenizer
+
     from golden import minilm
 
-    if not sentences:
-        raise SystemExit("spatten run: no sentences in the text")
-    if minilm.MAX_TOKENS > RUN_PARAMS["MAX_N"]:
-        raise SystemExit(f"spatten run: build MAX_N {RUN_PARAMS['MAX_N']} < MiniLM's "
-                         f"{minilm.MAX_TOKENS} tokens")
+    tok = Tokenizer.from_str(minilm.load_tokenizer().to_str())
+    tok.no_truncation()
+    return tok
+
+
+def check_sentences(lines: list[tuple[int, str]], path: object) -> list[str]:
+    """The sentences of (line number, text) pairs; BadInput (one line) for an input the build
+    cannot take: none at all, or a sentence of more tokens than the build's MAX_N (the RTL
+    would refuse it with BAD_N) or than MiniLM takes (it would be cut)."""
+    from golden import minilm
+
+    if not lines:
+        raise BadInput(f"no sentences in {path}")
+    limit = min(RUN_PARAMS["MAX_N"], minilm.MAX_TOKENS)
+    for number, text in lines:
+        n = token_count(text)
+        if n > limit:
+            raise BadInput(f"{path} line {number}: {n} tokens, more than the build's MAX_N "
+                           f"{RUN_PARAMS['MAX_N']} (MiniLM takes {minilm.MAX_TOKENS})")
+    return [text for _, text in lines]
 
 
 def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
@@ -200,15 +224,17 @@ def run_main(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
     if args.trace:
         return run_trace(args, seed, start)
-    from golden.eval import read_sentences
-    from spatten.cli import prune_config
+    from spatten.cli import prune_config, read_sentences
 
     cfg = prune_config(args)
-    sentences = read_sentences(args.text or DEFAULT_TEXT)[:args.sentences]
-    check_sentences(sentences)
+    path = args.text or DEFAULT_TEXT
+    sentences = check_sentences(read_sentences(path)[:args.sentences], path)
+    # the bar only on a terminal: a log (or a refusal's one-line error) stays free of it
     with tqdm(total=len(sentences), desc=f"MiniLM on {args.sim} (build, then sentences)",
-              unit="sentence") as bar:
+              unit="sentence", disable=None) as bar:
         raw, res = simulate(sentences, cfg, args.sim, seed, bar.update)
+    if "refused" in raw:
+        return refused(raw["refused"], res.ok)
     report = summarize(raw, cfg)
     report["sim_ok"] = res.ok
     print(format_report(report, args.sim, seed, time.perf_counter() - start))
@@ -216,6 +242,19 @@ def run_main(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps({**report, "seed": seed, "sim": args.sim,
                                                "text": sentences}, indent=1))
     return 0 if report["mismatches"] == 0 and res.ok else 1
+
+
+def refused(r: dict, sim_ok: bool) -> int:
+    """A setting the RTL refused at START (spatten/sim_main.py :: probe_refusal): one line
+    naming the RTL's ERROR_CODE and the golden model's; status 2 when they agree (the input
+    was bad), 1 when they differ (the RTL is wrong)."""
+    from spatten.args import fail
+
+    agree = r["rtl"] == r["golden"] and sim_ok
+    verdict = "as the golden model" if agree else f"golden model: {r['golden']} (MISMATCH)"
+    fail("spatten run", f"the device refused the setting: ERROR_CODE {r['code']} "
+         f"({r['rtl']}), {verdict}; {r['detail']}")
+    return 2 if agree else 1
 
 
 def format_trace_report(r: dict, args: argparse.Namespace, seed: int, seconds: float) -> str:
@@ -241,9 +280,12 @@ def format_trace_report(r: dict, args: argparse.Namespace, seed: int, seconds: f
 
 def run_trace(args: argparse.Namespace, seed: int, start: float) -> int:
     """``--trace``: trace-shaped generation commands on the RTL (bench/trace_sim.py)."""
-    from bench.trace_sim import run_trace_on_rtl
+    from bench.trace_sim import TRACE_ERRORS, run_trace_on_rtl
 
-    r = run_trace_on_rtl(args.trace, sim=args.sim, steps=args.steps, seed=seed)
+    try:
+        r = run_trace_on_rtl(args.trace, sim=args.sim, steps=args.steps, seed=seed)
+    except TRACE_ERRORS as err:  # a malformed trace or a refused command: one line, status 2
+        raise BadInput(str(err)) from None
     print(format_trace_report(r, args, seed, time.perf_counter() - start))
     if args.json:
         keep = {k: v for k, v in r.items() if k != "records"}

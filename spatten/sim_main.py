@@ -22,8 +22,11 @@ import numpy as np
 from cocotb.handle import HierarchyObject
 
 from golden import minilm
+from golden.accel import Command as AccelCommand
+from golden.accel import CommandError, Ctrl, Mode, Reg, check_command
 from golden.config import PruneConfig
 from golden.system import FixedSpatten, LayerResult
+from spatten.host import Device, Layout, command_counts, command_regs, execute, probe
 from verif.axil import encode_in_sim, measuring_device
 from verif.seeding import params
 
@@ -59,12 +62,48 @@ def progress(path: str | None, **fields: object) -> None:
             f.write(json.dumps(fields) + "\n")
 
 
+def first_command(cfg: PruneConfig, text: str) -> dict[int, int]:
+    """CSRs of the first layer command of ``text`` (MiniLM shapes), without SCORE_SCALE: what
+    the START checks see. No memory image: a refused command reads no memory."""
+    n = len(minilm.tokenize(text))
+    layout = Layout(0, minilm.N_HEADS, n, n, minilm.D_HEAD, cfg.msb_bits, cfg.lsb_bits)
+    counts = command_counts(cfg, 0, n, minilm.N_HEADS)
+    return command_regs(layout, cfg, counts, Mode.SUMMARIZATION, {})
+
+
+async def probe_refusal(dev: Device, cfg: PruneConfig, text: str) -> dict | None:
+    """When the golden model refuses the setting (a START check, e.g. BAD_BITS), START the
+    first command on the RTL and return both ERROR_CODEs (the host cannot build a memory
+    image for a setting the datapath cannot hold; the START checks need none). None when
+    the golden model takes the setting."""
+    regs = first_command(cfg, text)
+    try:
+        check_command(AccelCommand.from_regs(regs), await probe(dev), 0, minilm.N_HEADS)
+        return None
+    except CommandError as err:
+        golden, detail = err.code, str(err)
+    await dev.write_reg(Reg.CTRL, Ctrl.CLEAR)
+    try:
+        await execute(dev, regs)
+        code = 0
+        rtl = "NONE (accepted)"
+    except CommandError as err:
+        code, rtl = int(err.code), err.code.name
+    return {"code": code, "rtl": rtl, "golden": golden.name, "detail": detail}
+
+
 @cocotb.test()
 async def run_job(dut: HierarchyObject) -> None:
-    """Every sentence of the job through MiniLM with the RTL as attention; compare; report."""
+    """Every sentence of the job through MiniLM with the RTL as attention; compare; report.
+    A setting the golden model refuses is only STARTed once: both ERROR_CODEs reported."""
     job = json.loads(Path(os.environ["SPATTEN_JOB"]).read_text())
     cfg = PruneConfig(**job["config"])
     dev = await measuring_device(dut, params()["CHANNELS"], 1 << 22, job["latency"])
+    refusal = await probe_refusal(dev, cfg, job["sentences"][0])
+    if refusal is not None:
+        Path(os.environ["SPATTEN_RESULT"]).write_text(json.dumps({"refused": refusal}))
+        assert refusal["rtl"] == refusal["golden"], f"RTL ERROR_CODE differs: {refusal}"
+        return
     sentences = []
     for i, text in enumerate(job["sentences"]):
         rtl = await encode_in_sim(text, dev, cfg)

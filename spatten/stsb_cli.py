@@ -4,9 +4,10 @@ gold scores, dense and pruned (golden models only; see golden/stsb.py)."""
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
+
+from spatten.args import POSITIVE, fail
 
 STSB_TASK = "sts-b"
 
@@ -18,14 +19,13 @@ def add_stsb_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="FILE",
                    help="sts-b: a GLUE STS-B dev-format TSV (default: ../shared/data/sts-b/"
                    "dev.tsv beside the repository, or $SPATTEN_DATA/sts-b/dev.tsv)")
-    p.add_argument("--pairs", type=int, metavar="N", help="sts-b: only the first N pairs")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
+    p.add_argument("--pairs", type=POSITIVE, metavar="N", help="sts-b: only the first N pairs")
+    p.add_argument("--jobs", type=POSITIVE, default=1, metavar="N",
                    help="sts-b --sweep: settings evaluated in N processes")
 
 
 def _fail(message: str) -> int:
-    print(f"spatten eval: {message}", file=sys.stderr)
-    return 2
+    return fail("spatten eval", message)
 
 
 def _report(dense: dict, results: list[dict], npairs: int, path: str, seconds: float) -> str:
@@ -55,11 +55,9 @@ def run_stsb(args: argparse.Namespace, cfg: object, progress: Callable) -> int:
     fixed-point model too with --fixed-point), the sweep with --sweep."""
     from golden import eval as ev
     from golden import stsb
+    from spatten.cli import check_bits
 
-    if args.pairs is not None and args.pairs < 1:
-        return _fail(f"--pairs must be >= 1, got {args.pairs}")
-    if args.jobs < 1:
-        return _fail(f"--jobs must be >= 1, got {args.jobs}")
+    check_bits(args)
     path = args.data or str(stsb.DEFAULT_DATA)
     if args.data is None and not stsb.DEFAULT_DATA.is_file():
         return _fail(f"no STS-B data at {stsb.DEFAULT_DATA} (give --data FILE, a GLUE STS-B "

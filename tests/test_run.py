@@ -53,11 +53,29 @@ def test_spatten_run_one_sentence(sim: str, tmp_path: Path) -> None:
     assert [lay["kept_tokens"] for lay in r["per_layer"]][-1] < len(minilm.tokenize(TEXT))
 
 
-def test_spatten_run_refuses_empty_text(tmp_path: Path) -> None:
+def test_spatten_run_refuses_empty_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
     text = tmp_path / "empty.txt"
     text.write_text("\n  \n")
-    with pytest.raises(SystemExit, match="no sentences"):
-        main(["run", "--text", str(text)])
+    assert main(["run", "--text", str(text)]) == 2
+    assert "is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bits", [["--msb-bits", "13"], ["--msb-bits", "8", "--lsb-bits", "6"]])
+def test_spatten_run_refused_setting_reaches_the_rtl(sim: str, bits: list[str], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A BITS setting the register holds but the RTL refuses is STARTed on the RTL (no memory
+    image is needed to be refused): one line naming its ERROR_CODE, the golden model's
+    agreeing, exit status 2 (docs/run.md)."""
+    text = tmp_path / "text.txt"
+    text.write_text("A short sentence.\n")
+    assert main(["run", "--sim", sim, "--text", str(text), "--seed", "5", *bits]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    err = lines[0]
+    assert "Traceback" not in err
+    assert err.startswith("spatten run: error: the device refused the setting: ERROR_CODE 9 "
+                          "(BAD_BITS), as the golden model"), err
 
 
 def tiny_trace(path: Path) -> None:

@@ -45,14 +45,14 @@ def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], needle: str) -> 
         (["--context", "100000"], "not in 16.."),
         (["--budgets", "4,x"], "comma-separated"),
         (["--start", "-1"], "must be >= 0"),
-        (["--value-keep", "half"], "invalid float value"),
+        (["--value-keep", "half"], "not a number"),
         (["--context", "64", "--budgets", "64"], "below the context"),
         (["--context", "64", "--budget", "70"], "below the context"),
         (["--context", "64", "--budgets", "8", "--start", "4", "--recent", "4"], "must exceed"),
         (["--context", "64", "--budgets", "8", "--recent", "0"], "recent must be >= 1"),
         (["--context", "64", "--k-bits", "13"], "k_bits 13"),
         (["--context", "64", "--k-bits", "8", "--k-lsb", "6"], "k_lsb"),
-        (["--context", "64", "--value-keep", "0"], "value_keep"),
+        (["--context", "64", "--value-keep", "0"], "--value-keep: must be in (0, 1]"),
     ],
 )
 def test_bad_options(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,7 +72,7 @@ def test_empty_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_binary_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     binary = tmp_path / "b.txt"
     binary.write_bytes(b"\xff\xfe\x80" * 10)
-    _fails(["--context", "64", "--text", str(binary)], capsys, "cannot read")
+    _fails(["--context", "64", "--text", str(binary)], capsys, "not UTF-8")
 
 
 def test_text_too_short(text_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

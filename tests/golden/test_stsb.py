@@ -127,8 +127,8 @@ def test_cli_prune_options_reach_the_setting() -> None:
         (None, [], "cannot read"),
         ("index\tsentence1\tscore\n0\ta\t1.0\n", [], "missing column"),
         (HEADER + "0\ta\tb\thigh\n", [], "is not a number"),
-        (HEADER + "0\ta\tb\t1\n", ["--pairs", "0"], "--pairs must be >= 1"),
-        (HEADER + "0\ta\tb\t1\n", ["--jobs", "0"], "--jobs must be >= 1"),
+        (HEADER + "0\ta\tb\t1\n", ["--pairs", "0"], "argument --pairs: must be >= 1"),
+        (HEADER + "0\ta\tb\t1\n", ["--jobs", "0"], "argument --jobs: must be >= 1"),
     ],
 )
 def test_cli_bad_input_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
