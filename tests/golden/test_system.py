@@ -153,7 +153,8 @@ def test_bytes_dense_config() -> None:
     q, k, v = np.random.default_rng(4).normal(0, 1, (3, 2, 10, 32))
     r = FixedSpatten(DENSE).layer(0, q, k, v)
     plane = 480  # 10 packed rows of 32 x 12 bits = 48 bytes: 15 beats; E rows 64 bytes
-    assert r.bytes == {"Q": 2 * plane, "K_MSB": 2 * plane, "K_LSB": 0,
+    q_rows = 640  # each query's Q row its own fetch job: 48-byte rows at 0, 48, ... all 2 beats
+    assert r.bytes == {"Q": 2 * q_rows, "K_MSB": 2 * plane, "K_LSB": 0,
                        "V_MSB": 2 * plane, "V_LSB": 0, "E": 2 * 10 * 64}  # fmt: skip
     assert r.bytes_dense == dict.fromkeys(["Q", "K", "V", "E"], 2 * 10 * 64)
 
