@@ -9,8 +9,13 @@
 //   * a range (job_range = 1): rows job_first .. job_lastrow, generated here — one run of the
 //     row groups that start in one interleave granule per cycle, so the dispatch keeps up with
 //     CHANNELS beats per cycle (a granule of G bytes holds up to G/32 groups), or
-//   * a list (job_range = 0): row indexes on in_* (in_last on the last one; an empty list is
-//     one beat with in_empty = in_last = 1), one per cycle.
+//   * a list (job_range = 0): row indexes on in_*, LIST_W lanes per beat (in_vld: the lanes
+//     that carry an index, the others are holes; in_last on the last beat; an empty list is
+//     one beat with in_empty = in_last = 1). A beat waits in a lane register and its lanes go
+//     out in order, each to its channel: per cycle one run per channel, a lane that continues
+//     the previous lane's run (same channel, next index) joins it, and the first lane whose
+//     channel is taken or full waits for the next cycle with every lane after it (the order
+//     within a channel is the list's).
 //
 // Rows are packed (row j at base + j * stride, any byte stride; base 32-byte aligned), so
 // neighbouring rows may share a beat. The rows are dispatched in beat-aligned groups of
@@ -43,7 +48,8 @@ module kv_fetch_array #(
     parameter integer STRIDE_W        = 16,   // row stride bits (bytes)
     parameter integer D_MAX           = `SPATTEN_D_MAX,
     parameter integer CNT_W           = 48,   // traffic counter bits
-    parameter integer RUNQ            = 4     // run queue entries per channel, >= 2
+    parameter integer RUNQ            = 4,    // run queue entries per channel, >= 2
+    parameter integer LIST_W          = 1     // list indexes per input beat, 1..16
 ) (
     input  wire                           clk,
     input  wire                           rst_n,
@@ -61,7 +67,8 @@ module kv_fetch_array #(
     // ---------------------------------------------------------------- list mode indexes
     input  wire                           in_valid,
     output wire                           in_ready,
-    input  wire [IDX_W-1:0]               in_idx,
+    input  wire [LIST_W*IDX_W-1:0]        in_idx,       // lane l at [l*IDX_W +: IDX_W]
+    input  wire [LIST_W-1:0]              in_vld,       // lanes that carry an index
     input  wire                           in_empty,
     input  wire                           in_last,
     // ---------------------------------------------------------------- rows, one lane per channel
@@ -116,6 +123,9 @@ module kv_fetch_array #(
     if (RUNQ < 2 || RUNQ > 64) begin : g_bad_rq
       `SPATTEN_ELAB_FATAL(1, "kv_fetch_array: RUNQ must be 2..64 (got %0d)", RUNQ);
     end
+    if (LIST_W < 1 || LIST_W > 16) begin : g_bad_lw
+      `SPATTEN_ELAB_FATAL(1, "kv_fetch_array: LIST_W must be 1..16 (got %0d)", LIST_W);
+    end
     if (STRIDE_W < 6 || STRIDE_W > ADDR_W || IDX_W < 1 || IDX_W > 32) begin : g_bad_w
       `SPATTEN_ELAB_FATAL(1, "kv_fetch_array: STRIDE_W 6..ADDR_W, IDX_W 1..32 (got %0d, %0d)", STRIDE_W, IDX_W);
     end
@@ -164,38 +174,83 @@ module kv_fetch_array #(
   wire [RC_W-1:0]     k_rows = (RC_W'(k_gran) << lgp_q) - RC_W'(g_in_grp);
   wire [IDX_W:0]      g_left = {1'b0, g_last_q} - {1'b0, g_row_q} + 1'b1;  // rows not yet dispatched
   wire [RC_W-1:0]     r_cnt = ((IDX_W+1)'(k_rows) > g_left) ? RC_W'(g_left) : k_rows;
-  /* verilator lint_off WIDTHEXPAND */
-  wire [BA_W-1:0]     l_addr = base_q + (in_idx >> lgp_q) * sg_q;  // list mode: the index's group
-  /* verilator lint_on WIDTHEXPAND */
-  /* verilator lint_off UNUSEDSIGNAL */  // only its channel bits pick the channel
-  wire [BA_W-1:0]     o_addr = range_q ? g_addr_q : l_addr;
-  /* verilator lint_on UNUSEDSIGNAL */
-  wire [CH_W-1:0]     o_ch;
-  generate
-    if (CHANNELS > 1) begin : g_och
-      assign o_ch = o_addr[LGB +: CH_W];
-    end else begin : g_och1
-      assign o_ch = 1'b0;
+  // channel of a beat address (its interleave granule)
+  function automatic [CH_W-1:0] ch_of(input [BA_W-1:0] a);
+    /* verilator lint_off UNUSEDSIGNAL */
+    reg [BA_W-1:0] x;
+    /* verilator lint_on UNUSEDSIGNAL */
+    begin
+      x = a >> LGB;
+      ch_of = (CHANNELS > 1) ? x[CH_W-1:0] : {CH_W{1'b0}};
     end
-  endgenerate
-  wire [IDX_W-1:0]    o_first = range_q ? g_row_q : in_idx;
-  wire [RC_W-1:0]     o_cnt = range_q ? r_cnt : RC_W'(1);
+  endfunction
+  wire [CH_W-1:0]     r_ch = ch_of(g_addr_q);  // range mode: the run's channel
+
+  // ---- list mode: the lane register (the beat being dispatched) and this cycle's runs
+  reg                 lr_v_q, lr_last_q;
+  reg  [LIST_W-1:0]   lr_vld_q;        // lanes still to dispatch (holes cleared)
+  reg  [LIST_W-1:0]   lr_left_q;       // lanes not yet consumed (holes included)
+  reg  [IDX_W-1:0]    lr_idx_q [0:LIST_W-1];
+  reg  [CH_W-1:0]     lr_ch_q  [0:LIST_W-1];
+  wire [CHANNELS-1:0] can_take;        // the channel can take a new run now
+  reg  [LIST_W-1:0]   l_go;            // lanes consumed this cycle (a prefix of lr_left_q)
+  reg  [CHANNELS-1:0] l_used;          // channels that get a run this cycle
+  reg  [IDX_W-1:0]    l_first [0:CHANNELS-1];
+  reg  [RC_W-1:0]     l_cnt   [0:CHANNELS-1];
+  reg                 l_stop;
+  reg  [CH_W-1:0]     l_prev_ch;
+  reg                 l_prev_run;      // the previous lane went out as part of a run
+  integer la, lc;
+  always @* begin
+    l_go = {LIST_W{1'b0}};
+    l_used = {CHANNELS{1'b0}};
+    l_stop = ~(lr_v_q & (state_q == S_GEN) & ~range_q);
+    l_prev_ch = {CH_W{1'b0}};
+    l_prev_run = 1'b0;
+    for (lc = 0; lc < CHANNELS; lc = lc + 1) begin
+      l_first[lc] = {IDX_W{1'b0}};
+      l_cnt[lc] = RC_W'(0);
+    end
+    for (la = 0; la < LIST_W; la = la + 1) begin
+      if (!l_stop && lr_left_q[la]) begin
+        if (!lr_vld_q[la]) begin
+          l_go[la] = 1'b1;  // a hole
+          l_prev_run = 1'b0;
+        end else if (l_prev_run && lr_ch_q[la] == l_prev_ch && la > 0
+                     && lr_idx_q[la] == lr_idx_q[(la > 0) ? la - 1 : 0] + 1'b1) begin
+          l_go[la] = 1'b1;  // continues the previous lane's run
+          l_cnt[lr_ch_q[la]] = l_cnt[lr_ch_q[la]] + 1'b1;
+        end else if (!l_used[lr_ch_q[la]] && can_take[lr_ch_q[la]]) begin
+          l_go[la] = 1'b1;
+          l_used[lr_ch_q[la]] = 1'b1;
+          l_first[lr_ch_q[la]] = lr_idx_q[la];
+          l_cnt[lr_ch_q[la]] = RC_W'(1);
+          l_prev_ch = lr_ch_q[la];
+          l_prev_run = 1'b1;
+        end else begin
+          l_stop = 1'b1;
+        end
+      end
+    end
+  end
+  wire                l_done = lr_v_q & ((lr_left_q & ~l_go) == {LIST_W{1'b0}});  // beat consumed
+  wire                l_free = ~lr_v_q | l_done;
 
   // ---- per-channel hold register and run queue
   reg  [CHANNELS-1:0] hold_v_q;
   reg  [IDX_W-1:0]    hold_first_q [0:CHANNELS-1];
   reg  [RC_W-1:0]     hold_cnt_q   [0:CHANNELS-1];
   wire [CHANNELS-1:0] q_full;
-  wire [CHANNELS-1:0] can_take;        // the channel can take a new run now
   genvar gc;
   for (gc = 0; gc < CHANNELS; gc = gc + 1) begin : g_take
     assign can_take[gc] = ~hold_v_q[gc] | ~q_full[gc];
   end
-  wire                gen_offer = (state_q == S_GEN) & (range_q | (in_valid & ~in_empty));
-  wire                gen_fire = gen_offer & can_take[o_ch];
-  wire                range_end = range_q & gen_fire & ((IDX_W+1)'(r_cnt) == g_left);
-  wire                list_end = ~range_q & (state_q == S_GEN) & in_valid & (in_empty | (in_last & can_take[o_ch]));
-  assign in_ready = (state_q == S_GEN) & ~range_q & (in_empty | can_take[o_ch]);
+  wire                r_fire = (state_q == S_GEN) & range_q & can_take[r_ch];
+  wire                range_end = r_fire & ((IDX_W+1)'(r_cnt) == g_left);
+  // a run for channel c this cycle: the range run, or the list lanes' run
+  wire [CHANNELS-1:0] gen_ch = range_q ? ({{(CHANNELS-1){1'b0}}, r_fire} << r_ch) : l_used;
+  wire                list_end = l_done & lr_last_q;
+  assign in_ready = (state_q == S_GEN) & ~range_q & l_free & ~(lr_v_q & lr_last_q);
 
   always @* begin
     state_d = state_q;
@@ -219,7 +274,7 @@ module kv_fetch_array #(
   reg  [RC_W-1:0]     ek_q [0:CHANNELS-1];   // index of the head run being expanded
 
   for (gc = 0; gc < CHANNELS; gc = gc + 1) begin : g_ch
-    wire gen_here = gen_fire & (o_ch == CH_W'(gc));
+    wire gen_here = gen_ch[gc];
     wire flush_here = (state_q == S_FLUSH) & ~flushed_q[gc] & ~q_full[gc];
     // GEN: a new run displaces the held one into the queue (final = 0). FLUSH: the held run
     // goes with final = 1, or an empty list when the channel got nothing.
@@ -289,6 +344,7 @@ module kv_fetch_array #(
   always @(posedge clk) begin
     if (!rst_n) begin
       state_q   <= S_IDLE;
+      lr_v_q    <= 1'b0;
       hold_v_q  <= {CHANNELS{1'b0}};
       flushed_q <= {CHANNELS{1'b0}};
       fin_q     <= {CHANNELS{1'b0}};
@@ -296,12 +352,14 @@ module kv_fetch_array #(
     end else begin
       state_q <= state_d;
       done    <= (state_q == S_WAIT) & (&fin_q);
+      if (in_valid & in_ready) lr_v_q <= 1'b1;
+      else if (l_done) lr_v_q <= 1'b0;
       if (job_fire) begin
         flushed_q <= {CHANNELS{1'b0}};
         fin_q     <= {CHANNELS{1'b0}};
       end
       for (ci = 0; ci < CHANNELS; ci = ci + 1) begin
-        if (gen_fire && o_ch == CH_W'(ci)) hold_v_q[ci] <= 1'b1;
+        if (gen_ch[ci]) hold_v_q[ci] <= 1'b1;
         if (state_q == S_FLUSH && !flushed_q[ci] && !q_full[ci]) begin
           flushed_q[ci] <= 1'b1;
           hold_v_q[ci]  <= 1'b0;
@@ -311,9 +369,22 @@ module kv_fetch_array #(
     end
   end
 
-  integer cj;
+  integer cj, lj;
   // datapath registers (not reset)
   always @(posedge clk) begin
+    if (in_valid & in_ready) begin
+      lr_last_q  <= in_last | in_empty;
+      lr_vld_q   <= in_empty ? {LIST_W{1'b0}} : in_vld;
+      lr_left_q  <= {LIST_W{1'b1}};
+      for (lj = 0; lj < LIST_W; lj = lj + 1) begin
+        lr_idx_q[lj] <= in_idx[lj*IDX_W +: IDX_W];
+        /* verilator lint_off WIDTHEXPAND */
+        lr_ch_q[lj]  <= ch_of(base_q + (in_idx[lj*IDX_W +: IDX_W] >> lgp_q) * sg_q);  // its group's channel
+        /* verilator lint_on WIDTHEXPAND */
+      end
+    end else if (lr_v_q) begin
+      lr_left_q <= lr_left_q & ~l_go;
+    end
     if (job_fire) begin
       range_q  <= job_range;
       base_q   <= job_base[ADDR_W-1:5];
@@ -324,14 +395,14 @@ module kv_fetch_array #(
       g_addr_q <= job_base[ADDR_W-1:5] + (job_first >> job_lgp) * job_sg;
       /* verilator lint_on WIDTHEXPAND */
       g_last_q <= job_lastrow;
-    end else if (range_q && gen_fire) begin
+    end else if (r_fire) begin
       g_row_q  <= g_row_q + IDX_W'(r_cnt);
       g_addr_q <= g_addr_q + BA_W'(32'(k_gran) * 32'(sg_q));
     end
     for (cj = 0; cj < CHANNELS; cj = cj + 1) begin
-      if (gen_fire && o_ch == CH_W'(cj)) begin
-        hold_first_q[cj] <= o_first;
-        hold_cnt_q[cj]   <= o_cnt;
+      if (gen_ch[cj]) begin
+        hold_first_q[cj] <= range_q ? g_row_q : l_first[cj];
+        hold_cnt_q[cj]   <= range_q ? r_cnt : l_cnt[cj];
       end
     end
   end

@@ -60,9 +60,10 @@ module spatten_ctrl #(
     output wire                       f_job_range,  // rows f_job_first..f_job_lastrow (K, Q)
     output wire [15:0]                f_job_first,
     output wire [15:0]                f_job_lastrow,
-    output reg                        f_in_valid,   // list jobs (V): the kept rows not buffered
-    input  wire                       f_in_ready,
-    output reg  [15:0]                f_in_idx,
+    output reg                        f_in_valid,   // list jobs (V): the kept rows not buffered,
+    input  wire                       f_in_ready,   // LANES kept-list entries per beat
+    output reg  [LANES*16-1:0]        f_in_idx,
+    output reg  [LANES-1:0]           f_in_vld,     // the entries whose row is missing
     output reg                        f_in_last,
     input  wire [CHANNELS-1:0]        f_out_valid,  // a row on fetch lane c
     output wire                       f_out_ready,
@@ -218,15 +219,15 @@ module spatten_ctrl #(
   reg        kl_miss [0:MAX_N-1];
   reg [15:0] kl_cnt, kl_last_miss;
   reg        kl_any_miss;
+  // list job: kept-list entries g_i .. g_i + LANES - 1 per beat (entries past the last
+  // missing one, and rows the value buffer holds, are holes)
+  integer gl_i;
   always @(*) begin
-    if (g_list) begin
-      f_in_valid = g_act & kl_miss[g_i[AW-1:0]];
-      f_in_idx   = kl_idx[g_i[AW-1:0]];
-      f_in_last  = g_i == kl_last_miss;
-    end else begin  // range job: the fetch array generates the rows itself
-      f_in_valid = 1'b0;
-      f_in_idx   = g_i;
-      f_in_last  = 1'b0;
+    f_in_valid = g_list & g_act;
+    f_in_last  = g_i + 16'(LANES) > kl_last_miss;
+    for (gl_i = 0; gl_i < LANES; gl_i = gl_i + 1) begin
+      f_in_idx[gl_i*16 +: 16] = kl_idx[AW'(g_i + 16'(gl_i))];
+      f_in_vld[gl_i] = (g_i + 16'(gl_i) <= kl_last_miss) & kl_miss[AW'(g_i + 16'(gl_i))];
     end
   end
   assign f_job_range   = ~g_list;
@@ -358,11 +359,9 @@ module spatten_ctrl #(
         g_act <= g_list;
       end
       if (f_done) kf_busy <= 1'b0;  // only the K job can be in flight while kf_busy
-      if (g_list) begin
-        if (g_act && (f_in_fire || !kl_miss[g_i[AW-1:0]])) begin
-          if (g_i == kl_last_miss) g_act <= 1'b0;
-          g_i <= g_i + 16'd1;
-        end
+      if (g_list && f_in_fire) begin
+        if (f_in_last) g_act <= 1'b0;
+        g_i <= g_i + 16'(LANES);
       end
 
       case (st)

@@ -134,7 +134,9 @@ module spatten_top #(
   // ---------------------------------------------------------------- fetcher (one per port)
   wire        f_job_valid, f_job_ready, f_in_valid, f_in_ready, f_in_last, f_job_range;
   wire [31:0] f_job_base;
-  wire [15:0] f_job_stride, f_in_idx, f_job_first, f_job_lastrow;
+  wire [15:0] f_job_stride, f_job_first, f_job_lastrow;
+  wire [LANES*16-1:0] f_in_idx;
+  wire [LANES-1:0]    f_in_vld;
   wire [3:0]  f_job_bits;
   wire [2:0]  f_job_class;
   wire        f_busy, f_err, f_done;
@@ -161,13 +163,14 @@ module spatten_top #(
 
   kv_fetch_array #(.CHANNELS(CHANNELS), .ADDR_W(32), .ID_W(4), .OUTSTANDING(16), .MAX_BURST(16),
                    .LOG2_INTERLEAVE(LOG2_INTERLEAVE), .ROB_BEATS(FETCH_ROB), .IDX_W(16),
-                   .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W)) u_fetch (
+                   .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(LANES)) u_fetch (
       .clk(clk), .rst_n(rst_n),
       .job_valid(f_job_valid), .job_ready(f_job_ready), .job_base(f_job_base),
       .job_stride(f_job_stride), .job_d(7'(cfg_d)), .job_bits(f_job_bits),
       .job_class(f_job_class), .job_range(f_job_range), .job_first(f_job_first),
       .job_lastrow(f_job_lastrow),
-      .in_valid(f_in_valid), .in_ready(f_in_ready), .in_idx(f_in_idx), .in_empty(1'b0),
+      .in_valid(f_in_valid), .in_ready(f_in_ready), .in_idx(f_in_idx), .in_vld(f_in_vld),
+      .in_empty(1'b0),
       .in_last(f_in_last),
       .out_valid(f_out_valid), .out_ready(f_out_ready), .out_data(f_out_data),
       .out_idx(f_out_idx), .out_err(f_out_err), .done(f_done),
@@ -412,7 +415,7 @@ module spatten_top #(
       .f_job_valid(f_job_valid), .f_job_ready(f_job_ready), .f_job_base(f_job_base),
       .f_job_stride(f_job_stride), .f_job_bits(f_job_bits), .f_job_class(f_job_class),
       .f_job_range(f_job_range), .f_job_first(f_job_first), .f_job_lastrow(f_job_lastrow),
-      .f_in_valid(f_in_valid), .f_in_ready(f_in_ready), .f_in_idx(f_in_idx),
+      .f_in_valid(f_in_valid), .f_in_ready(f_in_ready), .f_in_idx(f_in_idx), .f_in_vld(f_in_vld),
       .f_in_last(f_in_last), .f_out_valid(f_out_valid), .f_out_ready(f_out_ready),
       .f_done(f_done), .f_err(f_err), .f_busy(f_busy),
       .err_clear(err_clear),

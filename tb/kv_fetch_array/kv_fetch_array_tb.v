@@ -10,6 +10,7 @@ module kv_fetch_array_tb #(
     parameter integer OUTSTANDING     = 16,
     parameter integer MAX_BURST       = 16,
     parameter integer RUNQ            = 4,
+    parameter integer LIST_W          = 4,
     parameter integer D_MAX           = 64,
     parameter integer CNT_W           = 48
 ) (
@@ -28,7 +29,8 @@ module kv_fetch_array_tb #(
     input  wire [15:0]                  job_lastrow,
     input  wire                         in_valid,
     output wire                         in_ready,
-    input  wire [15:0]                  in_idx,
+    input  wire [LIST_W*16-1:0]         in_idx,
+    input  wire [LIST_W-1:0]            in_vld,
     input  wire                         in_empty,
     input  wire                         in_last,
     output wire [CHANNELS-1:0]          out_valid,
@@ -57,13 +59,14 @@ module kv_fetch_array_tb #(
   kv_fetch_array #(
       .CHANNELS(CHANNELS), .ADDR_W(32), .ID_W(4), .OUTSTANDING(OUTSTANDING),
       .MAX_BURST(MAX_BURST), .LOG2_INTERLEAVE(LOG2_INTERLEAVE), .ROB_BEATS(ROB_BEATS),
-      .IDX_W(16), .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W), .RUNQ(RUNQ)
+      .IDX_W(16), .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W), .RUNQ(RUNQ), .LIST_W(LIST_W)
   ) dut (
       .clk(clk), .rst_n(rst_n),
       .job_valid(job_valid), .job_ready(job_ready), .job_base(job_base), .job_stride(job_stride),
       .job_d(job_d), .job_bits(job_bits), .job_class(job_class), .job_range(job_range),
       .job_first(job_first), .job_lastrow(job_lastrow),
-      .in_valid(in_valid), .in_ready(in_ready), .in_idx(in_idx), .in_empty(in_empty),
+      .in_valid(in_valid), .in_ready(in_ready), .in_idx(in_idx), .in_vld(in_vld),
+      .in_empty(in_empty),
       .in_last(in_last),
       .out_valid(out_valid), .out_ready(out_ready), .out_data(out_data), .out_idx(out_idx),
       .out_err(out_err), .done(done),

@@ -52,14 +52,14 @@ from verif.uvm import (
 from verif.vecstream import ItemSequence
 
 TB = Path(__file__).resolve().parent
-DEFAULTS = {"CHANNELS": 2, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 64}
+DEFAULTS = {"CHANNELS": 2, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 64, "LIST_W": 4}
 BENCH = Bench("kv_fetch_array_tb", [str(TB / "kv_fetch_array_tb.v"), "kv_fetch_array.v"], DEFAULTS,
               test_module="test_kv_fetch_array", tb_dir=TB)
 SIM_CONFIGS = {
-    "icarus": [{"CHANNELS": 1, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 64},
-               {"CHANNELS": 4, "LOG2_INTERLEAVE": 6, "ROB_BEATS": 32}],
-    "verilator": [{"CHANNELS": 4, "LOG2_INTERLEAVE": 7, "ROB_BEATS": 64},
-                  {"CHANNELS": 16, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 256}],
+    "icarus": [{"CHANNELS": 1, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 64, "LIST_W": 1},
+               {"CHANNELS": 4, "LOG2_INTERLEAVE": 6, "ROB_BEATS": 32, "LIST_W": 4}],
+    "verilator": [{"CHANNELS": 4, "LOG2_INTERLEAVE": 7, "ROB_BEATS": 64, "LIST_W": 8},
+                  {"CHANNELS": 16, "LOG2_INTERLEAVE": 9, "ROB_BEATS": 256, "LIST_W": 8}],
 }
 PERIOD = 10
 MEM_SIZE = 1 << 22
@@ -199,13 +199,15 @@ class ArrayEnv(uvm_env):
 
 JOB_FIELDS = ("base", "stride", "d", "bits", "class", "range", "first", "lastrow")
 JOB_BINS = ("range_k", "range_q", "list_sparse", "list_runs", "list_random", "list_single",
-            "row_straddles_granule", "rows_share_beats", "lane_idle_in_job", "bits_12")
+            "row_straddles_granule", "rows_share_beats", "lane_idle_in_job", "bits_12",
+            "list_beat_with_holes")
 
 
 class ArrayTest(uvm_test):
     """Base: random jobs, each checked when its done pulse has come."""
 
     idle = 0.2
+    hole_rate = 0.15  # list beats: chance that a lane carries no index
     jobs = 12
     n_tokens = 96
     latency, jitter, ar_pause, r_pause, backpressure = 20, 10, 0.2, 0.2, 0.2
@@ -217,7 +219,7 @@ class ArrayTest(uvm_test):
         self.rng = random.Random(int(self.nrng.integers(2**31)))
         self.p = params()
         ConfigDB().set(None, "*env.job", "cfg", StreamAgentConfig("job", fields=JOB_FIELDS, has_last=False))
-        ConfigDB().set(None, "*env.src", "cfg", StreamAgentConfig("in", fields=("idx", "empty"), idle=self.idle))
+        ConfigDB().set(None, "*env.src", "cfg", StreamAgentConfig("in", fields=("idx", "vld", "empty"), idle=self.idle))
         SharedMem.latency, SharedMem.jitter = self.latency, self.jitter
         SharedMem.ar_pause, SharedMem.r_pause = self.ar_pause, self.r_pause
         LaneMonitor.backpressure = self.backpressure
@@ -259,6 +261,25 @@ class ArrayTest(uvm_test):
         if "lane_idle_in_job" in b:
             b["lane_idle_in_job"] += len(lanes_used) < self.p["CHANNELS"]
 
+    def list_beats(self, idx: list[int]) -> list[dict[str, int]]:
+        """The index list as LIST_W-lane beats, with random holes (lanes without an index)."""
+        w = self.p["LIST_W"]
+        if not idx:
+            return [{"idx": 0, "vld": 0, "empty": 1, "last": 1}]
+        beats: list[dict[str, int]] = []
+        k = 0
+        while k < len(idx):
+            word = vld = 0
+            for lane in range(w):
+                if k < len(idx) and self.rng.random() >= self.hole_rate:
+                    word |= idx[k] << (16 * lane)
+                    vld |= 1 << lane
+                    k += 1
+            beats.append({"idx": word, "vld": vld, "empty": 0, "last": 0})
+        beats[-1]["last"] = 1
+        self.bins["list_beat_with_holes"] += any(b["vld"] != (1 << w) - 1 for b in beats)
+        return beats
+
     def counters(self) -> list[int]:
         v = int(cocotb.top.cnt_rd_bytes.value)
         return [(v >> (CNT_W * i)) & ((1 << CNT_W) - 1) for i in range(8)]
@@ -275,9 +296,7 @@ class ArrayTest(uvm_test):
         t0 = lanes.cycle
         await ItemSequence("send", [StreamItem("job", [beat])]).start(env.job.seqr)
         if not is_range:
-            beats = ([{"idx": j, "empty": 0, "last": int(i == len(job.idx) - 1)} for i, j in enumerate(job.idx)]
-                     or [{"idx": 0, "empty": 1, "last": 1}])
-            await ItemSequence("send", [StreamItem("idx", beats)]).start(env.src.seqr)
+            await ItemSequence("send", [StreamItem("idx", self.list_beats(job.idx))]).start(env.src.seqr)
         limit = 200 * (len(job.idx) + 10) + 5000
         while len(lanes.done_cycles) == done0:
             await RisingEdge(dut.clk)
@@ -440,7 +459,7 @@ class ArrayBrokenModelTest(ArrayTest):
 
 # Plausible RTL bugs this testbench must catch (tests/test_mutations.py): (file, old, new, bug)
 MUTANTS = [
-    ("kv_fetch_array.v", "assign o_ch = o_addr[LGB +: CH_W];", "assign o_ch = o_addr[0 +: CH_W];",
+    ("kv_fetch_array.v", "      x = a >> LGB;", "      x = a;",
      "fetch array dispatches rows by beat instead of by interleave granule"),
     ("kv_fetch_array.v", "if (32'(kj) * 32'(sg_q) < 32'(to_bnd)) k_gran = (LGB+1)'(kj + 1);",
      "if (32'(kj) * 32'(sg_q) <= 32'(to_bnd)) k_gran = (LGB+1)'(kj + 1);",
@@ -448,9 +467,13 @@ MUTANTS = [
     ("kv_fetch_array.v", ": {hold_first_q[gc], hold_cnt_q[gc], flush_here, 1'b0};",
      ": {hold_first_q[gc], hold_cnt_q[gc], 1'b0, 1'b0};",
      "fetch array never marks the last run of a channel final so the job never ends"),
-    ("kv_fetch_array.v", "wire [BA_W-1:0]     l_addr = base_q + (in_idx >> lgp_q) * sg_q;",
-     "wire [BA_W-1:0]     l_addr = base_q + in_idx * sg_q;",
+    ("kv_fetch_array.v", "ch_of(base_q + (in_idx[lj*IDX_W +: IDX_W] >> lgp_q) * sg_q)",
+     "ch_of(base_q + in_idx[lj*IDX_W +: IDX_W] * sg_q)",
      "fetch array list dispatch splits a row group over two channels"),
+    ("kv_fetch_array.v", "          l_stop = 1'b1;\n", "          l_stop = l_stop;\n",
+     "fetch array list dispatch goes on past a lane that must wait"),
+    ("kv_fetch_array.v", "&& lr_idx_q[la] == lr_idx_q[(la > 0) ? la - 1 : 0] + 1'b1) begin",
+     ") begin", "fetch array list run takes a lane that does not continue it"),
 ]
 MUTANT_SIM = "verilator"
 
