@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PIVOT_RULES = ("middle", "first", "median3")
+PIVOT_RULES = ("middle", "first", "median3", "row")
 PASS_OVERHEAD = 3  # cycles added to every pass over the buffer (reference model)
 
 
@@ -52,13 +52,31 @@ class QuickSelect:
     threshold: int  # the k-th largest score (0 when k == 0 or k >= n)
     pass_sizes: tuple[int, ...]  # candidates read by each quick-select pass
     positions: np.ndarray  # result of the final selection pass (== topk(...).positions)
+    direct: bool = False  # rule "row": the threshold was picked from a one-row list, no pass
+    ranks: tuple[int, ...] = ()  # rank of the k-th element in each candidate list, in order
 
     @property
     def passes(self) -> int:
         return len(self.pass_sizes)
 
 
-def _pivot(cand: list[int], rule: str) -> int:
+def row_target(rank: int, size: int, p: int) -> int:
+    """Rank (1 = largest) to pick within a sample row of ``p`` candidates so that the pivot's
+    expected rank among ``size`` candidates lands near ``rank``, pushed one sample step towards
+    the SHORTER side: 1 + #{j in 1..p-1 : 2 rank (p+1) >= (2j + 1 - 2 beta)(size + 1)}, beta = +1
+    when 2 rank <= size (the pivot just below the k-th: the kept greater side is about rank
+    long), else -1 (just above it: the kept smaller side is about size - rank long)."""
+    beta = 1 if 2 * rank <= size else -1
+    return 1 + sum(
+        1 for j in range(1, p) if 2 * rank * (p + 1) >= (2 * j + 1 - 2 * beta) * (size + 1)
+    )
+
+
+def _rank_in(values: Sequence[int], rank: int) -> int:
+    return sorted(values, reverse=True)[rank - 1]
+
+
+def _pivot(cand: list[int], rule: str, rank: int, p: int) -> int:
     mid = cand[len(cand) // 2]
     if rule == "middle":
         return mid
@@ -66,28 +84,39 @@ def _pivot(cand: list[int], rule: str) -> int:
         return cand[0]
     if rule == "median3":
         return sorted((cand[0], mid, cand[-1]))[1]
+    if rule == "row":  # the row of p candidates holding cand[len // 2] (full when len > p)
+        row = (len(cand) // 2) // p * p
+        return _rank_in(cand[row : row + p], row_target(rank, len(cand), p))
     raise ValueError(f"unknown pivot rule {rule!r}; expected one of {PIVOT_RULES}")
 
 
 def quickselect_passes(
     scores: Sequence[int] | np.ndarray, k: int, p: int = 16, pivot_rule: str = "middle"
 ) -> QuickSelect:
-    """Scalar model of the engine's quick-select (``p`` only matters for latency).
+    """Scalar model of the engine's quick-select (``p`` = lanes per row).
 
     Each pass reads the candidate buffer in arrival order, compares with the pivot (a candidate
-    picked by ``pivot_rule``; "middle" = the candidate at index len//2) and splits it into
+    picked by ``pivot_rule``: "middle" = the candidate at index len//2, the reference model's
+    rule; "row" = the engine's: in the row of ``p`` candidates holding index len//2, the one of
+    rank :func:`row_target`) and splits it into
     greater / equal (only counted) / smaller. With ``g`` greater and ``e`` equal: k <= g keeps
     the greater side; k <= g + e stops (threshold = pivot); otherwise k -= g + e and the smaller
-    side is kept. Then one selection pass over the whole buffer keeps every score > threshold
-    and the first ``k - #greater`` scores == threshold in arrival order.
+    side is kept. With rule "row" a candidate list of at most ``p`` elements (one row) needs no
+    pass: the threshold is its rank-th largest element, picked directly. Then one selection pass
+    over the whole buffer keeps every score > threshold and the first ``k - #greater`` scores ==
+    threshold in arrival order. The selected set does not depend on the rule (only the passes).
     """
-    del p
     s = [int(x) for x in np.asarray(scores).reshape(-1)]
     if k <= 0 or k >= len(s):
         return QuickSelect(0, (), topk(s, k).positions)
-    cand, rank, sizes = s, k, []
+    cand, rank, sizes, ranks = s, k, [], []
     while True:
-        pivot = _pivot(cand, pivot_rule)
+        ranks.append(rank)
+        direct = pivot_rule == "row" and len(cand) <= p
+        if direct:
+            pivot = _rank_in(cand, rank)
+            break
+        pivot = _pivot(cand, pivot_rule, rank, p)
         sizes.append(len(cand))
         greater = [x for x in cand if x > pivot]
         equal = sum(1 for x in cand if x == pivot)
@@ -104,7 +133,7 @@ def quickselect_passes(
         if x > pivot or (x == pivot and eq_seen < need_eq):
             kept.append(pos)
         eq_seen += x == pivot
-    return QuickSelect(pivot, tuple(sizes), np.asarray(kept, dtype=np.int64))
+    return QuickSelect(pivot, tuple(sizes), np.asarray(kept, dtype=np.int64), direct, tuple(ranks))
 
 
 def topk_reference_cycles(n: int, k: int, p: int, pass_sizes: Sequence[int]) -> int:

@@ -13,14 +13,17 @@
 //   holds the first m lanes (keep = m ones, unused lanes zero). k = 0 or n = 0 -> one beat,
 //   keep = 0, last = 1. out_saturated = (k >= n) on every beat of the packet.
 // Algorithm: the input is stored in arrival order in buffer A (ROWS rows of P lanes). Quick-
-//   select passes read P candidates per cycle, compare them with the pivot (the candidate at
-//   index len/2, golden pivot rule "middle"), append the greater ones at the bottom and the
-//   smaller ones at the top of candidate buffer B or C (ping-pong) and count the equal ones;
-//   the side holding the k-th element is the next pass's candidate list (always read back in
-//   arrival order), until the k-th element equals the pivot. The final pass reads A again and
+//   select passes read P candidates per cycle, compare them with the pivot, append the greater
+//   ones at the bottom and the smaller ones at the top of candidate buffer B or C (ping-pong)
+//   and count the equal ones; the side holding the k-th element is the next pass's candidate
+//   list (always read back in arrival order), until the k-th element equals the pivot or the
+//   list fits in one row. Pivot (golden pivot rule "row"): in the row holding candidate len/2,
+//   the element of rank golden.topk.row_target(rank, len, P) (topk_rank_sel), aimed just past
+//   the k-th element towards the shorter side. A list of <= P candidates is one row: its
+//   rank-th largest is the threshold T directly (no pass). The final pass reads A again and
 //   selects score > T plus the first (k - #greater) scores == T (running prefix count), which
 //   the zero eliminator packs into output beats. The pass sizes equal
-//   golden.topk.quickselect_passes(scores, k, pivot_rule="middle").pass_sizes.
+//   golden.topk.quickselect_passes(scores, k, P, pivot_rule="row").pass_sizes.
 // Latency (first input beat to last output beat, no stalls, 0 < k < n):
 //   ceil(n/P) + sum_passes (ceil(n_pass/P) + 2) + (r + 1) + 3 [+1 when the last beat needs a
 //   flush], r = the row of the k-th selected element (the final pass stops there).
@@ -74,6 +77,7 @@ module topk_engine #(
   localparam integer SW   = SCORE_W;
   localparam integer IW   = INDEX_W;
   localparam integer DW   = IW + SW;
+  localparam integer XW   = NW + LP + 3;          // row_target products
   localparam [RW-1:0] ROW_MAX = RW'(ROWS - 1);
   localparam [FW-1:0] ROWS_F  = FW'(ROWS);
   localparam [NW-1:0] MAX_N_C = NW'(MAX_N);
@@ -110,6 +114,24 @@ module topk_engine #(
     end
   endfunction
   /* verilator lint_on UNUSEDSIGNAL */
+
+  // rank (1 = largest) to pick in the sample row of a list of len > P candidates whose k-th
+  // element has rank `rank`: golden.topk.row_target (the pivot's expected rank lands one sample
+  // step past the k-th element, towards the shorter side)
+  function automatic [CW-1:0] row_target(input [NW-1:0] rank, input [NW-1:0] len);
+    integer j;
+    reg          up;
+    reg [XW-1:0] lhs, rhs;
+    begin
+      up  = {rank, 1'b0} <= {1'b0, len};
+      lhs = XW'(rank) * XW'(2 * (P + 1));
+      row_target = {{(CW - 1){1'b0}}, 1'b1};
+      for (j = 1; j < P; j = j + 1) begin
+        rhs = (XW'(len) + 1'b1) * XW'(up ? (2 * j - 1) : (2 * j + 3));
+        if (lhs >= rhs) row_target = row_target + 1'b1;
+      end
+    end
+  endfunction
 
   // ------------------------------------------------------------------ fill (input) ----------
   reg [FW-1:0] fill_row_q;     // row the next beat writes
@@ -194,10 +216,15 @@ module topk_engine #(
   wire [NW-1:0] next_len  = keep_gt ? g_cnt_q : s_cnt_q;
   wire [NW-1:0] next_rank = keep_gt ? rank_q : rank_q - ge_cnt[NW-1:0];
 
+  // list whose pivot (or direct threshold) is picked this cycle: the job in A (S_IDLE) or the
+  // side kept by the pass just finished (S_DECIDE)
+  wire [NW-1:0] sel_len  = (state_q == S_IDLE) ? job_n_q : next_len;
+  wire [NW-1:0] sel_rank = (state_q == S_IDLE) ? job_k_q[NW-1:0] : next_rank;
+
   // read port (shared by the passes and the pivot fetch): logical row of a list
-  // pivot = candidate at index len/2 (golden rule "middle"); len/2 < MAX_N/2 leaves the top bit 0
+  // sample row = the row holding candidate len/2; len/2 < MAX_N/2 leaves the top bit 0
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [NW-1:0] piv_pos = (state_q == S_IDLE) ? (job_n_q >> 1) : (next_len >> 1);
+  wire [NW-1:0] piv_pos = sel_len >> 1;
   /* verilator lint_on UNUSEDSIGNAL */
   reg  [1:0]    rd_src;
   reg           rd_hi;
@@ -228,7 +255,17 @@ module topk_engine #(
     for (l = 0; l < P; l = l + 1)
       row_score[l*SW +: SW] = rd_hi ? raw_rd[(P-1-l)*SW +: SW] : raw_rd[l*SW +: SW];
   end
-  wire [SW-1:0] piv_val = row_score[piv_pos[LP-1:0]*SW +: SW];
+
+  // pivot / direct threshold: rank select over the row just read (the row holding element len/2
+  // of the list; for len <= P that is the whole list, and the rank-th largest of it is T)
+  wire          sel_direct = sel_len <= NW'(P);
+  wire [CW-1:0] sel_t      = sel_direct ? sel_rank[CW-1:0] : row_target(sel_rank, sel_len);
+  wire [SW-1:0] rk_value;
+  wire [CW-1:0] rk_gt;
+  wire          rk_hit;
+  topk_rank_sel #(.P(P), .W(SW)) u_rank (
+    .row(row_score), .valid(sel_direct ? last_mask_of(sel_len[LP-1:0]) : {P{1'b1}}),
+    .t(sel_t), .value(rk_value), .gt(rk_gt), .hit(rk_hit));
 
   // stage 0: compare a row with the pivot (quick-select) or the threshold (final pass)
   wire [P-1:0]  row_valid = (row_q == last_row_q) ? last_mask_q : {P{1'b1}};
@@ -350,6 +387,25 @@ module topk_engine #(
     .rd_row(rd_prow), .rd_data(c_rd));
 
   // ------------------------------------------------------------------ control ---------------
+  // the pass just finished leaves a list of <= P candidates: its T is picked directly
+  wire decide_direct = ~found & sel_direct;
+  // the job taken from A goes straight to the final pass: saturated, or n <= P (direct T)
+  wire take_final    = job_sat | sel_direct;
+
+  reg [2:0] state_d;
+  always @(*) begin
+    state_d = state_q;
+    case (state_q)
+      S_IDLE:   if (job_ready_q) state_d = job_empty ? S_EMPTY : take_final ? S_FINAL : S_RUN;
+      S_RUN:    if (row_q == last_row_q) state_d = S_WAIT;
+      S_WAIT:   state_d = S_DECIDE;
+      S_DECIDE: state_d = (found | decide_direct) ? S_FINAL : S_RUN;
+      S_FINAL:  if (ze_fire && fin_final) state_d = S_IDLE;
+      S_EMPTY:  if (ze_fire) state_d = S_IDLE;
+      default:  state_d = S_IDLE;
+    endcase
+  end
+
   always @(posedge clk) begin
     if (!rst_n) begin
       state_q     <= S_IDLE;
@@ -357,6 +413,7 @@ module topk_engine #(
       qs1_valid_q <= 1'b0;
       row_q       <= {RW{1'b0}};
     end else begin
+      state_q     <= state_d;
       qs1_valid_q <= state_q == S_RUN;
       if (qs1_valid_q) begin
         g_cnt_q <= g_cnt_q + NW'(gt_n);
@@ -373,51 +430,45 @@ module topk_engine #(
             row_q       <= {RW{1'b0}};
             last_row_q  <= last_row_of(job_n_q);
             last_mask_q <= last_mask_of(job_n_q[LP-1:0]);
-            // final pass of a saturated job: T = 0 and every element "== T" kept -> all
-            thr_q       <= {SW{1'b0}};
-            need_eq_q   <= job_n_q;
-            keff_q      <= job_n_q;
+            // saturated: T = 0 and every element "== T" kept -> all; n <= P: T picked directly
+            thr_q       <= job_sat ? {SW{1'b0}} : rk_value;
+            need_eq_q   <= job_sat ? job_n_q : job_k_q[NW-1:0] - NW'(rk_gt);
+            keff_q      <= job_sat ? job_n_q : job_k_q[NW-1:0];
             eq_seen_q   <= {NW{1'b0}};
             sel_tot_q   <= {NW{1'b0}};
             src_q       <= SRC_A;
             src_hi_q    <= 1'b0;
             dst_q       <= 1'b0;
             rank_q      <= job_k_q[NW-1:0];
-            pivot_q     <= piv_val;
+            pivot_q     <= rk_value;
             g_cnt_q     <= {NW{1'b0}};
             e_cnt_q     <= {NW{1'b0}};
             s_cnt_q     <= {NW{1'b0}};
-            state_q     <= job_empty ? S_EMPTY : job_sat ? S_FINAL : S_RUN;
           end
         end
-        S_RUN: begin
-          row_q <= row_q + 1'b1;
-          if (row_q == last_row_q) state_q <= S_WAIT;
-        end
-        S_WAIT: state_q <= S_DECIDE;
+        S_RUN: row_q <= row_q + 1'b1;
         S_DECIDE: begin
           row_q   <= {RW{1'b0}};
           g_cnt_q <= {NW{1'b0}};
           e_cnt_q <= {NW{1'b0}};
           s_cnt_q <= {NW{1'b0}};
-          if (found) begin
-            thr_q       <= pivot_q;
-            need_eq_q   <= rank_q - g_cnt_q;
+          if (found || decide_direct) begin
+            // found: T = the pivot; direct: T = the rank-th largest of the one-row list
+            thr_q       <= found ? pivot_q : rk_value;
+            need_eq_q   <= found ? rank_q - g_cnt_q : next_rank - NW'(rk_gt);
             keff_q      <= k_q;
             src_q       <= SRC_A;
             src_hi_q    <= 1'b0;
             last_row_q  <= last_row_of(n_q);
             last_mask_q <= last_mask_of(n_q[LP-1:0]);
-            state_q     <= S_FINAL;
           end else begin
             src_q       <= dst_q ? SRC_C : SRC_B;
             src_hi_q    <= ~keep_gt;
             dst_q       <= ~dst_q;
             rank_q      <= next_rank;
-            pivot_q     <= piv_val;
+            pivot_q     <= rk_value;
             last_row_q  <= last_row_of(next_len);
             last_mask_q <= last_mask_of(next_len[LP-1:0]);
-            state_q     <= S_RUN;
           end
         end
         S_FINAL: begin
@@ -425,21 +476,37 @@ module topk_engine #(
             eq_seen_q <= eq_seen_q + NW'(eq_cnt);
             sel_tot_q <= sel_tot_next[NW-1:0];
             row_q     <= row_q + 1'b1;
-            if (fin_final) begin
-              state_q  <= S_IDLE;
-              a_busy_q <= 1'b0;
-            end
+            if (fin_final) a_busy_q <= 1'b0;
           end
         end
-        S_EMPTY: begin
-          if (ze_fire) begin
-            state_q  <= S_IDLE;
-            a_busy_q <= 1'b0;
-          end
-        end
-        default: state_q <= S_IDLE;
+        S_EMPTY: if (ze_fire) a_busy_q <= 1'b0;
+        default: ;
       endcase
     end
   end
+
+`ifndef SYNTHESIS
+  // Simulation checks. The rank select must find its element whenever its result is used (a
+  // pivot for a pass, or T of a one-row list); the output stream holds valid and its payload
+  // until the handshake.
+  reg              out_hold_q;
+  reg [P*DW+P+1:0] out_prev_q;
+  wire [P*DW+P+1:0] out_now = {ze_out_data, out_keep, out_last, out_saturated};
+  initial out_hold_q = 1'b0;  // no check before the first reset (random initial state)
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      out_hold_q <= 1'b0;
+    end else begin
+      if (state_q == S_IDLE && job_ready_q && !job_empty && !job_sat && !rk_hit)
+        $fatal(1, "topk_engine: no element of rank %0d in the first row (n=%0d)", sel_t, sel_len);
+      if (state_q == S_DECIDE && !found && !rk_hit)
+        $fatal(1, "topk_engine: no element of rank %0d in the sample row (len=%0d)", sel_t, sel_len);
+      if (out_hold_q && !(out_valid && out_now == out_prev_q))
+        $fatal(1, "topk_engine: output beat dropped or changed before its handshake");
+      out_hold_q <= out_valid & ~out_ready;
+    end
+    out_prev_q <= out_now;
+  end
+`endif
 endmodule
 `default_nettype wire

@@ -2,7 +2,7 @@
 arrival, arrival order, dense beats, saturated flag) under idle and backpressure on both sides;
 functional coverage of data kinds, k classes and n classes; exact per-job latency against the
 engine's cycle model (which proves the quick-select pass sizes equal golden
-``quickselect_passes(..., pivot_rule="middle")``); back-to-back overlap; broken-model check.
+``quickselect_passes(..., pivot_rule="row")``); back-to-back overlap; broken-model check.
 
 ``TopkBenchTest`` is the measurement used by ``bench/topk_bench.py`` (skipped unless
 ``TOPK_BENCH_JOBS`` names a JSON job list)."""
@@ -83,6 +83,18 @@ MUTANTS = [
         "(fill_row_q < FW'(row_q))",
         "(fill_row_q <= FW'(row_q))",
         "topk next job overwrites a row before the final pass reads it",
+    ),
+    (
+        "topk_engine.v",
+        "next_rank - NW'(rk_gt)",
+        "rank_q - NW'(rk_gt)",
+        "topk one-row threshold uses the stale rank of the previous pass",
+    ),
+    (
+        "topk_engine.v",
+        "up ? (2 * j - 1) : (2 * j + 3)",
+        "up ? (2 * j + 1) : (2 * j + 3)",
+        "topk pivot target not pushed towards the shorter side (other passes than golden)",
     ),
 ]
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from golden.topk import (
     PIVOT_RULES,
     quickselect_passes,
+    row_target,
     topk,
     topk_cycles,
     topk_reference_cycles,
@@ -41,7 +42,37 @@ def test_quickselect_matches_topk(scores: list[int], k: int, rule: str) -> None:
     if 0 < k < len(scores):
         assert qs.threshold == sorted(scores, reverse=True)[k - 1]
         assert list(qs.pass_sizes) == sorted(qs.pass_sizes, reverse=True)
-        assert qs.pass_sizes[0] == len(scores) and qs.passes >= 1
+        if rule == "row" and len(scores) <= 16:  # one row: threshold picked without a pass
+            assert qs.passes == 0
+        else:
+            assert qs.pass_sizes[0] == len(scores) and qs.passes >= 1
+
+
+@given(
+    st.lists(st.integers(0, 2**16 - 1), min_size=2, max_size=300),
+    st.integers(1, 299),
+    st.sampled_from((4, 8, 16, 32)),
+)
+def test_row_rule_passes_shrink_and_stop_at_one_row(scores: list[int], k: int, p: int) -> None:
+    """Rule "row": every pass removes at least one candidate and every pass reads more than
+    one row (a list of <= p candidates is finished directly)."""
+    qs = quickselect_passes(scores, k, p, "row")
+    assert qs.positions.tolist() == topk_scalar(scores, k)
+    sizes = list(qs.pass_sizes)
+    assert all(a > b for a, b in zip(sizes, sizes[1:], strict=False))
+    assert all(m > p for m in sizes)
+
+
+def test_row_target() -> None:
+    # estimate rank * 17 / 1001 rounded, then one step towards the shorter side: down the row
+    # (a smaller pivot) while 2 rank <= size, up the row otherwise
+    assert row_target(8, 1000, 16) == 1  # 0.14 -> 0, +1 -> 1
+    assert row_target(100, 1000, 16) == 2 + 1  # 1.70 -> 2, +1
+    assert row_target(500, 1000, 16) == 8 + 1  # 8.49 -> 8, +1
+    assert row_target(900, 1000, 16) == 15 - 1  # 15.28 -> 15, -1
+    assert row_target(1000, 1000, 16) == 16  # the smallest of the row
+    for rank in range(1, 200):
+        assert 1 <= row_target(rank, 199, 8) <= 8
 
 
 @given(st.integers(1, 6), st.integers(1, 40), st.integers(0, 45), st.integers(0, 2**32))
@@ -73,6 +104,13 @@ def test_quickselect_passes_by_hand() -> None:
     # pivot 2: one greater, one equal -> threshold 2
     assert qs.pass_sizes == (5, 4, 3, 2)
     assert qs.threshold == 2 and qs.positions.tolist() == [0, 2, 3, 4]
+    # rule "row" at p = 4: 10 > 4 candidates, sample row = row 1 (index 5 lies in 4..7:
+    # [9, 2, 6, 5]); rank 3 of 10 -> row_target 2 -> pivot 6; greater [8, 7, 9] has 3 >= 3 ->
+    # keep it; 3 <= 4 candidates: threshold = 3rd largest of [8, 7, 9] = 7, no second pass
+    qs = quickselect_passes([1, 8, 3, 7, 9, 2, 6, 5, 0, 4], 3, 4, "row")
+    assert qs.pass_sizes == (10,) and qs.threshold == 7 and qs.positions.tolist() == [1, 3, 4]
+    assert qs.direct and qs.ranks == (3, 3)
+    assert not quickselect_passes([1, 8, 3, 7, 9, 2, 6, 5, 0, 4], 3, 4, "middle").direct
 
 
 def test_reference_cycles() -> None:
