@@ -87,6 +87,8 @@ def _pivot(cand: list[int], rule: str, rank: int, p: int) -> int:
     if rule == "row":  # the row of p candidates holding cand[len // 2] (full when len > p)
         row = (len(cand) // 2) // p * p
         return _rank_in(cand[row : row + p], row_target(rank, len(cand), p))
+    if rule == "row-first":  # rule "row", first pass: the first row's (p/2)-th largest
+        return _rank_in(cand, rank) if len(cand) <= p else _rank_in(cand[:p], p // 2)
     raise ValueError(f"unknown pivot rule {rule!r}; expected one of {PIVOT_RULES}")
 
 
@@ -98,11 +100,13 @@ def quickselect_passes(
     Each pass reads the candidate buffer in arrival order, compares with the pivot (a candidate
     picked by ``pivot_rule``: "middle" = the candidate at index len//2, the reference model's
     rule; "row" = the engine's: in the row of ``p`` candidates holding index len//2, the one of
-    rank :func:`row_target`) and splits it into
+    rank :func:`row_target`, except on the first pass, which the engine runs on the input beats
+    as they arrive: there the (p/2)-th largest of the first row, or the k-th largest when the
+    job is one row) and splits it into
     greater / equal (only counted) / smaller. With ``g`` greater and ``e`` equal: k <= g keeps
     the greater side; k <= g + e stops (threshold = pivot); otherwise k -= g + e and the smaller
-    side is kept. With rule "row" a candidate list of at most ``p`` elements (one row) needs no
-    pass: the threshold is its rank-th largest element, picked directly. Then one selection pass
+    side is kept. With rule "row" a later candidate list of at most ``p`` elements (one row)
+    needs no pass: the threshold is its rank-th largest element, picked directly. Then one selection pass
     over the whole buffer keeps every score > threshold and the first ``k - #greater`` scores ==
     threshold in arrival order. The selected set does not depend on the rule (only the passes).
     """
@@ -112,11 +116,12 @@ def quickselect_passes(
     cand, rank, sizes, ranks = s, k, [], []
     while True:
         ranks.append(rank)
-        direct = pivot_rule == "row" and len(cand) <= p
+        direct = pivot_rule == "row" and len(cand) <= p and bool(sizes)
         if direct:
             pivot = _rank_in(cand, rank)
             break
-        pivot = _pivot(cand, pivot_rule, rank, p)
+        rule = "row-first" if pivot_rule == "row" and not sizes else pivot_rule
+        pivot = _pivot(cand, rule, rank, p)
         sizes.append(len(cand))
         greater = [x for x in cand if x > pivot]
         equal = sum(1 for x in cand if x == pivot)

@@ -13,20 +13,22 @@
 //   holds the first m lanes (keep = m ones, unused lanes zero). k = 0 or n = 0 -> one beat,
 //   keep = 0, last = 1. out_saturated = (k >= n) on every beat of the packet.
 // Algorithm: the input is stored in arrival order in buffer A (ROWS rows of P lanes). Quick-
-//   select passes read P candidates per cycle, compare them with the pivot, append the greater
-//   ones at the bottom and the smaller ones at the top of candidate buffer B or C (ping-pong)
-//   and count the equal ones; the side holding the k-th element is the next pass's candidate
-//   list (always read back in arrival order), until the k-th element equals the pivot or the
-//   list fits in one row. Pivot (golden pivot rule "row"): in the row holding candidate len/2,
-//   the element of rank golden.topk.row_target(rank, len, P) (topk_rank_sel), aimed just past
-//   the k-th element towards the shorter side. A list of <= P candidates is one row: its
-//   rank-th largest is the threshold T directly (no pass). The final pass reads A again and
+//   select passes compare P candidates per cycle with the pivot, append the greater ones at the
+//   bottom and the smaller ones at the top of candidate buffer B or C (ping-pong) and count the
+//   equal ones; the side holding the k-th element is the next pass's candidate list (always
+//   read back in arrival order), until the k-th element equals the pivot or the list fits in
+//   one row. The FIRST pass runs on the input beats as they arrive (the fill pass, into B):
+//   its pivot is the (P/2)-th largest lane of the first beat (the k-th largest when the job is
+//   one beat). Later pivots (golden pivot rule "row"): in the row holding candidate len/2, the
+//   element of rank golden.topk.row_target(rank, len, P) (topk_rank_sel), aimed just past the
+//   k-th element towards the shorter side. A list of <= P candidates is one row: its rank-th
+//   largest is the threshold T directly (no pass). The final pass reads A again and
 //   selects score > T plus the first (k - #greater) scores == T (running prefix count), which
 //   the zero eliminator packs into output beats. The pass sizes equal
 //   golden.topk.quickselect_passes(scores, k, P, pivot_rule="row").pass_sizes.
 // Latency (first input beat to last output beat, no stalls, 0 < k < n):
-//   ceil(n/P) + sum_passes (ceil(n_pass/P) + 2) + (r + 1) + 3 [+1 when the last beat needs a
-//   flush], r = the row of the k-th selected element (the final pass stops there).
+//   ceil(n/P) + 2 + sum_later_passes (ceil(n_pass/P) + 2) + (r + 1) + 3 [+1 when the last beat
+//   needs a flush], r = the row of the k-th selected element (the final pass stops there).
 // Overlap: the next job's input is accepted while the final pass reads A (into rows already
 //   read), and the next job's quick-select runs while the previous output drains.
 module topk_engine #(
@@ -104,6 +106,14 @@ module topk_engine #(
     end
   endfunction
 
+  // lanes 0 .. cnt-1 (cnt = 0..P)
+  function automatic [P-1:0] prefix_mask(input [CW-1:0] cnt);
+    integer l;
+    begin
+      for (l = 0; l < P; l = l + 1) prefix_mask[l] = l < cnt;
+    end
+  endfunction
+
   // row of the last element of a list of len >= 1 elements
   /* verilator lint_off UNUSEDSIGNAL */  // the lane bits (and a top bit) of len - 1 are unused
   function automatic [RW-1:0] last_row_of(input [NW-1:0] len);
@@ -148,7 +158,11 @@ module topk_engine #(
   wire in_fire   = in_valid & in_ready;
   wire fill_room = fill_row_q != ROWS_F;
   wire [NW-1:0] fill_n = fill_room ? ((NW'(fill_row_q) << LP) + NW'(popcount(in_keep))) : MAX_N_C;
-  wire job_take  = (state_q == S_IDLE) & job_ready_q;
+  reg          f1_valid_q;     // fill pass stage 1 holds a beat (declared with the fill pass)
+  wire job_trivial = (job_n_q == {NW{1'b0}}) | (job_k_q == {KW{1'b0}}) | ({1'b0, job_n_q} <= job_k_q);
+  // a job is taken once its fill pass has left stage 1 (its last row then is in stage 2, which
+  // lands before S_DECIDE reads); trivial jobs ignore their fill pass
+  wire job_take  = (state_q == S_IDLE) & job_ready_q & (job_trivial | ~f1_valid_q);
 
   // A row may be overwritten by the next job once the final pass has read it.
   assign in_ready = ~job_ready_q & (~a_busy_q | ((state_q == S_FINAL) & (fill_row_q < FW'(row_q))));
@@ -206,7 +220,7 @@ module topk_engine #(
   reg [NW-1:0] sel_tot_q;      // selected in earlier rows
   reg          sat_q;
 
-  wire job_empty = (job_n_q == {NW{1'b0}}) | (job_k_q == {KW{1'b0}});
+  wire job_empty = (job_n_q == {NW{1'b0}}) | (job_k_q == {KW{1'b0}});  // (job_trivial: or sat)
   wire job_sat   = {1'b0, job_n_q} <= job_k_q;
 
   // pass outcome
@@ -216,10 +230,10 @@ module topk_engine #(
   wire [NW-1:0] next_len  = keep_gt ? g_cnt_q : s_cnt_q;
   wire [NW-1:0] next_rank = keep_gt ? rank_q : rank_q - ge_cnt[NW-1:0];
 
-  // list whose pivot (or direct threshold) is picked this cycle: the job in A (S_IDLE) or the
-  // side kept by the pass just finished (S_DECIDE)
-  wire [NW-1:0] sel_len  = (state_q == S_IDLE) ? job_n_q : next_len;
-  wire [NW-1:0] sel_rank = (state_q == S_IDLE) ? job_k_q[NW-1:0] : next_rank;
+  // list whose pivot (or direct threshold) is picked in S_DECIDE: the side kept by the pass
+  // just finished
+  wire [NW-1:0] sel_len  = next_len;
+  wire [NW-1:0] sel_rank = next_rank;
 
   // read port (shared by the passes and the pivot fetch): logical row of a list
   // sample row = the row holding candidate len/2; len/2 < MAX_N/2 leaves the top bit 0
@@ -231,9 +245,6 @@ module topk_engine #(
   reg  [RW-1:0] rd_lrow;
   always @(*) begin
     case (state_q)
-      S_IDLE: begin
-        rd_src = SRC_A; rd_hi = 1'b0; rd_lrow = piv_pos[LP +: RW];
-      end
       S_DECIDE: begin
         rd_src = dst_q ? SRC_C : SRC_B; rd_hi = ~keep_gt; rd_lrow = piv_pos[LP +: RW];
       end
@@ -260,12 +271,54 @@ module topk_engine #(
   // of the list; for len <= P that is the whole list, and the rank-th largest of it is T)
   wire          sel_direct = sel_len <= NW'(P);
   wire [CW-1:0] sel_t      = sel_direct ? sel_rank[CW-1:0] : row_target(sel_rank, sel_len);
-  wire [SW-1:0] rk_value;
-  wire [CW-1:0] rk_gt;
-  wire          rk_hit;
+
+  // fill pass stage 1: the beat accepted last cycle (valid lanes, first / last of its packet)
+  reg [P*SW-1:0] f1_score_q;
+  reg [P-1:0]    f1_mask_q;
+  reg            f1_first_q;
+  reg            f1_last_q;
+  reg [SW-1:0]   fpiv_q;       // pivot of the fill pass (from the packet's first beat)
+  // first-beat pivot: the (P/2)-th largest lane, or the k-th largest when the job is one beat
+  // (then it is T itself; k < n <= P unless the job is trivial and the pass is ignored)
+  wire [CW-1:0]  f1_t = f1_last_q ? fill_k_q[CW-1:0] : CW'(P / 2);
+
+  // the rank selector serves S_DECIDE (sample row / one-row list) and otherwise the first beat
+  // of a fill pass (never both: input is accepted only in S_IDLE and S_FINAL)
+  wire           rk_decide = state_q == S_DECIDE;
+  wire [SW-1:0]  rk_value;
+  wire [CW-1:0]  rk_gt;
+  wire           rk_hit;
   topk_rank_sel #(.P(P), .W(SW)) u_rank (
-    .row(row_score), .valid(sel_direct ? last_mask_of(sel_len[LP-1:0]) : {P{1'b1}}),
-    .t(sel_t), .value(rk_value), .gt(rk_gt), .hit(rk_hit));
+    .row(rk_decide ? row_score : f1_score_q),
+    .valid(rk_decide ? (sel_direct ? last_mask_of(sel_len[LP-1:0]) : {P{1'b1}}) : f1_mask_q),
+    .t(rk_decide ? sel_t : f1_t), .value(rk_value), .gt(rk_gt), .hit(rk_hit));
+
+  wire [SW-1:0] f1_piv = f1_first_q ? rk_value : fpiv_q;
+  reg  [P-1:0]  f1_gt, f1_eq, f1_lt;
+  always @(*) begin : p_fcmp
+    integer l;
+    for (l = 0; l < P; l = l + 1) begin
+      f1_gt[l] = f1_mask_q[l] & (f1_score_q[l*SW +: SW] > f1_piv);
+      f1_eq[l] = f1_mask_q[l] & (f1_score_q[l*SW +: SW] == f1_piv);
+      f1_lt[l] = f1_mask_q[l] & (f1_score_q[l*SW +: SW] < f1_piv);
+    end
+  end
+
+  wire [CW-1:0] in_cnt = popcount(in_keep);
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      f1_valid_q <= 1'b0;
+    end else begin
+      f1_valid_q <= in_fire & fill_room;  // beats past MAX_N are dropped
+    end
+    if (in_fire) begin
+      f1_score_q <= in_score;
+      f1_mask_q  <= in_last ? prefix_mask(in_cnt) : {P{1'b1}};
+      f1_first_q <= fill_first_q;
+      f1_last_q  <= in_last;
+    end
+    if (f1_valid_q && f1_first_q) fpiv_q <= rk_value;
+  end
 
   // stage 0: compare a row with the pivot (quick-select) or the threshold (final pass)
   wire [P-1:0]  row_valid = (row_q == last_row_q) ? last_mask_q : {P{1'b1}};
@@ -339,11 +392,12 @@ module topk_engine #(
   reg [P-1:0]    qs1_lt_q;
   reg [CW-1:0]   qs1_eq_q;
 
+  // fed by the pass reading a candidate list (S_RUN) or by the fill pass (never both)
   always @(posedge clk) begin
-    qs1_score_q <= row_score;
-    qs1_gt_q    <= cmp_gt;
-    qs1_lt_q    <= cmp_lt;
-    qs1_eq_q    <= eq_cnt;
+    qs1_score_q <= f1_valid_q ? f1_score_q : row_score;
+    qs1_gt_q    <= f1_valid_q ? f1_gt : cmp_gt;
+    qs1_lt_q    <= f1_valid_q ? f1_lt : cmp_lt;
+    qs1_eq_q    <= f1_valid_q ? popcount(f1_eq) : eq_cnt;
   end
 
   wire [P*SW-1:0] gt_data, lt_data;
@@ -389,14 +443,12 @@ module topk_engine #(
   // ------------------------------------------------------------------ control ---------------
   // the pass just finished leaves a list of <= P candidates: its T is picked directly
   wire decide_direct = ~found & sel_direct;
-  // the job taken from A goes straight to the final pass: saturated, or n <= P (direct T)
-  wire take_final    = job_sat | sel_direct;
 
   reg [2:0] state_d;
   always @(*) begin
     state_d = state_q;
     case (state_q)
-      S_IDLE:   if (job_ready_q) state_d = job_empty ? S_EMPTY : take_final ? S_FINAL : S_RUN;
+      S_IDLE:   if (job_take) state_d = job_empty ? S_EMPTY : job_sat ? S_FINAL : S_DECIDE;
       S_RUN:    if (row_q == last_row_q) state_d = S_WAIT;
       S_WAIT:   state_d = S_DECIDE;
       S_DECIDE: state_d = (found | decide_direct) ? S_FINAL : S_RUN;
@@ -412,17 +464,22 @@ module topk_engine #(
       a_busy_q    <= 1'b0;
       qs1_valid_q <= 1'b0;
       row_q       <= {RW{1'b0}};
+      dst_q       <= 1'b0;
     end else begin
       state_q     <= state_d;
-      qs1_valid_q <= state_q == S_RUN;
-      if (qs1_valid_q) begin
+      qs1_valid_q <= (state_q == S_RUN) | f1_valid_q;
+      if (in_fire && fill_first_q) begin  // a fill pass starts: the buffer pointers restart
+        g_cnt_q <= {NW{1'b0}};
+        e_cnt_q <= {NW{1'b0}};
+        s_cnt_q <= {NW{1'b0}};
+      end else if (qs1_valid_q) begin
         g_cnt_q <= g_cnt_q + NW'(gt_n);
         s_cnt_q <= s_cnt_q + NW'(lt_n);
         e_cnt_q <= e_cnt_q + NW'(qs1_eq_q);
       end
       case (state_q)
         S_IDLE: begin
-          if (job_ready_q) begin
+          if (job_take) begin
             a_busy_q    <= 1'b1;
             n_q         <= job_n_q;
             k_q         <= job_k_q[NW-1:0];
@@ -430,20 +487,17 @@ module topk_engine #(
             row_q       <= {RW{1'b0}};
             last_row_q  <= last_row_of(job_n_q);
             last_mask_q <= last_mask_of(job_n_q[LP-1:0]);
-            // saturated: T = 0 and every element "== T" kept -> all; n <= P: T picked directly
-            thr_q       <= job_sat ? {SW{1'b0}} : rk_value;
-            need_eq_q   <= job_sat ? job_n_q : job_k_q[NW-1:0] - NW'(rk_gt);
-            keff_q      <= job_sat ? job_n_q : job_k_q[NW-1:0];
+            // final pass of a saturated job: T = 0 and every element "== T" kept -> all
+            thr_q       <= {SW{1'b0}};
+            need_eq_q   <= job_n_q;
+            keff_q      <= job_n_q;
             eq_seen_q   <= {NW{1'b0}};
             sel_tot_q   <= {NW{1'b0}};
             src_q       <= SRC_A;
             src_hi_q    <= 1'b0;
-            dst_q       <= 1'b0;
+            // otherwise S_DECIDE judges the fill pass (its counts, B written, pivot fpiv_q)
             rank_q      <= job_k_q[NW-1:0];
-            pivot_q     <= rk_value;
-            g_cnt_q     <= {NW{1'b0}};
-            e_cnt_q     <= {NW{1'b0}};
-            s_cnt_q     <= {NW{1'b0}};
+            pivot_q     <= fpiv_q;
           end
         end
         S_RUN: row_q <= row_q + 1'b1;
@@ -459,6 +513,7 @@ module topk_engine #(
             keff_q      <= k_q;
             src_q       <= SRC_A;
             src_hi_q    <= 1'b0;
+            dst_q       <= 1'b0;  // the next job's fill pass writes B
             last_row_q  <= last_row_of(n_q);
             last_mask_q <= last_mask_of(n_q[LP-1:0]);
           end else begin
@@ -487,8 +542,8 @@ module topk_engine #(
 
 `ifndef SYNTHESIS
   // Simulation checks. The rank select must find its element whenever its result is used (a
-  // pivot for a pass, or T of a one-row list); the output stream holds valid and its payload
-  // until the handshake.
+  // pivot for a pass, or T of a one-row list); a fill pass never meets a candidate pass; the
+  // output stream holds valid and its payload until the handshake.
   reg              out_hold_q;
   reg [P*DW+P+1:0] out_prev_q;
   wire [P*DW+P+1:0] out_now = {ze_out_data, out_keep, out_last, out_saturated};
@@ -497,8 +552,11 @@ module topk_engine #(
     if (!rst_n) begin
       out_hold_q <= 1'b0;
     end else begin
-      if (state_q == S_IDLE && job_ready_q && !job_empty && !job_sat && !rk_hit)
-        $fatal(1, "topk_engine: no element of rank %0d in the first row (n=%0d)", sel_t, sel_len);
+      if (f1_valid_q && f1_first_q && !rk_decide && !rk_hit
+          && (!f1_last_q || (fill_k_q != {KW{1'b0}} && fill_k_q < KW'(popcount(f1_mask_q)))))
+        $fatal(1, "topk_engine: no element of rank %0d in the first beat", f1_t);
+      if (f1_valid_q && (state_q == S_RUN || rk_decide))
+        $fatal(1, "topk_engine: fill pass beat while a candidate pass runs");
       if (state_q == S_DECIDE && !found && !rk_hit)
         $fatal(1, "topk_engine: no element of rank %0d in the sample row (len=%0d)", sel_t, sel_len);
       if (out_hold_q && !(out_valid && out_now == out_prev_q))

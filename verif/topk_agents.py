@@ -395,14 +395,17 @@ class TopkStreamChecker(uvm_component):
 def engine_cycles(scores: Sequence[int] | np.ndarray, k: int, p: int) -> int:
     """Cycles of rtl/topk_engine.v for one job on an idle engine with no stalls, counted from
     the first input beat accepted to the last output beat accepted (both included):
-    beats + sum_passes(ceil(n_pass/P) + 2) + r + 4 (+1 flush), r = row of the last kept
-    element (0 for an empty result), flush when that row's selections overflow the last beat.
-    The passes are golden's with the engine's pivot rule "row" (a list of <= P candidates takes
-    no pass: its threshold is picked directly)."""
+    beats + sum_passes(ceil(n_pass/P) + 2) - ceil(n/P) + r + 4 (+1 flush), r = row of the last
+    kept element (0 for an empty result), flush when that row's selections overflow the last
+    beat. The passes are golden's with the engine's pivot rule "row"; the first one (over all n)
+    runs during the fill and costs only its 2 cycles; a later list of <= P candidates takes no
+    pass (its threshold is picked directly)."""
     s = np.asarray(scores, dtype=np.int64).reshape(-1)
     n = s.size
     qs = quickselect_passes(s, k, p, "row")
     cycles = max(1, math.ceil(n / p)) + sum(math.ceil(m / p) + 2 for m in qs.pass_sizes) + 4
+    if qs.pass_sizes:  # the fill pass: no reads of its own
+        cycles -= math.ceil(n / p)
     pos = [int(x) for x in qs.positions] if 0 < k < n else list(range(n)) if k else []
     if pos:
         r = pos[-1] // p

@@ -96,6 +96,12 @@ MUTANTS = [
         "up ? (2 * j + 1) : (2 * j + 3)",
         "topk pivot target not pushed towards the shorter side (other passes than golden)",
     ),
+    (
+        "topk_engine.v",
+        "f1_first_q ? rk_value : fpiv_q",
+        "rk_value",
+        "topk fill pass compares later beats with a pivot of their own",
+    ),
 ]
 
 
@@ -303,6 +309,10 @@ class TopkLatencyTest(TopkLatencyBase):
                     rng.choice(("mid", "mid", "mid", "one", "n_minus_1", "gt_n", "zero")),
                 )
             )
+        # longer random jobs: several passes after the fill pass, each with a row-target pivot
+        for _ in range(scaled(6, 12)):
+            n = rng.randint(8 * cfg.p, min(cfg.max_n, 32 * cfg.p))
+            jobs.append(make_job(cfg, rng, n, "random", "mid"))
         return jobs
 
     async def after_drain(self) -> None:

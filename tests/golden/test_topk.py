@@ -42,10 +42,7 @@ def test_quickselect_matches_topk(scores: list[int], k: int, rule: str) -> None:
     if 0 < k < len(scores):
         assert qs.threshold == sorted(scores, reverse=True)[k - 1]
         assert list(qs.pass_sizes) == sorted(qs.pass_sizes, reverse=True)
-        if rule == "row" and len(scores) <= 16:  # one row: threshold picked without a pass
-            assert qs.passes == 0
-        else:
-            assert qs.pass_sizes[0] == len(scores) and qs.passes >= 1
+        assert qs.pass_sizes[0] == len(scores) and qs.passes >= 1
 
 
 @given(
@@ -54,13 +51,16 @@ def test_quickselect_matches_topk(scores: list[int], k: int, rule: str) -> None:
     st.sampled_from((4, 8, 16, 32)),
 )
 def test_row_rule_passes_shrink_and_stop_at_one_row(scores: list[int], k: int, p: int) -> None:
-    """Rule "row": every pass removes at least one candidate and every pass reads more than
-    one row (a list of <= p candidates is finished directly)."""
+    """Rule "row": every pass removes at least one candidate and every pass after the first
+    (the fill pass) reads more than one row (a list of <= p candidates is finished directly);
+    a one-row job is finished by its first pass (pivot = the k-th largest)."""
     qs = quickselect_passes(scores, k, p, "row")
     assert qs.positions.tolist() == topk_scalar(scores, k)
     sizes = list(qs.pass_sizes)
     assert all(a > b for a, b in zip(sizes, sizes[1:], strict=False))
-    assert all(m > p for m in sizes)
+    assert all(m > p for m in sizes[1:])
+    if 0 < k < len(scores) <= p:
+        assert sizes == [len(scores)] and not qs.direct
 
 
 def test_row_target() -> None:
@@ -104,13 +104,19 @@ def test_quickselect_passes_by_hand() -> None:
     # pivot 2: one greater, one equal -> threshold 2
     assert qs.pass_sizes == (5, 4, 3, 2)
     assert qs.threshold == 2 and qs.positions.tolist() == [0, 2, 3, 4]
-    # rule "row" at p = 4: 10 > 4 candidates, sample row = row 1 (index 5 lies in 4..7:
-    # [9, 2, 6, 5]); rank 3 of 10 -> row_target 2 -> pivot 6; greater [8, 7, 9] has 3 >= 3 ->
-    # keep it; 3 <= 4 candidates: threshold = 3rd largest of [8, 7, 9] = 7, no second pass
-    qs = quickselect_passes([1, 8, 3, 7, 9, 2, 6, 5, 0, 4], 3, 4, "row")
-    assert qs.pass_sizes == (10,) and qs.threshold == 7 and qs.positions.tolist() == [1, 3, 4]
-    assert qs.direct and qs.ranks == (3, 3)
-    assert not quickselect_passes([1, 8, 3, 7, 9, 2, 6, 5, 0, 4], 3, 4, "middle").direct
+    # rule "row" at p = 4, k = 5. Pass 1 (the fill pass): pivot = 2nd largest of the first row
+    # [1, 8, 3, 7] = 7; greater [8, 9], one equal -> rank 5 - 3 = 2 of the smaller side
+    # [1, 3, 2, 6, 5, 0, 4]. Pass 2: sample row = the row holding index 3 = [1, 3, 2, 6];
+    # row_target(2, 7, 4) = 2 -> pivot 3; greater [6, 5, 4] holds rank 2 -> kept; 3 <= 4
+    # candidates: threshold = 2nd largest of [6, 5, 4] = 5, no third pass
+    scores = [1, 8, 3, 7, 9, 2, 6, 5, 0, 4]
+    qs = quickselect_passes(scores, 5, 4, "row")
+    assert qs.pass_sizes == (10, 7) and qs.threshold == 5
+    assert qs.positions.tolist() == [1, 3, 4, 6, 7]
+    assert qs.direct and qs.ranks == (5, 2, 2)
+    assert not quickselect_passes(scores, 5, 4, "middle").direct
+    # k = 3: the fill pass's pivot 7 is the 3rd largest -> found in one pass
+    assert quickselect_passes(scores, 3, 4, "row").pass_sizes == (10,)
 
 
 def test_reference_cycles() -> None:
