@@ -21,14 +21,17 @@
 //   its pivot is the (P/2)-th largest lane of the first beat (the k-th largest when the job is
 //   one beat). Later pivots (golden pivot rule "row"): in the row holding candidate len/2, the
 //   element of rank golden.topk.row_target(rank, len, P) (topk_rank_sel), aimed just past the
-//   k-th element towards the shorter side. A list of <= P candidates is one row: its rank-th
-//   largest is the threshold T directly (no pass). The final pass reads A again and
-//   selects score > T plus the first (k - #greater) scores == T (running prefix count), which
-//   the zero eliminator packs into output beats. The pass sizes equal
+//   k-th element towards the shorter side; when the sample row is sorted (ascending or
+//   descending), the list is taken to be sorted too and the pivot is the element at the k-th's
+//   position in a sorted list, read in one more cycle (S_PROBE). A list of <= P candidates is
+//   one row: its rank-th largest is the threshold T directly (no pass). The final pass reads A
+//   again and selects score > T plus the first (k - #greater) scores == T (running prefix
+//   count), which the zero eliminator packs into output beats. The pass sizes equal
 //   golden.topk.quickselect_passes(scores, k, P, pivot_rule="row").pass_sizes.
 // Latency (first input beat to last output beat, no stalls, 0 < k < n):
-//   ceil(n/P) + 2 + sum_later_passes (ceil(n_pass/P) + 2) + (r + 1) + 3 [+1 when the last beat
-//   needs a flush], r = the row of the k-th selected element (the final pass stops there).
+//   ceil(n/P) + 2 + sum_later_passes (ceil(n_pass/P) + 2) + probes + (r + 1) + 3 [+1 when the
+//   last beat needs a flush], r = the row of the k-th selected element (the final pass stops
+//   there).
 // Overlap: the next job's input is accepted while the final pass reads A (into rows already
 //   read), and the next job's quick-select runs while the previous output drains.
 module topk_engine #(
@@ -80,12 +83,13 @@ module topk_engine #(
   localparam integer IW   = INDEX_W;
   localparam integer DW   = IW + SW;
   localparam integer XW   = NW + LP + 3;          // row_target products
+  localparam integer PROBE_MIN_P = 8;             // golden.topk.PROBE_MIN_P
   localparam [RW-1:0] ROW_MAX = RW'(ROWS - 1);
   localparam [FW-1:0] ROWS_F  = FW'(ROWS);
   localparam [NW-1:0] MAX_N_C = NW'(MAX_N);
 
   localparam [2:0] S_IDLE = 3'd0, S_RUN = 3'd1, S_WAIT = 3'd2, S_DECIDE = 3'd3, S_FINAL = 3'd4,
-                   S_EMPTY = 3'd5;
+                   S_EMPTY = 3'd5, S_PROBE = 3'd6;
   localparam [1:0] SRC_A = 2'd0, SRC_B = 2'd1, SRC_C = 2'd2;
 
   function automatic [CW-1:0] popcount(input [P-1:0] v);
@@ -272,6 +276,25 @@ module topk_engine #(
   wire          sel_direct = sel_len <= NW'(P);
   wire [CW-1:0] sel_t      = sel_direct ? sel_rank[CW-1:0] : row_target(sel_rank, sel_len);
 
+  // sample row sorted in list order (ascending wins when both, i.e. all equal): the pivot is
+  // then probed at the k-th element's position in a sorted list (len - rank, or rank - 1)
+  reg smp_asc, smp_desc;
+  always @(*) begin : p_mono
+    integer l;
+    smp_asc  = 1'b1;
+    smp_desc = 1'b1;
+    for (l = 0; l + 1 < P; l = l + 1) begin
+      if (row_score[l*SW +: SW] > row_score[(l+1)*SW +: SW]) smp_asc = 1'b0;
+      if (row_score[l*SW +: SW] < row_score[(l+1)*SW +: SW]) smp_desc = 1'b0;
+    end
+  end
+  // (not at P = 4: a random row of 4 is sorted 1 time in 12, too often to tell)
+  wire          probe     = (P >= PROBE_MIN_P) & ~sel_direct & (smp_asc | smp_desc);
+  /* verilator lint_off UNUSEDSIGNAL */  // probe_pos < len <= MAX_N/2 (a kept side): top bit 0
+  wire [NW-1:0] probe_pos = smp_asc ? sel_len - sel_rank : sel_rank - 1'b1;
+  /* verilator lint_on UNUSEDSIGNAL */
+  reg  [LP-1:0] probe_lane_q;
+
   // fill pass stage 1: the beat accepted last cycle (valid lanes, first / last of its packet)
   reg [P*SW-1:0] f1_score_q;
   reg [P-1:0]    f1_mask_q;
@@ -451,7 +474,8 @@ module topk_engine #(
       S_IDLE:   if (job_take) state_d = job_empty ? S_EMPTY : job_sat ? S_FINAL : S_DECIDE;
       S_RUN:    if (row_q == last_row_q) state_d = S_WAIT;
       S_WAIT:   state_d = S_DECIDE;
-      S_DECIDE: state_d = (found | decide_direct) ? S_FINAL : S_RUN;
+      S_DECIDE: state_d = (found | decide_direct) ? S_FINAL : probe ? S_PROBE : S_RUN;
+      S_PROBE:  state_d = S_RUN;
       S_FINAL:  if (ze_fire && fin_final) state_d = S_IDLE;
       S_EMPTY:  if (ze_fire) state_d = S_IDLE;
       default:  state_d = S_IDLE;
@@ -524,7 +548,15 @@ module topk_engine #(
             pivot_q     <= rk_value;
             last_row_q  <= last_row_of(next_len);
             last_mask_q <= last_mask_of(next_len[LP-1:0]);
+            if (probe) begin  // S_PROBE reads the row of probe_pos (through row_q)
+              row_q        <= probe_pos[LP +: RW];
+              probe_lane_q <= probe_pos[LP-1:0];
+            end
           end
+        end
+        S_PROBE: begin
+          pivot_q <= row_score[probe_lane_q*SW +: SW];
+          row_q   <= {RW{1'b0}};
         end
         S_FINAL: begin
           if (ze_fire) begin
@@ -555,7 +587,7 @@ module topk_engine #(
       if (f1_valid_q && f1_first_q && !rk_decide && !rk_hit
           && (!f1_last_q || (fill_k_q != {KW{1'b0}} && fill_k_q < KW'(popcount(f1_mask_q)))))
         $fatal(1, "topk_engine: no element of rank %0d in the first beat", f1_t);
-      if (f1_valid_q && (state_q == S_RUN || rk_decide))
+      if (f1_valid_q && (state_q == S_RUN || rk_decide || state_q == S_PROBE))
         $fatal(1, "topk_engine: fill pass beat while a candidate pass runs");
       if (state_q == S_DECIDE && !found && !rk_hit)
         $fatal(1, "topk_engine: no element of rank %0d in the sample row (len=%0d)", sel_t, sel_len);

@@ -399,13 +399,14 @@ def engine_cycles(scores: Sequence[int] | np.ndarray, k: int, p: int) -> int:
     kept element (0 for an empty result), flush when that row's selections overflow the last
     beat. The passes are golden's with the engine's pivot rule "row"; the first one (over all n)
     runs during the fill and costs only its 2 cycles; a later list of <= P candidates takes no
-    pass (its threshold is picked directly)."""
+    pass (its threshold is picked directly); a probed pivot (sorted sample row) costs 1 cycle."""
     s = np.asarray(scores, dtype=np.int64).reshape(-1)
     n = s.size
     qs = quickselect_passes(s, k, p, "row")
     cycles = max(1, math.ceil(n / p)) + sum(math.ceil(m / p) + 2 for m in qs.pass_sizes) + 4
     if qs.pass_sizes:  # the fill pass: no reads of its own
         cycles -= math.ceil(n / p)
+    cycles += qs.probes  # S_PROBE: one cycle per pivot read from a sorted-looking list
     pos = [int(x) for x in qs.positions] if 0 < k < n else list(range(n)) if k else []
     if pos:
         r = pos[-1] // p

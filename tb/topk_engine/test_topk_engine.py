@@ -102,6 +102,12 @@ MUTANTS = [
         "rk_value",
         "topk fill pass compares later beats with a pivot of their own",
     ),
+    (
+        "topk_engine.v",
+        "smp_asc ? sel_len - sel_rank : sel_rank - 1'b1",
+        "smp_asc ? sel_len - sel_rank : sel_rank",
+        "topk probe of a descending list one position late",
+    ),
 ]
 
 

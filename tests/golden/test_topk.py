@@ -119,6 +119,21 @@ def test_quickselect_passes_by_hand() -> None:
     assert quickselect_passes(scores, 3, 4, "row").pass_sizes == (10,)
 
 
+def test_row_rule_probes_sorted_lists() -> None:
+    # ascending 0..63, k = 32, p = 16: fill pivot = 8th largest of 0..15 = 8 -> greater 9..63
+    # (55, rank 32). Sample row (index 27 -> row 1 = 25..40) is ascending: probe the element at
+    # 55 - 32 = 23, value 32 = the 32nd largest -> found in the second pass
+    qs = quickselect_passes(list(range(64)), 32, 16, "row")
+    assert qs.pass_sizes == (64, 55) and qs.probes == 1 and qs.threshold == 32
+    # descending 63..0: fill pivot 55 -> greater 56..63 (8 < 32) -> rank 24 of the smaller side
+    # 54..0 (56); its sample row is descending: probe index 24 - 1 = 23 -> 31 = the 32nd largest
+    qs = quickselect_passes(list(range(63, -1, -1)), 32, 16, "row")
+    assert qs.pass_sizes == (64, 56) and qs.probes == 1 and qs.threshold == 32
+    assert quickselect_passes(list(range(64)), 32, 4, "row").probes == 0  # not at p = 4
+    qs = quickselect_passes([(i * 37) % 101 for i in range(100)], 10, 8, "row")
+    assert qs.pass_sizes == (100, 52, 11) and qs.probes == 0  # no sample row is sorted
+
+
 def test_reference_cycles() -> None:
     # fill 63 + passes (63+3) + (13+3) + final select 63+3 + drain 13
     assert topk_reference_cycles(993, 204, 16, (993, 200)) == 63 + 66 + 16 + 66 + 13
