@@ -13,17 +13,25 @@
 //   holds the first m lanes (keep = m ones, unused lanes zero). k = 0 or n = 0 -> one beat,
 //   keep = 0, last = 1. out_saturated = (k >= n) on every beat of the packet.
 // Algorithm: the input is stored in arrival order in buffer A (ROWS rows of P lanes). Quick-
-//   select passes read P candidates per cycle, compare them with the pivot (the candidate at
-//   index len/2, golden pivot rule "middle"), append the greater ones at the bottom and the
-//   smaller ones at the top of candidate buffer B or C (ping-pong) and count the equal ones;
-//   the side holding the k-th element is the next pass's candidate list (always read back in
-//   arrival order), until the k-th element equals the pivot. The final pass reads A again and
-//   selects score > T plus the first (k - #greater) scores == T (running prefix count), which
-//   the zero eliminator packs into output beats. The pass sizes equal
-//   golden.topk.quickselect_passes(scores, k, pivot_rule="middle").pass_sizes.
+//   select passes compare P candidates per cycle with the pivot, append the greater ones at the
+//   bottom and the smaller ones at the top of candidate buffer B or C (ping-pong) and count the
+//   equal ones; the side holding the k-th element is the next pass's candidate list (always
+//   read back in arrival order), until the k-th element equals the pivot or the list fits in
+//   one row. The FIRST pass runs on the input beats as they arrive (the fill pass, into B):
+//   its pivot is the (P/2)-th largest lane of the first beat (the k-th largest when the job is
+//   one beat). Later pivots (golden pivot rule "row"): in the row holding candidate len/2, the
+//   element of rank golden.topk.row_target(rank, len, P) (topk_rank_sel), aimed just past the
+//   k-th element towards the shorter side; when the sample row is sorted (ascending or
+//   descending), the list is taken to be sorted too and the pivot is the element at the k-th's
+//   position in a sorted list, read in one more cycle (S_PROBE). A list of <= P candidates is
+//   one row: its rank-th largest is the threshold T directly (no pass). The final pass reads A
+//   again and selects score > T plus the first (k - #greater) scores == T (running prefix
+//   count), which the zero eliminator packs into output beats. The pass sizes equal
+//   golden.topk.quickselect_passes(scores, k, P, pivot_rule="row").pass_sizes.
 // Latency (first input beat to last output beat, no stalls, 0 < k < n):
-//   ceil(n/P) + sum_passes (ceil(n_pass/P) + 2) + (r + 1) + 3 [+1 when the last beat needs a
-//   flush], r = the row of the k-th selected element (the final pass stops there).
+//   ceil(n/P) + 2 + sum_later_passes (ceil(n_pass/P) + 2) + probes + (r + 1) + 3 [+1 when the
+//   last beat needs a flush], r = the row of the k-th selected element (the final pass stops
+//   there).
 // Overlap: the next job's input is accepted while the final pass reads A (into rows already
 //   read), and the next job's quick-select runs while the previous output drains.
 module topk_engine #(
@@ -74,12 +82,14 @@ module topk_engine #(
   localparam integer SW   = SCORE_W;
   localparam integer IW   = INDEX_W;
   localparam integer DW   = IW + SW;
+  localparam integer XW   = NW + LP + 3;          // row_target products
+  localparam integer PROBE_MIN_P = 8;             // golden.topk.PROBE_MIN_P
   localparam [RW-1:0] ROW_MAX = RW'(ROWS - 1);
   localparam [FW-1:0] ROWS_F  = FW'(ROWS);
   localparam [NW-1:0] MAX_N_C = NW'(MAX_N);
 
   localparam [2:0] S_IDLE = 3'd0, S_RUN = 3'd1, S_WAIT = 3'd2, S_DECIDE = 3'd3, S_FINAL = 3'd4,
-                   S_EMPTY = 3'd5;
+                   S_EMPTY = 3'd5, S_PROBE = 3'd6;
   localparam [1:0] SRC_A = 2'd0, SRC_B = 2'd1, SRC_C = 2'd2;
 
   function automatic [CW-1:0] popcount(input [P-1:0] v);
@@ -100,6 +110,14 @@ module topk_engine #(
     end
   endfunction
 
+  // lanes 0 .. cnt-1 (cnt = 0..P)
+  function automatic [P-1:0] prefix_mask(input [CW-1:0] cnt);
+    integer l;
+    begin
+      for (l = 0; l < P; l = l + 1) prefix_mask[l] = l < cnt;
+    end
+  endfunction
+
   // row of the last element of a list of len >= 1 elements
   /* verilator lint_off UNUSEDSIGNAL */  // the lane bits (and a top bit) of len - 1 are unused
   function automatic [RW-1:0] last_row_of(input [NW-1:0] len);
@@ -110,6 +128,24 @@ module topk_engine #(
     end
   endfunction
   /* verilator lint_on UNUSEDSIGNAL */
+
+  // rank (1 = largest) to pick in the sample row of a list of len > P candidates whose k-th
+  // element has rank `rank`: golden.topk.row_target (the pivot's expected rank lands one sample
+  // step past the k-th element, towards the shorter side)
+  function automatic [CW-1:0] row_target(input [NW-1:0] rank, input [NW-1:0] len);
+    integer j;
+    reg          up;
+    reg [XW-1:0] lhs, rhs;
+    begin
+      up  = {rank, 1'b0} <= {1'b0, len};
+      lhs = XW'(rank) * XW'(2 * (P + 1));
+      row_target = {{(CW - 1){1'b0}}, 1'b1};
+      for (j = 1; j < P; j = j + 1) begin
+        rhs = (XW'(len) + 1'b1) * XW'(up ? (2 * j - 1) : (2 * j + 3));
+        if (lhs >= rhs) row_target = row_target + 1'b1;
+      end
+    end
+  endfunction
 
   // ------------------------------------------------------------------ fill (input) ----------
   reg [FW-1:0] fill_row_q;     // row the next beat writes
@@ -126,7 +162,11 @@ module topk_engine #(
   wire in_fire   = in_valid & in_ready;
   wire fill_room = fill_row_q != ROWS_F;
   wire [NW-1:0] fill_n = fill_room ? ((NW'(fill_row_q) << LP) + NW'(popcount(in_keep))) : MAX_N_C;
-  wire job_take  = (state_q == S_IDLE) & job_ready_q;
+  reg          f1_valid_q;     // fill pass stage 1 holds a beat (declared with the fill pass)
+  wire job_trivial = (job_n_q == {NW{1'b0}}) | (job_k_q == {KW{1'b0}}) | ({1'b0, job_n_q} <= job_k_q);
+  // a job is taken once its fill pass has left stage 1 (its last row then is in stage 2, which
+  // lands before S_DECIDE reads); trivial jobs ignore their fill pass
+  wire job_take  = (state_q == S_IDLE) & job_ready_q & (job_trivial | ~f1_valid_q);
 
   // A row may be overwritten by the next job once the final pass has read it.
   assign in_ready = ~job_ready_q & (~a_busy_q | ((state_q == S_FINAL) & (fill_row_q < FW'(row_q))));
@@ -184,7 +224,7 @@ module topk_engine #(
   reg [NW-1:0] sel_tot_q;      // selected in earlier rows
   reg          sat_q;
 
-  wire job_empty = (job_n_q == {NW{1'b0}}) | (job_k_q == {KW{1'b0}});
+  wire job_empty = (job_n_q == {NW{1'b0}}) | (job_k_q == {KW{1'b0}});  // (job_trivial: or sat)
   wire job_sat   = {1'b0, job_n_q} <= job_k_q;
 
   // pass outcome
@@ -194,19 +234,21 @@ module topk_engine #(
   wire [NW-1:0] next_len  = keep_gt ? g_cnt_q : s_cnt_q;
   wire [NW-1:0] next_rank = keep_gt ? rank_q : rank_q - ge_cnt[NW-1:0];
 
+  // list whose pivot (or direct threshold) is picked in S_DECIDE: the side kept by the pass
+  // just finished
+  wire [NW-1:0] sel_len  = next_len;
+  wire [NW-1:0] sel_rank = next_rank;
+
   // read port (shared by the passes and the pivot fetch): logical row of a list
-  // pivot = candidate at index len/2 (golden rule "middle"); len/2 < MAX_N/2 leaves the top bit 0
+  // sample row = the row holding candidate len/2; len/2 < MAX_N/2 leaves the top bit 0
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [NW-1:0] piv_pos = (state_q == S_IDLE) ? (job_n_q >> 1) : (next_len >> 1);
+  wire [NW-1:0] piv_pos = sel_len >> 1;
   /* verilator lint_on UNUSEDSIGNAL */
   reg  [1:0]    rd_src;
   reg           rd_hi;
   reg  [RW-1:0] rd_lrow;
   always @(*) begin
     case (state_q)
-      S_IDLE: begin
-        rd_src = SRC_A; rd_hi = 1'b0; rd_lrow = piv_pos[LP +: RW];
-      end
       S_DECIDE: begin
         rd_src = dst_q ? SRC_C : SRC_B; rd_hi = ~keep_gt; rd_lrow = piv_pos[LP +: RW];
       end
@@ -228,7 +270,78 @@ module topk_engine #(
     for (l = 0; l < P; l = l + 1)
       row_score[l*SW +: SW] = rd_hi ? raw_rd[(P-1-l)*SW +: SW] : raw_rd[l*SW +: SW];
   end
-  wire [SW-1:0] piv_val = row_score[piv_pos[LP-1:0]*SW +: SW];
+
+  // pivot / direct threshold: rank select over the row just read (the row holding element len/2
+  // of the list; for len <= P that is the whole list, and the rank-th largest of it is T)
+  wire          sel_direct = sel_len <= NW'(P);
+  wire [CW-1:0] sel_t      = sel_direct ? sel_rank[CW-1:0] : row_target(sel_rank, sel_len);
+
+  // sample row sorted in list order (ascending wins when both, i.e. all equal): the pivot is
+  // then probed at the k-th element's position in a sorted list (len - rank, or rank - 1)
+  reg smp_asc, smp_desc;
+  always @(*) begin : p_mono
+    integer l;
+    smp_asc  = 1'b1;
+    smp_desc = 1'b1;
+    for (l = 0; l + 1 < P; l = l + 1) begin
+      if (row_score[l*SW +: SW] > row_score[(l+1)*SW +: SW]) smp_asc = 1'b0;
+      if (row_score[l*SW +: SW] < row_score[(l+1)*SW +: SW]) smp_desc = 1'b0;
+    end
+  end
+  // (not at P = 4: a random row of 4 is sorted 1 time in 12, too often to tell)
+  wire          probe     = (P >= PROBE_MIN_P) & ~sel_direct & (smp_asc | smp_desc);
+  /* verilator lint_off UNUSEDSIGNAL */  // probe_pos < len <= MAX_N/2 (a kept side): top bit 0
+  wire [NW-1:0] probe_pos = smp_asc ? sel_len - sel_rank : sel_rank - 1'b1;
+  /* verilator lint_on UNUSEDSIGNAL */
+  reg  [LP-1:0] probe_lane_q;
+
+  // fill pass stage 1: the beat accepted last cycle (valid lanes, first / last of its packet)
+  reg [P*SW-1:0] f1_score_q;
+  reg [P-1:0]    f1_mask_q;
+  reg            f1_first_q;
+  reg            f1_last_q;
+  reg [SW-1:0]   fpiv_q;       // pivot of the fill pass (from the packet's first beat)
+  // first-beat pivot: the (P/2)-th largest lane, or the k-th largest when the job is one beat
+  // (then it is T itself; k < n <= P unless the job is trivial and the pass is ignored)
+  wire [CW-1:0]  f1_t = f1_last_q ? fill_k_q[CW-1:0] : CW'(P / 2);
+
+  // the rank selector serves S_DECIDE (sample row / one-row list) and otherwise the first beat
+  // of a fill pass (never both: input is accepted only in S_IDLE and S_FINAL)
+  wire           rk_decide = state_q == S_DECIDE;
+  wire [SW-1:0]  rk_value;
+  wire [CW-1:0]  rk_gt;
+  wire           rk_hit;
+  topk_rank_sel #(.P(P), .W(SW)) u_rank (
+    .row(rk_decide ? row_score : f1_score_q),
+    .valid(rk_decide ? (sel_direct ? last_mask_of(sel_len[LP-1:0]) : {P{1'b1}}) : f1_mask_q),
+    .t(rk_decide ? sel_t : f1_t), .value(rk_value), .gt(rk_gt), .hit(rk_hit));
+
+  wire [SW-1:0] f1_piv = f1_first_q ? rk_value : fpiv_q;
+  reg  [P-1:0]  f1_gt, f1_eq, f1_lt;
+  always @(*) begin : p_fcmp
+    integer l;
+    for (l = 0; l < P; l = l + 1) begin
+      f1_gt[l] = f1_mask_q[l] & (f1_score_q[l*SW +: SW] > f1_piv);
+      f1_eq[l] = f1_mask_q[l] & (f1_score_q[l*SW +: SW] == f1_piv);
+      f1_lt[l] = f1_mask_q[l] & (f1_score_q[l*SW +: SW] < f1_piv);
+    end
+  end
+
+  wire [CW-1:0] in_cnt = popcount(in_keep);
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      f1_valid_q <= 1'b0;
+    end else begin
+      f1_valid_q <= in_fire & fill_room;  // beats past MAX_N are dropped
+    end
+    if (in_fire) begin
+      f1_score_q <= in_score;
+      f1_mask_q  <= in_last ? prefix_mask(in_cnt) : {P{1'b1}};
+      f1_first_q <= fill_first_q;
+      f1_last_q  <= in_last;
+    end
+    if (f1_valid_q && f1_first_q) fpiv_q <= rk_value;
+  end
 
   // stage 0: compare a row with the pivot (quick-select) or the threshold (final pass)
   wire [P-1:0]  row_valid = (row_q == last_row_q) ? last_mask_q : {P{1'b1}};
@@ -302,11 +415,12 @@ module topk_engine #(
   reg [P-1:0]    qs1_lt_q;
   reg [CW-1:0]   qs1_eq_q;
 
+  // fed by the pass reading a candidate list (S_RUN) or by the fill pass (never both)
   always @(posedge clk) begin
-    qs1_score_q <= row_score;
-    qs1_gt_q    <= cmp_gt;
-    qs1_lt_q    <= cmp_lt;
-    qs1_eq_q    <= eq_cnt;
+    qs1_score_q <= f1_valid_q ? f1_score_q : row_score;
+    qs1_gt_q    <= f1_valid_q ? f1_gt : cmp_gt;
+    qs1_lt_q    <= f1_valid_q ? f1_lt : cmp_lt;
+    qs1_eq_q    <= f1_valid_q ? popcount(f1_eq) : eq_cnt;
   end
 
   wire [P*SW-1:0] gt_data, lt_data;
@@ -350,22 +464,46 @@ module topk_engine #(
     .rd_row(rd_prow), .rd_data(c_rd));
 
   // ------------------------------------------------------------------ control ---------------
+  // the pass just finished leaves a list of <= P candidates: its T is picked directly
+  wire decide_direct = ~found & sel_direct;
+
+  reg [2:0] state_d;
+  always @(*) begin
+    state_d = state_q;
+    case (state_q)
+      S_IDLE:   if (job_take) state_d = job_empty ? S_EMPTY : job_sat ? S_FINAL : S_DECIDE;
+      S_RUN:    if (row_q == last_row_q) state_d = S_WAIT;
+      S_WAIT:   state_d = S_DECIDE;
+      S_DECIDE: state_d = (found | decide_direct) ? S_FINAL : probe ? S_PROBE : S_RUN;
+      S_PROBE:  state_d = S_RUN;
+      S_FINAL:  if (ze_fire && fin_final) state_d = S_IDLE;
+      S_EMPTY:  if (ze_fire) state_d = S_IDLE;
+      default:  state_d = S_IDLE;
+    endcase
+  end
+
   always @(posedge clk) begin
     if (!rst_n) begin
       state_q     <= S_IDLE;
       a_busy_q    <= 1'b0;
       qs1_valid_q <= 1'b0;
       row_q       <= {RW{1'b0}};
+      dst_q       <= 1'b0;
     end else begin
-      qs1_valid_q <= state_q == S_RUN;
-      if (qs1_valid_q) begin
+      state_q     <= state_d;
+      qs1_valid_q <= (state_q == S_RUN) | f1_valid_q;
+      if (in_fire && fill_first_q) begin  // a fill pass starts: the buffer pointers restart
+        g_cnt_q <= {NW{1'b0}};
+        e_cnt_q <= {NW{1'b0}};
+        s_cnt_q <= {NW{1'b0}};
+      end else if (qs1_valid_q) begin
         g_cnt_q <= g_cnt_q + NW'(gt_n);
         s_cnt_q <= s_cnt_q + NW'(lt_n);
         e_cnt_q <= e_cnt_q + NW'(qs1_eq_q);
       end
       case (state_q)
         S_IDLE: begin
-          if (job_ready_q) begin
+          if (job_take) begin
             a_busy_q    <= 1'b1;
             n_q         <= job_n_q;
             k_q         <= job_k_q[NW-1:0];
@@ -381,65 +519,84 @@ module topk_engine #(
             sel_tot_q   <= {NW{1'b0}};
             src_q       <= SRC_A;
             src_hi_q    <= 1'b0;
-            dst_q       <= 1'b0;
+            // otherwise S_DECIDE judges the fill pass (its counts, B written, pivot fpiv_q)
             rank_q      <= job_k_q[NW-1:0];
-            pivot_q     <= piv_val;
-            g_cnt_q     <= {NW{1'b0}};
-            e_cnt_q     <= {NW{1'b0}};
-            s_cnt_q     <= {NW{1'b0}};
-            state_q     <= job_empty ? S_EMPTY : job_sat ? S_FINAL : S_RUN;
+            pivot_q     <= fpiv_q;
           end
         end
-        S_RUN: begin
-          row_q <= row_q + 1'b1;
-          if (row_q == last_row_q) state_q <= S_WAIT;
-        end
-        S_WAIT: state_q <= S_DECIDE;
+        S_RUN: row_q <= row_q + 1'b1;
         S_DECIDE: begin
           row_q   <= {RW{1'b0}};
           g_cnt_q <= {NW{1'b0}};
           e_cnt_q <= {NW{1'b0}};
           s_cnt_q <= {NW{1'b0}};
-          if (found) begin
-            thr_q       <= pivot_q;
-            need_eq_q   <= rank_q - g_cnt_q;
+          if (found || decide_direct) begin
+            // found: T = the pivot; direct: T = the rank-th largest of the one-row list
+            thr_q       <= found ? pivot_q : rk_value;
+            need_eq_q   <= found ? rank_q - g_cnt_q : next_rank - NW'(rk_gt);
             keff_q      <= k_q;
             src_q       <= SRC_A;
             src_hi_q    <= 1'b0;
+            dst_q       <= 1'b0;  // the next job's fill pass writes B
             last_row_q  <= last_row_of(n_q);
             last_mask_q <= last_mask_of(n_q[LP-1:0]);
-            state_q     <= S_FINAL;
           end else begin
             src_q       <= dst_q ? SRC_C : SRC_B;
             src_hi_q    <= ~keep_gt;
             dst_q       <= ~dst_q;
             rank_q      <= next_rank;
-            pivot_q     <= piv_val;
+            pivot_q     <= rk_value;
             last_row_q  <= last_row_of(next_len);
             last_mask_q <= last_mask_of(next_len[LP-1:0]);
-            state_q     <= S_RUN;
+            if (probe) begin  // S_PROBE reads the row of probe_pos (through row_q)
+              row_q        <= probe_pos[LP +: RW];
+              probe_lane_q <= probe_pos[LP-1:0];
+            end
           end
+        end
+        S_PROBE: begin
+          pivot_q <= row_score[probe_lane_q*SW +: SW];
+          row_q   <= {RW{1'b0}};
         end
         S_FINAL: begin
           if (ze_fire) begin
             eq_seen_q <= eq_seen_q + NW'(eq_cnt);
             sel_tot_q <= sel_tot_next[NW-1:0];
             row_q     <= row_q + 1'b1;
-            if (fin_final) begin
-              state_q  <= S_IDLE;
-              a_busy_q <= 1'b0;
-            end
+            if (fin_final) a_busy_q <= 1'b0;
           end
         end
-        S_EMPTY: begin
-          if (ze_fire) begin
-            state_q  <= S_IDLE;
-            a_busy_q <= 1'b0;
-          end
-        end
-        default: state_q <= S_IDLE;
+        S_EMPTY: if (ze_fire) a_busy_q <= 1'b0;
+        default: ;
       endcase
     end
   end
+
+`ifndef SYNTHESIS
+  // Simulation checks. The rank select must find its element whenever its result is used (a
+  // pivot for a pass, or T of a one-row list); a fill pass never meets a candidate pass; the
+  // output stream holds valid and its payload until the handshake.
+  reg              out_hold_q;
+  reg [P*DW+P+1:0] out_prev_q;
+  wire [P*DW+P+1:0] out_now = {ze_out_data, out_keep, out_last, out_saturated};
+  initial out_hold_q = 1'b0;  // no check before the first reset (random initial state)
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      out_hold_q <= 1'b0;
+    end else begin
+      if (f1_valid_q && f1_first_q && !rk_decide && !rk_hit
+          && (!f1_last_q || (fill_k_q != {KW{1'b0}} && fill_k_q < KW'(popcount(f1_mask_q)))))
+        $fatal(1, "topk_engine: no element of rank %0d in the first beat", f1_t);
+      if (f1_valid_q && (state_q == S_RUN || rk_decide || state_q == S_PROBE))
+        $fatal(1, "topk_engine: fill pass beat while a candidate pass runs");
+      if (state_q == S_DECIDE && !found && !rk_hit)
+        $fatal(1, "topk_engine: no element of rank %0d in the sample row (len=%0d)", sel_t, sel_len);
+      if (out_hold_q && !(out_valid && out_now == out_prev_q))
+        $fatal(1, "topk_engine: output beat dropped or changed before its handshake");
+      out_hold_q <= out_valid & ~out_ready;
+    end
+    out_prev_q <= out_now;
+  end
+`endif
 endmodule
 `default_nettype wire

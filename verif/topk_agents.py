@@ -195,6 +195,23 @@ def make_job(cfg: TopkCfg, rng: random.Random, n: int, kind: str, kclass: str) -
     return Job(scores, indexes, min(make_k(kclass, n, rng), (1 << cfg.k_w) - 1))
 
 
+def direct_tie_job(cfg: TopkCfg, rng: random.Random) -> Job:
+    """A job whose threshold is picked directly from a one-row list reached through a smaller
+    side (its rank differs from k), with more scores == T than are kept (boundary ties)."""
+    while True:
+        n = rng.randint(2 * cfg.p, 4 * cfg.p)
+        low = [rng.getrandbits(cfg.score_w) >> 1 for _ in range(2)]
+        scores = [
+            rng.choice(low) if rng.random() < 0.4 else rng.getrandbits(cfg.score_w)
+            for _ in range(n)
+        ]
+        k = rng.randint(1, n - 1)
+        qs = quickselect_passes(scores, k, cfg.p, "row")
+        cut = len(qs.ranks) >= 2 and qs.ranks[-1] != qs.ranks[-2]  # last pass kept the smaller
+        if qs.direct and cut and "ties" in kind_of(Job(scores, [], k)):
+            return Job(scores, rng.sample(range(1 << cfg.index_w), n), k)
+
+
 def n_values(cfg: TopkCfg) -> dict[str, int]:
     p = cfg.p
     return {"zero": 0, "one": 1, "p_minus_1": p - 1, "p": p, "p_plus_1": p + 1, "max": cfg.max_n}
@@ -212,6 +229,7 @@ def directed_jobs(cfg: TopkCfg, rng: random.Random, with_max: bool = True) -> li
         jobs.append(make_job(cfg, rng, rng.choice(small), kind, "mid"))
     for kclass in K_CLASSES:
         jobs.append(make_job(cfg, rng, rng.choice(small), rng.choice(KINDS), kclass))
+    jobs += [direct_tie_job(cfg, rng) for _ in range(2)]
     # sparse selection over many rows: output beats with gaps between them
     job = make_job(cfg, rng, min(cfg.max_n, 8 * cfg.p), "random", "mid")
     jobs.append(Job(job.scores, job.indexes, 3 * cfg.p))
@@ -377,12 +395,18 @@ class TopkStreamChecker(uvm_component):
 def engine_cycles(scores: Sequence[int] | np.ndarray, k: int, p: int) -> int:
     """Cycles of rtl/topk_engine.v for one job on an idle engine with no stalls, counted from
     the first input beat accepted to the last output beat accepted (both included):
-    beats + sum_passes(ceil(n_pass/P) + 2) + r + 4 (+1 flush), r = row of the last kept
-    element (0 for an empty result), flush when that row's selections overflow the last beat."""
+    beats + sum_passes(ceil(n_pass/P) + 2) - ceil(n/P) + r + 4 (+1 flush), r = row of the last
+    kept element (0 for an empty result), flush when that row's selections overflow the last
+    beat. The passes are golden's with the engine's pivot rule "row"; the first one (over all n)
+    runs during the fill and costs only its 2 cycles; a later list of <= P candidates takes no
+    pass (its threshold is picked directly); a probed pivot (sorted sample row) costs 1 cycle."""
     s = np.asarray(scores, dtype=np.int64).reshape(-1)
     n = s.size
-    qs = quickselect_passes(s, k, p, "middle")
+    qs = quickselect_passes(s, k, p, "row")
     cycles = max(1, math.ceil(n / p)) + sum(math.ceil(m / p) + 2 for m in qs.pass_sizes) + 4
+    if qs.pass_sizes:  # the fill pass: no reads of its own
+        cycles -= math.ceil(n / p)
+    cycles += qs.probes  # S_PROBE: one cycle per pivot read from a sorted-looking list
     pos = [int(x) for x in qs.positions] if 0 < k < n else list(range(n)) if k else []
     if pos:
         r = pos[-1] // p

@@ -2,7 +2,7 @@
 arrival, arrival order, dense beats, saturated flag) under idle and backpressure on both sides;
 functional coverage of data kinds, k classes and n classes; exact per-job latency against the
 engine's cycle model (which proves the quick-select pass sizes equal golden
-``quickselect_passes(..., pivot_rule="middle")``); back-to-back overlap; broken-model check.
+``quickselect_passes(..., pivot_rule="row")``); back-to-back overlap; broken-model check.
 
 ``TopkBenchTest`` is the measurement used by ``bench/topk_bench.py`` (skipped unless
 ``TOPK_BENCH_JOBS`` names a JSON job list)."""
@@ -83,6 +83,30 @@ MUTANTS = [
         "(fill_row_q < FW'(row_q))",
         "(fill_row_q <= FW'(row_q))",
         "topk next job overwrites a row before the final pass reads it",
+    ),
+    (
+        "topk_engine.v",
+        "next_rank - NW'(rk_gt)",
+        "rank_q - NW'(rk_gt)",
+        "topk one-row threshold uses the stale rank of the previous pass",
+    ),
+    (
+        "topk_engine.v",
+        "up ? (2 * j - 1) : (2 * j + 3)",
+        "up ? (2 * j + 1) : (2 * j + 3)",
+        "topk pivot target not pushed towards the shorter side (other passes than golden)",
+    ),
+    (
+        "topk_engine.v",
+        "f1_first_q ? rk_value : fpiv_q",
+        "rk_value",
+        "topk fill pass compares later beats with a pivot of their own",
+    ),
+    (
+        "topk_engine.v",
+        "smp_asc ? sel_len - sel_rank : sel_rank - 1'b1",
+        "smp_asc ? sel_len - sel_rank : sel_rank",
+        "topk probe of a descending list one position late",
     ),
 ]
 
@@ -291,6 +315,10 @@ class TopkLatencyTest(TopkLatencyBase):
                     rng.choice(("mid", "mid", "mid", "one", "n_minus_1", "gt_n", "zero")),
                 )
             )
+        # longer random jobs: several passes after the fill pass, each with a row-target pivot
+        for _ in range(scaled(6, 12)):
+            n = rng.randint(8 * cfg.p, min(cfg.max_n, 32 * cfg.p))
+            jobs.append(make_job(cfg, rng, n, "random", "mid"))
         return jobs
 
     async def after_drain(self) -> None:
