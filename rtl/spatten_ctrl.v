@@ -76,6 +76,7 @@ module spatten_ctrl #(
     output wire                       kb_wr_merge,
     output reg                        kb_rd_start,
     output wire                       vb_clr,
+    output reg                        kb_clr,       // the key buffer's valid bits: a new K plane
     output wire [CHANNELS-1:0]        vb_wr_en,
     input  wire [MAX_N-1:0]           vb_valid,
     output reg  [LANES*16-1:0]        vb_rd_idx,
@@ -200,6 +201,29 @@ module spatten_ctrl #(
   // kf_busy: it runs (its done pulse not yet seen); drop_err: the row is dropped because the
   // fetch failed or ABORT came, then the command fails (nothing accumulated yet).
   reg             kq_pend, kf_busy, drop_err;
+  // Prefetch of the next item: once the current item's V rows are in (the fetch array is
+  // idle until the next item), the next query's Q row (summarization) or the next live head's
+  // Q row and then its K plane are fetched while P.V and the E write of this item run; the
+  // next item then starts at S_QK. pf_st: PF_IDLE, PF_Q (its Q job runs), PF_RDY (Q in; the
+  // head's K job issued and tracked by kf_busy).
+  localparam [1:0] PF_IDLE = 2'd0, PF_Q = 2'd1, PF_RDY = 2'd2;
+  reg [1:0]       pf_st;
+  reg             pf_arm, pf_k;
+  reg [HIDX_W:0]  pf_h;
+  reg [31:0]      pf_off;
+  // the next live head after h (below HEADS and H_MAX)
+  reg [HIDX_W:0]  nh;
+  reg             nh_any;
+  integer nhi;
+  always @(*) begin
+    nh = {(HIDX_W+1){1'b0}};
+    nh_any = 1'b0;
+    for (nhi = H_MAX - 1; nhi >= 0; nhi = nhi - 1)
+      if ((HIDX_W+1)'(nhi) > h && (HIDX_W+1)'(nhi) < (HIDX_W+1)'(cfg_heads) && live_cmd[nhi]) begin
+        nh = (HIDX_W+1)'(nhi);
+        nh_any = 1'b1;
+      end
+  end
   reg             err_after_clr;  // a failed command clears the state, then reports ERROR
   reg [1:0]       fjob;      // SPATTEN_FJOB_*: K MSB, Q, K LSB, V
   reg [H_MAX-1:0] new_live;
@@ -327,6 +351,7 @@ module spatten_ctrl #(
     error_pulse     <= 1'b0;
     err_clear       <= 1'b0;
     kb_rd_start     <= 1'b0;
+    kb_clr          <= 1'b0;
     cnt_requant_inc <= 1'b0;
     cnt_macs_add    <= {MACS_ADD_W{1'b0}};
     if (!rst_n) begin
@@ -345,6 +370,8 @@ module spatten_ctrl #(
       kq_pend <= 1'b0;
       kf_busy <= 1'b0;
       drop_err <= 1'b0;
+      pf_st <= PF_IDLE;
+      pf_arm <= 1'b0;
       start_after_clr <= 1'b0;
       err_after_clr <= 1'b0;
       clr_ti_done <= 1'b0;
@@ -367,6 +394,8 @@ module spatten_ctrl #(
       case (st)
         S_IDLE: begin
           abort_q <= 1'b0;
+          pf_st <= PF_IDLE;
+          pf_arm <= 1'b0;
           if (cmd_clear) begin
             st <= S_CLR;
             clr_ti_done <= 1'b0;
@@ -406,6 +435,16 @@ module spatten_ctrl #(
         S_HEAD: begin
           if (h >= (HIDX_W+1)'(cfg_heads) || h >= (HIDX_W+1)'(H_MAX)) begin
             st <= cfg_prune ? S_TREAD : S_FIN;
+          end else if (live_cmd[h[HIDX_W-1:0]] && pf_st != PF_IDLE && pf_h == h) begin
+            // prefetched: Q loaded (and the K plane streaming) once the prefetch is ready
+            if (pf_st == PF_RDY) begin
+              lsb_loaded <= 1'b0;
+              qi <= 16'd0;
+              kq_pend <= 1'b0;
+              repass <= 1'b0;
+              pf_st <= PF_IDLE;
+              st <= S_QK;
+            end
           end else if (live_cmd[h[HIDX_W-1:0]]) begin
             lsb_loaded <= 1'b0;
             qi <= 16'd0;
@@ -439,6 +478,7 @@ module spatten_ctrl #(
             if (kq_pend) begin  // K MSB plane, every live position, streamed under Q.K
               kq_pend <= 1'b0;
               kf_busy <= 1'b1;
+              kb_clr <= 1'b1;
               f_job_valid <= 1'b1;
               f_job_base <= cfg_kmsb_base + off;
               f_job_stride <= row_bytes(d7, 5'(cfg_msb));
@@ -522,13 +562,17 @@ module spatten_ctrl #(
               g_list <= 1'b1; g_i <= 16'd0;
             end else begin
               st <= S_PV;
+              pf_arm <= 1'b1;  // the item's fetches are done
             end
             pv_j <= 16'd0;
             pv_done <= 1'b0;
           end
         end
         S_VJOB: if (f_job_valid & f_job_ready) st <= S_VWAIT;
-        S_VWAIT: if (f_done) st <= S_PV;
+        S_VWAIT: if (f_done) begin
+          st <= S_PV;
+          pf_arm <= 1'b1;  // the item's fetches are done
+        end
         S_PV: begin
           if (pv_valid & pv_ready) begin
             pv_valid <= 1'b0;
@@ -583,7 +627,14 @@ module spatten_ctrl #(
         end
         S_QEND: begin
           if (f_err | abort_q) st <= S_FINERR;
-          else if (qi + 16'd1 < nq) begin
+          else if (qi + 16'd1 < nq && pf_st != PF_IDLE) begin
+            if (pf_st == PF_RDY) begin  // the next query's Q row is in
+              qi <= qi + 16'd1;
+              repass <= 1'b0;
+              pf_st <= PF_IDLE;
+              st <= S_QK;
+            end
+          end else if (qi + 16'd1 < nq) begin
             qi <= qi + 16'd1;
             st <= S_QJOB;
             repass <= 1'b0;
@@ -653,7 +704,8 @@ module spatten_ctrl #(
             kept_tokens <= cfg_prune ? cfg_token_keep : cfg_n;
           end
         end
-        S_FINERR: if (!w_busy && !f_busy && !w_job_valid) begin
+        S_FINERR: if (!w_busy && !f_busy && !w_job_valid && !f_job_valid) begin
+          pf_st <= PF_IDLE;
           // A failed command leaves importance half-accumulated: clear it (as CTRL.CLEAR) so
           // the state after an error is always the cleared one, and report ERROR only once
           // the clear is done (BUSY is low meanwhile, DONE/ERROR not yet set).
@@ -669,6 +721,39 @@ module spatten_ctrl #(
         end
         default: st <= S_IDLE;
       endcase
+
+      // ---- prefetch of the next item (the fetch array is idle: this item's V rows are in)
+      if (pf_arm) begin
+        pf_arm <= 1'b0;
+        if (!f_err && !abort_q && st != S_FINERR && (qi + 16'd1 < nq || nh_any)) begin
+          pf_st <= PF_Q;
+          pf_h <= (qi + 16'd1 < nq) ? h : nh;
+          pf_k <= !(qi + 16'd1 < nq);
+          pf_off <= (qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride;
+          f_job_valid <= 1'b1;
+          f_job_base <= cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride);
+          f_job_stride <= row_bytes(d7, 5'd12);
+          f_job_bits <= 4'd12;
+          f_job_class <= `SPATTEN_CLASS_Q;
+          fjob <= `SPATTEN_FJOB_Q;
+          g_list <= 1'b0;
+          g_i <= (qi + 16'd1 < nq) ? qi + 16'd1 : 16'd0;
+          g_end <= (qi + 16'd1 < nq) ? qi + 16'd1 : 16'd0;
+        end
+      end else if (pf_st == PF_Q && f_done) begin
+        pf_st <= PF_RDY;
+        if (pf_k) begin  // the next head's K MSB plane, streamed under its Q.K
+          kf_busy <= 1'b1;
+          kb_clr <= 1'b1;
+          f_job_valid <= 1'b1;
+          f_job_base <= cfg_kmsb_base + pf_off;
+          f_job_stride <= row_bytes(d7, 5'(cfg_msb));
+          f_job_bits <= cfg_msb;
+          f_job_class <= `SPATTEN_CLASS_K_MSB;
+          fjob <= `SPATTEN_FJOB_K_MSB;
+          g_list <= 1'b0; g_i <= 16'd0; g_end <= n16 - 16'd1;
+        end
+      end
     end
   end
 

@@ -185,7 +185,7 @@ module spatten_top #(
 `include "spatten_axi_rd_map.vh"
 
   // ---------------------------------------------------------------- key / value / query buffers
-  wire kb_wr_merge, kb_rd_start, vb_clr, q_load;
+  wire kb_wr_merge, kb_rd_start, vb_clr, kb_clr, q_load;
   wire [CHANNELS-1:0] kb_wr_en, vb_wr_en;
   wire k_valid, k_ready, k_last;
   wire [LANES*KW-1:0] k_data;
@@ -195,7 +195,7 @@ module spatten_top #(
   wire [LANES*KW-1:0] vb_rd_data;
 
   spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(CHANNELS)) u_kbuf (
-      .clk(clk), .rst_n(rst_n), .clr(vb_clr), .wr_en(kb_wr_en), .wr_idx(f_out_idx),
+      .clk(clk), .rst_n(rst_n), .clr(kb_clr), .wr_en(kb_wr_en), .wr_idx(f_out_idx),
       .wr_data(f_out_data), .wr_merge(kb_wr_merge), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
       .rd_start(kb_rd_start), .rd_n(16'(cfg_n)),
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
@@ -420,7 +420,7 @@ module spatten_top #(
       .f_done(f_done), .f_err(f_err), .f_busy(f_busy),
       .err_clear(err_clear),
       .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),
-      .vb_clr(vb_clr), .vb_wr_en(vb_wr_en), .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
+      .vb_clr(vb_clr), .kb_clr(kb_clr), .vb_wr_en(vb_wr_en), .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
       .vb_rd_data(vb_rd_data), .q_load(q_load),
       .qk_q_valid(qk_q_valid), .qk_q_ready(qk_q_ready), .qk_q_known(qk_q_known),
       .rb_valid(rb_valid), .rb_ready(rb_ready), .rb_prob(rb_prob), .rb_keep(rb_keep),
