@@ -580,10 +580,13 @@ module topk_engine #(
   reg [P*DW+P+1:0] out_prev_q;
   wire [P*DW+P+1:0] out_now = {ze_out_data, out_keep, out_last, out_saturated};
   initial out_hold_q = 1'b0;  // no check before the first reset (random initial state)
+  reg rst_seen_q;
+  initial rst_seen_q = 1'b0;
   always @(posedge clk) begin
     if (!rst_n) begin
       out_hold_q <= 1'b0;
-    end else begin
+      rst_seen_q <= 1'b1;
+    end else if (rst_seen_q) begin
       if (f1_valid_q && f1_first_q && !rk_decide && !rk_hit
           && (!f1_last_q || (fill_k_q != {KW{1'b0}} && fill_k_q < KW'(popcount(f1_mask_q)))))
         $fatal(1, "topk_engine: no element of rank %0d in the first beat", f1_t);
