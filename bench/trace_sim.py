@@ -27,11 +27,11 @@ value_fetch_num = sentence_length_L, unquantized, no requant, no top-k.
 Decode steps are subsampled (:func:`select_steps`): ``steps`` iterations evenly spaced over
 the trace, always including the first and the last.
 
-:func:`run_commands` runs commands on any :class:`spatten.host.Device` and checks every
+:func:`run_commands` runs commands on any :class:`host.driver.Device` and checks every
 command against the golden command model (``golden.accel.AccelModel``): E rows and KEEP list
 in memory, byte / MAC / requant counters, KEPT_TOKENS, LIVE_HEADS; differences are counted as
 ``mismatches``. Under cocotb the device is the RTL (``bench/tb/trace_tb.py``); without a
-simulator it is :class:`spatten.host.ModelDevice` (the unit tests).
+simulator it is :class:`host.driver.ModelDevice` (the unit tests).
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ from golden.traces import (
     TraceRow,
     read_trace,
 )
+from host.driver import Counts, Device, Layout, build_image, command_regs, execute, probe
 from spatten.args import POSITIVE, SEED, fail, one_line_errors
-from spatten.host import Counts, Device, Layout, build_image, command_regs, execute, probe
 from verif.tools import BUILD, ROOT
 
 DEFAULT_TRACE = GPT2_PRUNED

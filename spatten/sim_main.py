@@ -26,7 +26,7 @@ from golden.accel import Command as AccelCommand
 from golden.accel import CommandError, Ctrl, Mode, Reg, check_command
 from golden.config import PruneConfig
 from golden.system import FixedSpatten, LayerResult
-from spatten.host import Device, Layout, command_counts, command_regs, execute, probe
+from host.driver import Device, Layout, command_counts, command_regs, execute, probe
 from verif.axil import encode_in_sim, measuring_device
 from verif.seeding import params
 

@@ -16,7 +16,7 @@ from bench import refmodel, system_bench, trace_sim
 from bench.trace_sim import TraceCommand
 from golden.accel import AccelParams, Reg
 from golden.traces import TraceRow
-from spatten.host import ModelDevice, run_sync
+from host.driver import ModelDevice, run_sync
 
 PARAMS = AccelParams(lanes=8, d_max=64, max_n=1024, h_max=16)
 

@@ -18,8 +18,8 @@ import pytest
 from bench import trace_sim
 from golden.accel import AccelParams
 from golden.traces import COLUMNS, Trace, TraceRow, read_trace, write_trace
+from host.driver import ModelDevice, run_sync
 from spatten.cli import main
-from spatten.host import ModelDevice, run_sync
 
 ROW = TraceRow(0, 0, 0, 64.0, 40, 24, 6, 16, 0.05, False, 4, 6, 6, True, False, False, -1)
 HUGE = replace(ROW, sentence_length_L=5000, key_fetch_num=2000, value_fetch_num=10)
