@@ -1,4 +1,5 @@
-"""cocotb test module of ``spatten run`` (spatten/run.py launches it on ``spatten_top``).
+"""cocotb test module of ``spatten run`` (spatten/run.py launches it on ``spatten_top``; it
+lives with the other cocotb test modules, tb/run/, and imports no CLI code).
 
 The job (JSON file named by SPATTEN_JOB) lists sentences and a pruning setting. For each
 sentence the numpy MiniLM-L6 forward runs in a ``cocotb.task.bridge`` thread with every
