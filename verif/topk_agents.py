@@ -22,6 +22,7 @@ from cocotb.triggers import RisingEdge
 from pyuvm import uvm_component
 
 from golden.topk import quickselect_passes, topk, topk_reference_cycles
+from verif.lanes import pack_lanes, unpack_lanes
 from verif.stream import Beat
 from verif.uvm import CoverageError, CoverageSubscriber, StreamItem, export_bins
 
@@ -61,18 +62,6 @@ class Job:
         return len(self.scores)
 
 
-def _pack(vals: Sequence[int], w: int) -> int:
-    mask, x = (1 << w) - 1, 0
-    for i, v in enumerate(vals):
-        x |= (int(v) & mask) << (i * w)
-    return x
-
-
-def _unpack(x: int, w: int, count: int) -> list[int]:
-    mask = (1 << w) - 1
-    return [(x >> (i * w)) & mask for i in range(count)]
-
-
 def encode_job(job: Job, cfg: TopkCfg, rng: random.Random | None = None) -> list[Beat]:
     """Input beats of a job; junk in unkept lanes and in ``k`` after the first beat."""
     p, rng = cfg.p, rng or random.Random(0)
@@ -85,8 +74,8 @@ def encode_job(job: Job, cfg: TopkCfg, rng: random.Random | None = None) -> list
         ix = ix + [rng.getrandbits(cfg.index_w) for _ in range(p - cnt)]
         beats.append(
             {
-                "score": _pack(sc, cfg.score_w),
-                "index": _pack(ix, cfg.index_w),
+                "score": pack_lanes(sc, cfg.score_w),
+                "index": pack_lanes(ix, cfg.index_w),
                 "keep": (1 << cnt) - 1,
                 "k": job.k if b == 0 else rng.getrandbits(cfg.k_w),
                 "last": int(b == nb - 1),
@@ -101,8 +90,8 @@ def decode_job(beats: Sequence[Beat], cfg: TopkCfg) -> Job:
     indexes: list[int] = []
     for b in beats:
         cnt = cfg.p if not b["last"] else bin(b["keep"]).count("1")
-        scores += _unpack(b["score"], cfg.score_w, cnt)
-        indexes += _unpack(b["index"], cfg.index_w, cnt)
+        scores += unpack_lanes(b["score"], cnt, cfg.score_w)
+        indexes += unpack_lanes(b["index"], cnt, cfg.index_w)
     return Job(scores[: cfg.max_n], indexes[: cfg.max_n], beats[0]["k"])
 
 
@@ -124,8 +113,8 @@ def expected_beats(
         chunk = pairs[b * p : (b + 1) * p]
         beats.append(
             {
-                "index": _pack([c[0] for c in chunk], cfg.index_w),
-                "score": _pack([c[1] for c in chunk], cfg.score_w),
+                "index": pack_lanes([c[0] for c in chunk], cfg.index_w),
+                "score": pack_lanes([c[1] for c in chunk], cfg.score_w),
                 "keep": (1 << len(chunk)) - 1,
                 "saturated": int(sat),
                 "last": 0,

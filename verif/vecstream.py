@@ -1,98 +1,19 @@
-"""Vector beats: pack rows of fixed-width fields into the wide integers a stream beat carries,
-and back, with numpy (no per-field Python loop); plus small pyuvm helpers of the compute-core
-benches (item-list sequences, a per-cycle handshake observer with stall/gap bins).
-
-Field ``f`` of a beat occupies bits ``[f*width, (f+1)*width)`` of the beat's integer (field 0
-in the least significant bits), two's complement kept modulo ``2^width`` — the layout of every
-vector port of the compute core (docs/compute_core.md).
+"""Small pyuvm helpers of the compute-core benches: item-list sequences, a per-cycle handshake
+observer with stall/gap bins. Vector beats (rows of fixed-width fields in one wide integer,
+the layout of every vector port of the compute core, docs/compute_core.md) are packed by
+``verif.lanes``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import gcd
 
 import cocotb
-import numpy as np
 from cocotb.triggers import RisingEdge
 from pyuvm import uvm_component, uvm_sequence
 
 from verif.uvm import CoverageError, StreamItem, export_bins
 
-
-def _group(width: int) -> int:
-    """Fields per byte-aligned group (0 when the group would not fit 64 bits)."""
-    g = 8 // gcd(width, 8)
-    return g if g * width <= 64 else 0
-
-
-def pack(values: np.ndarray, width: int) -> list[int]:
-    """``values[n, F]`` (any integers) -> n beat integers of F ``width``-bit fields."""
-    v = np.asarray(values, dtype=np.int64)
-    if v.ndim == 1:
-        v = v[None, :]
-    n, f = v.shape
-    if n == 0:
-        return []
-    g = _group(width)
-    if g:
-        gb = g * width // 8  # bytes per group
-        ng = -(-f // g)
-        u = np.zeros((n, ng * g), dtype=np.uint64)
-        u[:, :f] = (v & ((1 << width) - 1)).astype(np.uint64)
-        u = u.reshape(n, ng, g)
-        comb = np.zeros((n, ng), dtype=np.uint64)
-        for j in range(g):
-            comb |= u[:, :, j] << np.uint64(j * width)
-        raw = comb.astype("<u8").view(np.uint8).reshape(n, ng, 8)[:, :, :gb].tobytes()
-        step = ng * gb
-    else:
-        bits = ((v[..., None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8)
-        bits = bits.reshape(n, f * width)
-        pad = -(f * width) % 8
-        if pad:
-            bits = np.concatenate([bits, np.zeros((n, pad), dtype=np.uint8)], axis=1)
-        raw = np.packbits(bits, axis=1, bitorder="little").tobytes()
-        step = (f * width + pad) // 8
-    return [int.from_bytes(raw[i * step:(i + 1) * step], "little") for i in range(n)]
-
-
-def unpack(words: Sequence[int], fields: int, width: int, signed: bool) -> np.ndarray:
-    """Beat integers -> ``[n, fields]`` int64 (sign-extended when ``signed``)."""
-    n = len(words)
-    g = _group(width)
-    if g:
-        gb = g * width // 8
-        ng = -(-fields // g)
-        raw = b"".join(int(w).to_bytes(ng * gb, "little") for w in words)
-        b8 = np.zeros((n, ng, 8), dtype=np.uint8)
-        b8[:, :, :gb] = np.frombuffer(raw, dtype=np.uint8).reshape(n, ng, gb)
-        comb = b8.view("<u8").reshape(n, ng)
-        m = np.uint64((1 << width) - 1)
-        parts = [(comb >> np.uint64(j * width)) & m for j in range(g)]
-        vals = np.stack(parts, axis=-1).reshape(n, ng * g)[:, :fields].astype(np.int64)
-    else:
-        nbytes = -(-fields * width // 8)
-        raw = b"".join(int(w).to_bytes(nbytes, "little") for w in words)
-        bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(n, nbytes), axis=1,
-                             bitorder="little")[:, : fields * width]
-        weights = np.left_shift(np.int64(1), np.arange(width, dtype=np.int64))
-        vals = (bits.reshape(n, fields, width).astype(np.int64) * weights).sum(axis=-1)
-    if signed:
-        vals = np.where(vals >= (1 << (width - 1)), vals - (1 << width), vals)
-    return vals
-
-
-def pack_mask(mask: np.ndarray) -> list[int]:
-    """Boolean ``mask[n, F]`` -> n integers with bit f set where ``mask[i, f]``."""
-    return pack(np.asarray(mask, dtype=np.int64), 1)
-
-
-def unpack_mask(words: Sequence[int], fields: int) -> np.ndarray:
-    return unpack(words, fields, 1, signed=False).astype(bool)
-
-
-# ============================================================ pyuvm helpers for vector benches
 
 class ItemSequence(uvm_sequence):
     """Sends a prepared list of items, in order."""

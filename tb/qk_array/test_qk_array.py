@@ -21,6 +21,7 @@ import pyuvm
 from pyuvm import ConfigDB, uvm_analysis_port, uvm_env, uvm_test
 
 from golden import blocks, fixed
+from verif.lanes import pack, unpack
 from verif.runner import Bench
 from verif.seeding import params, seed_all
 from verif.stream import reset, start_clock
@@ -34,7 +35,7 @@ from verif.uvm import (
     StreamItem,
     wait_drained,
 )
-from verif.vecstream import HandshakeObserver, pack, send_all, unpack
+from verif.vecstream import HandshakeObserver, send_all
 
 BENCH = Bench("qk_array", ["qk_array.v"], {"LANES": 2, "D": 8, "QW": 4})
 PAPER = {"LANES": 8, "D": 64, "QW": 64}
