@@ -153,19 +153,19 @@ def test_no_cocotb_test_module_in_a_library(graph: dict[str, set[str]]) -> None:
 
 def test_the_checks_catch_a_bad_tree(tmp_path: Path) -> None:
     """The checker itself: an upward import, a lazy upward import and a loop are all found."""
-    files = {
-        "golden/__init__.py": "",
-        "golden/a.py": "from golden import b\n",
-        "golden/b.py": "def f() -> None:\n    import golden.a\n",
-        "verif/__init__.py": "",
-        "verif/x.py": "from spatten.cli import main\n",
-        "spatten/__init__.py": "",
-        "spatten/cli.py": "from verif import x\n\ndef g() -> None:\n    from bench import y\n",
-        "bench/__init__.py": "",
-        "bench/y.py": "from . import z\n",
-        "bench/z.py": "",
-    }
-    for name, text in files.items():
+    files = (
+        ("golden/__init__.py", ""),
+        ("golden/a.py", "from golden import b\n"),
+        ("golden/b.py", "def f() -> None:\n    import golden.a\n"),
+        ("verif/__init__.py", ""),
+        ("verif/x.py", "from spatten.cli import main\n"),
+        ("spatten/__init__.py", ""),
+        ("spatten/cli.py", "from verif import x\n\ndef g() -> None:\n    from bench import y\n"),
+        ("bench/__init__.py", ""),
+        ("bench/y.py", "from . import z\n"),
+        ("bench/z.py", ""),
+    )
+    for name, text in files:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     g = import_graph(package_modules(tmp_path, ("golden", "verif", "spatten", "bench")))
