@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.traces import GPT2_PRUNED, TraceRow, read_trace
+from golden.traces import GPT2_PRUNED, TraceRow, densify, read_trace
 
 AXI_BYTES = 32  # bert.cpp: one 32-byte transaction per channel per cycle
 WIDE_BITS = 8  # bert.cpp's width for 6-bit, > 8-bit and unquantized (-1) vectors
@@ -248,17 +248,9 @@ def bert_cpp_cycles(rows: Iterable[TraceRow], channels: int = 16, multipliers: i
                     size_ze: int = 16) -> dict[str, int]:
     """bert.cpp's cycles on trace rows (any number of steps and layers): the four terms
     summed over the layers, and ``total``. For a dense twin pass its rows
-    (``bench.trace_sim.densify``)."""
+    (``golden.traces.densify``)."""
     prm = BertCppParams(channels=channels, multipliers=multipliers, size_ze=size_ze)
     return add_parts(bert_cpp_layer_parts(layer, prm) for layer in bert_cpp_layers(rows))
-
-
-def group_layers(rows: Iterable[TraceRow]) -> dict[tuple[int, int], list[TraceRow]]:
-    """Rows grouped by (iteration, layer), in trace order."""
-    groups: dict[tuple[int, int], list[TraceRow]] = {}
-    for row in rows:
-        groups.setdefault((row.iteration_id, row.layer_id), []).append(row)
-    return groups
 
 
 # ================================================================ CLI =========================
@@ -276,8 +268,6 @@ def selected_rows(path: str, steps: set[int] | None, dense: bool) -> list[TraceR
     if not rows:
         raise ValueError(f"{path}: no rows" + (f" for steps {sorted(steps)}" if steps else ""))
     if dense:
-        from bench.trace_sim import densify  # trace_sim imports this module
-
         rows = densify(rows)
     return rows
 

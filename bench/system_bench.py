@@ -36,19 +36,18 @@ from typing import Any
 
 import numpy as np
 
-from bench.refmodel import TERMS, BertCppParams, bert_cpp_layer_parts, group_layers
-from bench.trace_sim import (
+from bench.refmodel import TERMS, BertCppParams, bert_cpp_layer_parts
+from golden.traces import TraceRow, densify, group_layers
+from golden.traffic import dense_bytes
+from verif.tools import BUILD, RTL
+from verif.trace_run import (
     BYTE_CLASSES,
     TraceCommand,
-    densify,
     load_trace,
     macs_of,
     record_bytes,
     run_trace_on_rtl,
 )
-from golden.traces import TraceRow
-from golden.traffic import dense_bytes
-from verif.tools import BUILD, RTL
 
 OUT = BUILD / "bench"
 CLOCK_HZ = 1e9  # paper design point, used to turn accelerator cycles into time

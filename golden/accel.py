@@ -10,7 +10,7 @@ bit-plane layout at ``<X>_BASE + h*HEAD_STRIDE``, every live head goes through
 CSRs after the command (LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, counters) and the state.
 A bad setting gives an error code and changes nothing.
 
-The system testbench and ``spatten.host.ModelDevice`` both use this model; the equivalence
+The system testbench and ``host.driver.ModelDevice`` both use this model; the equivalence
 with :class:`golden.system.FixedSpatten` is tested in ``tests/golden/test_accel.py``.
 """
 

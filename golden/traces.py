@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import astuple, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -241,3 +241,19 @@ def fetch_summary(trace: Trace) -> dict[str, float]:
         "values_per_token": sum(r.value_fetch_num for r in trace.rows) / total_len if n else 0.0,
         "requant_fraction": sum(r.if_requant for r in trace.rows) / n if n else 0.0,
     }
+
+
+def group_layers(rows: Iterable[TraceRow]) -> dict[tuple[int, int], list[TraceRow]]:
+    """Rows grouped by (iteration, layer), in trace order."""
+    groups: dict[tuple[int, int], list[TraceRow]] = {}
+    for row in rows:
+        groups.setdefault((row.iteration_id, row.layer_id), []).append(row)
+    return groups
+
+
+def densify(rows: Iterable[TraceRow]) -> list[TraceRow]:
+    """The dense version of trace rows: every cached token, unquantized, nothing pruned."""
+    return [replace(r, key_fetch_num=r.sentence_length_L, value_fetch_num=r.sentence_length_L,
+                    quant_key_bit=UNQUANTIZED, quant_value_bit=UNQUANTIZED, if_requant=False,
+                    auto_requant_incre=UNQUANTIZED, auto_requant_thres=float(UNQUANTIZED),
+                    if_topk=False, topk=UNQUANTIZED) for r in rows]

@@ -1,7 +1,9 @@
 """``spatten`` command line. Subcommands: ``run`` (the main job: MiniLM-L6 with every attention
 layer on the RTL), ``eval`` (accuracy/DRAM of the golden models on all-MiniLM-L6-v2),
-``blocks`` (golden eval + every RTL block's testbench). Each registers itself in
-:data:`COMMANDS`: a function adding the sub-parser and a handler."""
+``blocks`` (golden eval + every RTL block's testbench), ``eval-lm``. Each registers itself in
+:data:`COMMANDS`: a function adding the sub-parser and a handler; ``bench`` (the system
+benchmark) comes from the ``bench`` package through the entry-point group :data:`PLUGIN_GROUP`.
+The sub-command modules never import this one (shared options: ``spatten.options``)."""
 
 from __future__ import annotations
 
@@ -11,19 +13,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from golden.config import DEFAULT_PRUNE, PruneConfig
-from spatten.args import (
-    NON_NEGATIVE,
-    POSITIVE,
-    RATIO,
-    THRESHOLD,
-    BadInput,
-    fail,
-    int_range,
-    numbered_lines,
-    one_line_errors,
-    read_text,
-)
+from spatten.args import BadInput, fail, one_line_errors
+from spatten.options import add_prune_arguments, check_bits, prune_config, read_sentences
 from spatten.stsb_cli import STSB_TASK, add_stsb_arguments
 
 
@@ -45,68 +36,6 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_stsb_arguments(p)
     p.set_defaults(handler=run_eval)
     return p
-
-
-def add_prune_arguments(p: argparse.ArgumentParser, rtl: bool = False) -> None:
-    """The pruning-setting options shared by ``eval`` and ``run`` (defaults: DEFAULT_PRUNE).
-
-    Ratios in (0, 1], threshold in [0, 1), counts >= 1. Bits: the golden models (``rtl``
-    False) take what the RTL accepts (MSB 1..DATA_W, MSB + LSB <= DATA_W, :func:`check_bits`);
-    ``spatten run`` (``rtl``) takes whatever the BITS register fields hold, so a setting the
-    RTL refuses (BAD_BITS) reaches the RTL and the report names its ERROR_CODE
-    (docs/run.md)."""
-    from golden.fixed import DATA_W
-    from golden.regs import Reg
-    from golden.regs import field as reg_field
-
-    d = DEFAULT_PRUNE
-    field_max = {f: (1 << reg_field(Reg.BITS, f).width) - 1 for f in ("MSB", "LSB")}
-    msb = int_range(0, field_max["MSB"]) if rtl else int_range(1, DATA_W)
-    lsb = int_range(0, field_max["LSB"]) if rtl else int_range(0, DATA_W - 1)
-    for what, ratio in (("token", d.token_keep), ("head", d.head_keep), ("value", d.value_keep)):
-        p.add_argument(f"--{what}-keep", type=RATIO, default=ratio,
-                       help=f"{'local V' if what == 'value' else what} keep ratio, (0, 1]")
-    p.add_argument("--msb-bits", type=msb, default=d.msb_bits, help="K/V MSB bits fetched first")
-    p.add_argument("--lsb-bits", type=lsb, default=d.lsb_bits, help="K LSB bits on requant")
-    p.add_argument("--requant-threshold", type=THRESHOLD, default=d.requant_threshold,
-                   help="max-prob threshold, [0, 1)")
-    p.add_argument("--prune-start", type=NON_NEGATIVE, default=d.prune_start_layer,
-                   help="first pruned layer")
-    p.add_argument("--min-tokens", type=POSITIVE, default=d.min_tokens,
-                   help="token pruning never keeps fewer tokens than this")
-    p.add_argument("--keep-special", action=argparse.BooleanOptionalAction,
-                   default=d.keep_special, help="never prune [CLS] and [SEP]")
-
-
-def check_bits(args: argparse.Namespace) -> None:
-    """BadInput unless MSB + LSB fit the datapath (the golden models' limit; the RTL's
-    BAD_BITS check)."""
-    from golden.fixed import DATA_W
-
-    if args.msb_bits + args.lsb_bits > DATA_W:
-        raise BadInput(f"--msb-bits {args.msb_bits} + --lsb-bits {args.lsb_bits} exceed the "
-                       f"{DATA_W}-bit datapath")
-
-
-def read_sentences(path: str | os.PathLike) -> list[tuple[int, str]]:
-    """(line number, sentence) of a text file, one sentence per non-blank line; BadInput on
-    a missing, unreadable, non-UTF-8 or empty file."""
-    return numbered_lines(read_text(path))
-
-
-def prune_config(args: argparse.Namespace) -> PruneConfig:
-    """PruneConfig from the options of :func:`add_prune_arguments`."""
-    return PruneConfig(
-        token_keep=args.token_keep,
-        head_keep=args.head_keep,
-        value_keep=args.value_keep,
-        msb_bits=args.msb_bits,
-        lsb_bits=args.lsb_bits,
-        requant_threshold=args.requant_threshold,
-        prune_start_layer=args.prune_start,
-        min_tokens=args.min_tokens,
-        keep_special=args.keep_special,
-    )
 
 
 def _progress(desc: str) -> Callable:
@@ -182,12 +111,6 @@ def _add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return add_run_parser(sub)
 
 
-def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from spatten.bench_cli import add_bench_parser  # imports the simulator tooling lazily
-
-    return add_bench_parser(sub)
-
-
 def _add_eval_lm(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from spatten.eval_lm import add_eval_lm_parser
 
@@ -198,9 +121,17 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] 
     add_eval_parser,
     _add_run,
     _add_blocks,
-    _add_bench,
     _add_eval_lm,
 ]
+PLUGIN_GROUP = "spatten.commands"  # entry points of other packages' sub-commands (pyproject.toml)
+
+
+def plugin_commands() -> list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]]:
+    """Sub-commands that packages above the CLI register under :data:`PLUGIN_GROUP` (``bench``:
+    ``spatten bench``), by name; the CLI package never imports them (docs/architecture.md)."""
+    from importlib.metadata import entry_points
+
+    return [ep.load() for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spatten", description="Open SpAtten accelerator tools")
     one_line_errors(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in COMMANDS:
+    for add in [*COMMANDS, *plugin_commands()]:
         one_line_errors(add(sub))
     return parser
 

@@ -2,13 +2,13 @@
 
 Every attention layer of all-MiniLM-L6-v2 runs on ``spatten_top`` (Verilator by default,
 ``--sim icarus`` also works) while the host runs the rest of the model in numpy layer by layer
-and follows the live token list (spatten/sim_main.py, launched through verif.runner). Each layer
+and follows the live token list (tb/run/sim_main.py, launched through verif.runner). Each layer
 is compared with the bit-exact golden model; the report gives the mismatches (must be 0), the
 embedding cosine against the dense float model, cycles, MAC utilisation, DRAM bytes against
 dense 16-bit, requant rate and the tokens / heads kept per layer.
 
 ``--trace FILE`` instead runs an official-format trace CSV in generation mode with data shaped
-by the trace (bench/trace_sim.py). Exit status: 0 when the RTL matched the golden model.
+by the trace (verif/trace_run.py). Exit status: 0 when the RTL matched the golden model.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ MEM_LATENCY = 20  # cycles from AR to the first R beat of the memory model
 
 
 def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from spatten.cli import add_prune_arguments
+    from spatten.options import add_prune_arguments
     from verif.runner import SIMULATORS
 
     p = sub.add_parser("run", help="main job: MiniLM-L6 with every attention layer on the RTL",
@@ -52,7 +52,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--trace", metavar="FILE",
                    help="run an official-format trace CSV in generation mode instead")
     p.add_argument("--steps", type=POSITIVE, default=None,
-                   help="--trace: decode steps to simulate (default: bench/trace_sim.py's)")
+                   help="--trace: decode steps to simulate (default: verif/trace_run.py's)")
     add_prune_arguments(p, rtl=True)
     p.add_argument("--seed", type=SEED, default=None, help="simulation seed (default: random)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
@@ -99,7 +99,7 @@ def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
              on_progress: Callable[[int], None]) -> tuple[dict, object]:
     """Run sim_main on spatten_top; returns (result JSON, verif.runner.Results)."""
     from verif.runner import Bench, run
-    from verif.tools import BUILD
+    from verif.tools import BUILD, ROOT
 
     out = BUILD / "run" / sim
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,8 @@ def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
                                "latency": MEM_LATENCY}))
     for f in (result, prog):
         f.unlink(missing_ok=True)
-    bench = Bench("spatten_top", ["spatten_top.v"], RUN_PARAMS, test_module="spatten.sim_main")
+    bench = Bench("spatten_top", ["spatten_top.v"], RUN_PARAMS, test_module="sim_main",
+                  tb_dir=ROOT / "tb" / "run")
     env = {"SPATTEN_JOB": str(job), "SPATTEN_RESULT": str(result), "SPATTEN_PROGRESS": str(prog)}
     box: dict = {}
     worker = threading.Thread(target=lambda: box.update(res=run(
@@ -224,7 +225,7 @@ def run_main(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
     if args.trace:
         return run_trace(args, seed, start)
-    from spatten.cli import prune_config, read_sentences
+    from spatten.options import prune_config, read_sentences
 
     cfg = prune_config(args)
     path = args.text or DEFAULT_TEXT
@@ -245,7 +246,7 @@ def run_main(args: argparse.Namespace) -> int:
 
 
 def refused(r: dict, sim_ok: bool) -> int:
-    """A setting the RTL refused at START (spatten/sim_main.py :: probe_refusal): one line
+    """A setting the RTL refused at START (tb/run/sim_main.py :: probe_refusal): one line
     naming the RTL's ERROR_CODE and the golden model's; status 2 when they agree (the input
     was bad), 1 when they differ (the RTL is wrong)."""
     from spatten.args import fail
@@ -264,7 +265,7 @@ def format_trace_report(r: dict, args: argparse.Namespace, seed: int, seconds: f
     by_class = ", ".join(f"{k} {ours[k]}/{dense[k]}" for k in ours if ours[k] or dense[k])
     return "\n".join([
         f"SpAtten run: trace {r['trace']} in generation mode on {args.sim}, SEED={seed}",
-        f"  decode steps     {r['steps']} (subsampled, see bench/trace_sim.py), "
+        f"  decode steps     {r['steps']} (subsampled, see verif/trace_run.py), "
         f"{r['commands']} commands (pruned + dense twins)",
         f"  RTL vs golden    {r['mismatches']} mismatches (golden command model)",
         f"  cycles           {r['cycles']} pruned, {r['cycles_dense']} dense twin",
@@ -279,8 +280,8 @@ def format_trace_report(r: dict, args: argparse.Namespace, seed: int, seconds: f
 
 
 def run_trace(args: argparse.Namespace, seed: int, start: float) -> int:
-    """``--trace``: trace-shaped generation commands on the RTL (bench/trace_sim.py)."""
-    from bench.trace_sim import TRACE_ERRORS, run_trace_on_rtl
+    """``--trace``: trace-shaped generation commands on the RTL (verif/trace_run.py)."""
+    from verif.trace_run import TRACE_ERRORS, run_trace_on_rtl
 
     try:
         r = run_trace_on_rtl(args.trace, sim=args.sim, steps=args.steps, seed=seed)

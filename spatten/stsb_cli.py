@@ -55,7 +55,7 @@ def run_stsb(args: argparse.Namespace, cfg: object, progress: Callable) -> int:
     fixed-point model too with --fixed-point), the sweep with --sweep."""
     from golden import eval as ev
     from golden import stsb
-    from spatten.cli import check_bits
+    from spatten.options import check_bits
 
     check_bits(args)
     path = args.data or str(stsb.DEFAULT_DATA)

@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench import refmodel, system_bench, trace_sim
-from bench.trace_sim import TraceCommand
+from bench import refmodel, system_bench
+from golden import traces
 from golden.accel import AccelParams, Reg
 from golden.traces import TraceRow
-from spatten.host import ModelDevice, run_sync
+from host.driver import ModelDevice, run_sync
+from verif import trace_run
+from verif.trace_run import TraceCommand
 
 PARAMS = AccelParams(lanes=8, d_max=64, max_n=1024, h_max=16)
 
@@ -35,7 +37,7 @@ def row(head: int = 0, keys: int = 921, values: int = 184, requant: bool = True,
 def test_command_of_maps_the_columns() -> None:
     rows = [row(h, keys=102, values=20, requant=h < 2, topk=921 if h == 3 else -1)
             for h in range(4)]
-    cmd = trace_sim.command_of(rows, "pruned")
+    cmd = trace_run.command_of(rows, "pruned")
     assert (cmd.n, cmd.value_keep, cmd.heads, cmd.d) == (102, 20, 4, 64)
     assert (cmd.msb_bits, cmd.lsb_bits, cmd.threshold) == (6, 4, 0.05)
     assert cmd.requant == (True, True, False, False)
@@ -43,17 +45,17 @@ def test_command_of_maps_the_columns() -> None:
 
 
 def test_densify_and_unquantized_bits() -> None:
-    dense = trace_sim.densify([row()])[0]
-    cmd = trace_sim.command_of([dense], "dense")
+    dense = traces.densify([row()])[0]
+    cmd = trace_run.command_of([dense], "dense")
     assert (cmd.n, cmd.value_keep, cmd.msb_bits, cmd.lsb_bits) == (1000, 1000, 12, 0)
     assert cmd.requant == (False,) and cmd.token_keep == 0 and cmd.threshold == 0.0
 
 
 def test_select_steps() -> None:
     its = list(range(32))
-    assert trace_sim.select_steps(its, 3) == [0, 16, 31]
-    assert trace_sim.select_steps(its, 1) == [31]
-    assert trace_sim.select_steps(its, None) == its
+    assert trace_run.select_steps(its, 3) == [0, 16, 31]
+    assert trace_run.select_steps(its, 1) == [31]
+    assert trace_run.select_steps(its, None) == its
 
 
 # ================================================================ golden comparison ==========
@@ -61,11 +63,11 @@ def small_commands() -> list[TraceCommand]:
     rows = [row(h, keys=40, values=8, requant=h == 1, layer=layer, d=16.0,
                 topk=20 if layer == 1 and h == 2 else -1)
             for layer in range(2) for h in range(3)]
-    return trace_sim.trace_commands(rows, None, dense=True)
+    return trace_run.trace_commands(rows, None, dense=True)
 
 
 def run_model(dev: ModelDevice) -> list[dict[str, Any]]:
-    return run_sync(trace_sim.run_commands(dev, small_commands(), seed=3))
+    return run_sync(trace_run.run_commands(dev, small_commands(), seed=3))
 
 
 def test_model_device_matches_and_requant_follows_the_trace() -> None:
@@ -74,8 +76,8 @@ def test_model_device_matches_and_requant_follows_the_trace() -> None:
     for rec in records:
         assert rec["counters"]["REQUANT_ROWS"] == sum(rec["command"]["requant"])
         qk, pv = rec["qk_macs"], rec["pv_macs"]
-        assert qk + pv == trace_sim.macs_of(rec)
-    res = trace_sim.summarize(records, trace_sim.PARAMS["verilator"])
+        assert qk + pv == trace_run.macs_of(rec)
+    res = trace_run.summarize(records, trace_run.PARAMS["verilator"])
     assert res["mismatches"] == 0 and res["commands"] == 4
     assert res["requant_rate"] == pytest.approx(1 / 3)
     assert res["dram_bytes_dense"]["V_MSB"] > res["dram_bytes"]["V_MSB"]
@@ -103,18 +105,18 @@ class WrongCounter(ModelDevice):
 def test_mismatch_is_detected(device: type[ModelDevice]) -> None:
     records = run_model(device(PARAMS))
     assert all(r["mismatches"] for r in records)
-    assert trace_sim.summarize(records, trace_sim.PARAMS["verilator"])["mismatches"] >= 4
+    assert trace_run.summarize(records, trace_run.PARAMS["verilator"])["mismatches"] >= 4
 
 
 # ================================================================ roofline / CPU =============
 def fake_record(cycles: int) -> dict[str, Any]:
-    counters = {f"BYTES_{c}": 0 for c in trace_sim.BYTE_CLASSES}
+    counters = {f"BYTES_{c}": 0 for c in trace_run.BYTE_CLASSES}
     counters.update(BYTES_K_MSB=6400, BYTES_E=64, CYCLES=cycles)
     return {"counters": counters, "qk_macs": 51200, "pv_macs": 1024}
 
 
 def test_roofline_bounds() -> None:
-    b = system_bench.bounds(fake_record(200), trace_sim.PARAMS["verilator"])
+    b = system_bench.bounds(fake_record(200), trace_run.PARAMS["verilator"])
     assert b["mem_bound"] == 6400 / 64  # 2 channels x 32 B per cycle
     assert b["fetch_bound"] == 6400 / 64  # the fetch array drains 2 x 32 B per cycle
     assert b["compute_bound"] == 51200 / 512
@@ -143,10 +145,10 @@ def test_trace_command_round_trip() -> None:
 
 def test_minilm_fallback_trace_runs_on_the_model() -> None:
     """Without the shared workloads folder the bench runs a trace of our own MiniLM run."""
-    trace = trace_sim.minilm_trace()
-    layer = trace_sim.smallest_layer(trace.rows)
-    cmds = trace_sim.trace_commands(trace.rows, 1, [layer], dense=True)
-    records = run_sync(trace_sim.run_commands(ModelDevice(PARAMS), cmds, seed=1))
+    trace = trace_run.minilm_trace()
+    layer = trace_run.smallest_layer(trace.rows)
+    cmds = trace_run.trace_commands(trace.rows, 1, [layer], dense=True)
+    records = run_sync(trace_run.run_commands(ModelDevice(PARAMS), cmds, seed=1))
     assert len(records) == 2 and not any(r["mismatches"] for r in records)
 
 
@@ -154,16 +156,16 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """The whole analysis on model records (cycle counters and state profile filled in)."""
     rows = [row(h, keys=40, values=8, requant=h == 1, layer=layer, d=16.0)
             for layer in range(2) for h in range(3)]
-    cmds = trace_sim.trace_commands(rows, None, dense=True)
-    records = run_sync(trace_sim.run_commands(ModelDevice(PARAMS), cmds, seed=3))
+    cmds = trace_run.trace_commands(rows, None, dense=True)
+    records = run_sync(trace_run.run_commands(ModelDevice(PARAMS), cmds, seed=3))
     for rec in records:
         rec["counters"]["CYCLES"] = 1000
         rec["states"] = {"0": 7.0, "8": 600.0, "13": 300.0}
-    params = trace_sim.PARAMS["verilator"]
-    res = trace_sim.summarize(records, params)
+    params = trace_run.PARAMS["verilator"]
+    res = trace_run.summarize(records, params)
     res.update(sim="verilator", steps=[1], trace="t.csv", seed=3, latency=20, wall_s=1.0,
                test_wall_s=0.5, sim_speed=100.0)
-    groups = refmodel.group_layers(rows)
+    groups = traces.group_layers(rows)
     table = [system_bench.analyze(r, groups, params) for r in records]
     first = next(r for r in table if r["kind"] == "pruned" and r["layer"] == 0)
     ours_ch = refmodel.BertCppParams(channels=params["CHANNELS"])

@@ -18,8 +18,9 @@ import pytest
 from bench import trace_sim
 from golden.accel import AccelParams
 from golden.traces import COLUMNS, Trace, TraceRow, read_trace, write_trace
+from host.driver import ModelDevice, run_sync
 from spatten.cli import main
-from spatten.host import ModelDevice, run_sync
+from verif import trace_run
 
 ROW = TraceRow(0, 0, 0, 64.0, 40, 24, 6, 16, 0.05, False, 4, 6, 6, True, False, False, -1)
 HUGE = replace(ROW, sentence_length_L=5000, key_fetch_num=2000, value_fetch_num=10)
@@ -178,16 +179,16 @@ def test_a_command_the_device_refuses_fails_the_trace_run(tmp_path: Path) -> Non
     write_trace(path, Trace([ROW, replace(ROW, layer_id=1, key_fetch_num=100,
                                           sentence_length_L=100)]))
     trace = read_trace(path)
-    cmds = trace_sim.trace_commands(trace.rows, None, dense=False)
+    cmds = trace_run.trace_commands(trace.rows, None, dense=False)
     dev = ModelDevice(AccelParams(lanes=8, max_n=64))
-    records = run_sync(trace_sim.run_commands(dev, cmds, seed=1))
+    records = run_sync(trace_run.run_commands(dev, cmds, seed=1))
     assert [r["error"] for r in records] == ["NONE", "BAD_N"]
     assert not any(m.startswith("ERROR_CODE") for r in records for m in r["mismatches"])
-    with pytest.raises(trace_sim.TraceRunError,
+    with pytest.raises(trace_run.TraceRunError,
                        match=r"t\.csv line 3 \(iteration 0, layer 1\): the device ended the "
                        r"command with ERROR_CODE 1 BAD_N"):
-        trace_sim.check_records(trace, path, records)
-    trace_sim.check_records(trace, path, records[:1])  # an accepted command passes
+        trace_run.check_records(trace, path, records)
+    trace_run.check_records(trace, path, records[:1])  # an accepted command passes
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
@@ -215,8 +216,8 @@ def test_the_rtl_refusing_a_trace_row_fails_the_run(sim: str, tmp_path: Path) ->
     naming the row (it used to report '0 mismatches, complete')."""
     path = tmp_path / "huge.csv"
     write_trace(path, Trace([replace(HUGE, key_fetch_num=1025)]))
-    with pytest.raises(trace_sim.TraceRunError,
+    with pytest.raises(trace_run.TraceRunError,
                        match=r"huge\.csv line 2 \(iteration 0, layer 0\): the device ended the "
                        r"command with ERROR_CODE 1 BAD_N"):
-        trace_sim.run_trace_on_rtl(path, sim, steps=1, progress=False, dense=False,
+        trace_run.run_trace_on_rtl(path, sim, steps=1, progress=False, dense=False,
                                    preflight=False)

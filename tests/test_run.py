@@ -19,7 +19,7 @@ from golden.config import DEFAULT_PRUNE
 from golden.system import FixedSpatten
 from golden.traces import Trace, TraceRow, write_trace
 from spatten.cli import main
-from spatten.sim_main import layer_mismatches
+from tb.run.sim_main import layer_mismatches
 
 # 25 tokens: the default setting prunes it (its keep ratio drops a token only from 20 tokens on)
 TEXT = ("The old lighthouse keeper climbed the spiral stairs every evening to light the lamp "

@@ -1,5 +1,5 @@
 """CSR + memory agent of the ``spatten_top`` system testbench: :class:`AxilDevice` implements
-``spatten.host.Device`` under cocotb.
+``host.driver.Device`` under cocotb.
 
 * CSRs: cocotbext-axi ``AxiLiteMaster`` on the ``s_axil_*`` port (32-bit registers).
 * Memory: ONE bytearray shared by every memory port of the DUT; each port (``m_axi0_*``, ...,
@@ -35,7 +35,7 @@ from cocotb.triggers import ClockCycles, First, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiLiteSlave, AxiReadBus, AxiWriteBus
 
 from golden.accel import AccelParams, Ctrl, Reg, Status
-from spatten.host import ModelDevice
+from host.driver import ModelDevice
 from verif.axi_mem import ErrAxiRamWrite, LatencyAxiRamRead
 from verif.stream import reset, start_clock
 
@@ -77,7 +77,7 @@ def _has(dut: HierarchyObject, name: str) -> bool:
 
 
 class AxilDevice:
-    """``spatten.host.Device`` on a simulated DUT (see the module docstring)."""
+    """``host.driver.Device`` on a simulated DUT (see the module docstring)."""
 
     def __init__(self, dut: HierarchyObject, cfg: AxilConfig | None = None,
                  rng: random.Random | None = None) -> None:
@@ -169,7 +169,7 @@ async def _awaited(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def cocotb_run(coro: Coroutine[Any, Any, T]) -> T:
-    """``run`` function for ``spatten.host.RtlAttention`` / ``RtlGeneration`` under cocotb:
+    """``run`` function for ``host.driver.RtlAttention`` / ``RtlGeneration`` under cocotb:
     call it only from a thread started by ``cocotb.task.bridge``."""
     return resume(_awaited)(coro)
 
@@ -177,7 +177,7 @@ def cocotb_run(coro: Coroutine[Any, Any, T]) -> T:
 async def encode_in_sim(text: str, dev: Any, cfg: Any) -> Any:
     """``golden.minilm.encode(text)`` with every attention layer run on ``dev`` (a Device)."""
     from golden import minilm
-    from spatten.host import RtlAttention
+    from host.driver import RtlAttention
 
     return await bridge(minilm.encode)(text, RtlAttention(dev, cfg, run=cocotb_run))
 

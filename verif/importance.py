@@ -8,9 +8,10 @@ returns the expected read-out packets. Pieces:
 - :class:`AnnotatingScoreboard` — a :class:`verif.uvm.Scoreboard` that also publishes every
   modelled command (its ``meta`` filled by the model: saturation, lengths, ...) on ``modelled``
   so a :class:`verif.uvm.CoverageSubscriber` can bin what the model saw.
-- :class:`CycleObserver` — per-cycle protocol checks (a stalled output beat must hold still;
-  optional "this op is never stalled" rule), handshake bins (``in_gap``, ``in_stall``,
-  ``out_stall``), output packet spans (for throughput checks) and an optional white-box hook.
+- :class:`CycleObserver` — the stream observer (``verif.observer``) on in/out: protocol checks
+  (a stalled output beat must hold still; optional "this op is never stalled" rule), handshake
+  bins (``in_gap``, ``in_stall``, ``out_stall``), output packet spans (for throughput checks)
+  and an optional white-box hook.
 - :class:`OpTest` — reset, stimulus in batches with a drain and a status check after each.
 """
 
@@ -22,10 +23,11 @@ from typing import Any
 
 import cocotb
 from cocotb.triggers import RisingEdge
-from pyuvm import ConfigDB, uvm_analysis_port, uvm_component, uvm_env, uvm_test
+from pyuvm import ConfigDB, uvm_analysis_port, uvm_env, uvm_test
 
 from golden.codes import ImportanceOp
-from verif.seeding import params, seed_all, seed_text
+from verif.observer import Port, StreamObserver
+from verif.seeding import params, seed_all
 from verif.stream import reset, start_clock
 from verif.uvm import (
     CoverageError,
@@ -34,7 +36,6 @@ from verif.uvm import (
     StreamAgent,
     StreamAgentConfig,
     StreamItem,
-    export_bins,
     wait_drained,
 )
 from verif.vecstream import ItemSequence
@@ -56,72 +57,32 @@ class AnnotatingScoreboard(Scoreboard):
         self.modelled.write(item)
 
 
-class CycleObserver(uvm_component):
-    """Per-cycle view of ``in_*`` / ``out_*``.
+class CycleObserver(StreamObserver):
+    """The stream observer (``verif.observer``) on ``in_*`` / ``out_*``.
 
-    Checks: a stalled output beat (valid, not ready) is unchanged at the next edge; no beat of
-    an op in ``never_stalled`` waits for in_ready (the block's one-beat-per-cycle promise).
-    Bins: ``in_gap`` (valid low inside a packet), ``in_stall`` (valid, ready low),
-    ``out_stall`` (output backpressure), plus whatever ``hook(dut, hits)`` adds every cycle.
+    Bins ``in_stall``, ``in_gap``, ``out_stall``, plus whatever ``hook(dut, hits)`` adds every
+    cycle; a stalled output beat (``out_fields`` and last) must hold still; and no beat of an
+    op in ``never_stalled`` waits for in_ready (the block's one-beat-per-cycle promise).
     ``spans`` lists (beats, cycles from first to last beat) of every output packet.
     """
 
     out_fields: Sequence[str] = ()
     never_stalled: Sequence[int] = ()
-    required: Sequence[str] = ()
-    hook: Callable[[Any, dict[str, int]], None] | None = None
 
     def build_phase(self) -> None:
-        self.hits: dict[str, int] = {"in_gap": 0, "in_stall": 0, "out_stall": 0}
-        self.errors: list[str] = []
-        self.spans: list[tuple[int, int]] = []
+        self.ports = (Port("in"), Port("out", bins=("stall",), hold=tuple(self.out_fields)))
+        super().build_phase()
 
-    async def run_phase(self) -> None:
-        dut = cocotb.top
-        outs = [getattr(dut, f"out_{f}") for f in (*self.out_fields, "last")]
-        held, in_pkt, start, beats, cycle = None, False, 0, 0, 0
-        hits = self.hits
-        while True:
-            await RisingEdge(dut.clk)
-            cycle += 1
-            if not dut.rst_n.value:
-                held, in_pkt, beats = None, False, 0
-                continue
-            iv = bool(dut.in_valid.value)
-            ir = iv and bool(dut.in_ready.value)  # in_ready may depend on an undriven in_op
-            ov, orr = bool(dut.out_valid.value), bool(dut.out_ready.value)
-            if held is not None:
-                now = (ov, *(int(h.value) for h in outs))
-                if now != held and len(self.errors) < 5:
-                    self.errors.append(f"cycle {cycle}: stalled output beat changed")
-            held = None
-            if ov and not orr:
-                hits["out_stall"] += 1
-                held = (ov, *(int(h.value) for h in outs))
-            if ov and orr:
-                if beats == 0:
-                    start = cycle
-                beats += 1
-                if dut.out_last.value:
-                    self.spans.append((beats, cycle - start + 1))
-                    beats = 0
-            if iv and not ir:
-                hits["in_stall"] += 1
-                if int(dut.in_op.value) in self.never_stalled and len(self.errors) < 5:
-                    self.errors.append(f"cycle {cycle}: op {int(dut.in_op.value)} stalled")
-            if not iv and in_pkt:
-                hits["in_gap"] += 1
-            if iv and ir:
-                in_pkt = not bool(dut.in_last.value)
-            if self.hook is not None:
-                self.hook(dut, hits)
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        return self.packet_spans("out")
 
-    def check_phase(self) -> None:
-        export_bins(self, self.hits)
-        assert not self.errors, f"protocol: {self.errors[0]} ({seed_text()})"
-        missed = [b for b in self.required if not self.hits.get(b)]
-        if missed:
-            raise CoverageError(f"cycle bins never hit: {missed}")
+    def sample(self, dut: Any) -> None:
+        if self.never_stalled and dut.in_valid.value and not dut.in_ready.value:
+            op = int(dut.in_op.value)
+            if op in self.never_stalled:
+                self.error(f"op {op} stalled")
+        super().sample(dut)
 
 
 class PromisedCoverage(CoverageSubscriber):

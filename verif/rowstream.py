@@ -2,7 +2,7 @@
 
 A row of ``n`` values travels as ``ceil(n / lanes)`` beats; lane ``i`` of a beat sits in bits
 ``[i*width, (i+1)*width)`` of ``data`` (two's complement for signed values) and bit ``i`` of
-``keep`` says whether the lane holds a value. Used by the softmax testbench and reusable by any
+``keep`` says whether the lane holds a value (lane packing: ``verif.lanes``). Used by the softmax testbench and reusable by any
 block that streams rows LANES per beat (Q·K scores, probabilities, P·V inputs).
 """
 
@@ -12,24 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from verif.lanes import pack_lanes, unpack_lanes
 from verif.stream import Beat
-
-
-def pack_lanes(values: Sequence[int], width: int) -> int:
-    """Pack lane values (lane 0 in the least significant bits) into one integer."""
-    mask, word = (1 << width) - 1, 0
-    for i, v in enumerate(values):
-        word |= (int(v) & mask) << (i * width)
-    return word
-
-
-def unpack_lanes(word: int, lanes: int, width: int, signed: bool = False) -> list[int]:
-    """Inverse of :func:`pack_lanes`."""
-    mask, half = (1 << width) - 1, 1 << (width - 1)
-    out = [(word >> (i * width)) & mask for i in range(lanes)]
-    if signed:
-        out = [v - (1 << width) if v >= half else v for v in out]
-    return out
 
 
 def prefix_keeps(n: int, lanes: int) -> list[int]:

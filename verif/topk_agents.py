@@ -15,15 +15,15 @@ import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
-from pyuvm import uvm_component
 
 from golden.topk import quickselect_passes, topk, topk_reference_cycles
+from verif.lanes import pack_lanes, unpack_lanes
+from verif.observer import Port, StreamObserver
 from verif.stream import Beat
-from verif.uvm import CoverageError, CoverageSubscriber, StreamItem, export_bins
+from verif.uvm import CoverageSubscriber, StreamItem
 
 KINDS = ("random", "sorted", "reverse", "all_equal", "ties")
 K_CLASSES = ("zero", "one", "n_minus_1", "eq_n", "gt_n", "mid")
@@ -61,18 +61,6 @@ class Job:
         return len(self.scores)
 
 
-def _pack(vals: Sequence[int], w: int) -> int:
-    mask, x = (1 << w) - 1, 0
-    for i, v in enumerate(vals):
-        x |= (int(v) & mask) << (i * w)
-    return x
-
-
-def _unpack(x: int, w: int, count: int) -> list[int]:
-    mask = (1 << w) - 1
-    return [(x >> (i * w)) & mask for i in range(count)]
-
-
 def encode_job(job: Job, cfg: TopkCfg, rng: random.Random | None = None) -> list[Beat]:
     """Input beats of a job; junk in unkept lanes and in ``k`` after the first beat."""
     p, rng = cfg.p, rng or random.Random(0)
@@ -85,8 +73,8 @@ def encode_job(job: Job, cfg: TopkCfg, rng: random.Random | None = None) -> list
         ix = ix + [rng.getrandbits(cfg.index_w) for _ in range(p - cnt)]
         beats.append(
             {
-                "score": _pack(sc, cfg.score_w),
-                "index": _pack(ix, cfg.index_w),
+                "score": pack_lanes(sc, cfg.score_w),
+                "index": pack_lanes(ix, cfg.index_w),
                 "keep": (1 << cnt) - 1,
                 "k": job.k if b == 0 else rng.getrandbits(cfg.k_w),
                 "last": int(b == nb - 1),
@@ -101,8 +89,8 @@ def decode_job(beats: Sequence[Beat], cfg: TopkCfg) -> Job:
     indexes: list[int] = []
     for b in beats:
         cnt = cfg.p if not b["last"] else bin(b["keep"]).count("1")
-        scores += _unpack(b["score"], cfg.score_w, cnt)
-        indexes += _unpack(b["index"], cfg.index_w, cnt)
+        scores += unpack_lanes(b["score"], cnt, cfg.score_w)
+        indexes += unpack_lanes(b["index"], cnt, cfg.index_w)
     return Job(scores[: cfg.max_n], indexes[: cfg.max_n], beats[0]["k"])
 
 
@@ -124,8 +112,8 @@ def expected_beats(
         chunk = pairs[b * p : (b + 1) * p]
         beats.append(
             {
-                "index": _pack([c[0] for c in chunk], cfg.index_w),
-                "score": _pack([c[1] for c in chunk], cfg.score_w),
+                "index": pack_lanes([c[0] for c in chunk], cfg.index_w),
+                "score": pack_lanes([c[1] for c in chunk], cfg.score_w),
                 "keep": (1 << len(chunk)) - 1,
                 "saturated": int(sat),
                 "last": 0,
@@ -333,62 +321,36 @@ class JobCoverage(CoverageSubscriber):
                 self.hits[name] += 1
 
 
-STREAM_BINS = (
-    "in_idle_mid_packet",
-    "in_backpressure",
-    "out_backpressure",
-    "out_gap",
-    "input_during_output",
-)
-
-
-class TopkStreamChecker(uvm_component):
-    """Per-cycle sampling of both handshakes: idle/backpressure/overlap bins, and per packet
-    the cycle of its first input beat and of its last output beat (for latency checks)."""
+class TopkStreamChecker(StreamObserver):
+    """The stream observer (``verif.observer``) on both handshakes: idle/backpressure bins, the
+    overlap bin ``input_during_output``, and per packet the cycle of its first input beat
+    (``in_first``) and of its last output beat (``out_last``), for latency checks."""
 
     required = True
+    ports = (
+        Port("in", bins={"gap": "in_idle_mid_packet", "stall": "in_backpressure"}),
+        Port("out", bins={"stall": "out_backpressure", "gap": "out_gap"}),
+    )
 
     def build_phase(self) -> None:
-        self.hits = dict.fromkeys(STREAM_BINS, 0)
-        self.in_first: list[int] = []
-        self.out_last: list[int] = []
+        super().build_phase()
+        self.hits["input_during_output"] = 0
 
-    async def run_phase(self) -> None:
-        dut = cocotb.top
-        iv, ir, il = dut.in_valid, dut.in_ready, dut.in_last
-        ov, orr, ol = dut.out_valid, dut.out_ready, dut.out_last
-        hits, cycle, in_mid, out_mid = self.hits, 0, False, False
-        while True:
-            await RisingEdge(dut.clk)
-            cycle += 1
-            if not dut.rst_n.value:
-                in_mid = out_mid = False
-                continue
-            i_v, i_r, o_v, o_r = int(iv.value), int(ir.value), int(ov.value), int(orr.value)
-            if i_v and i_r:
-                if not in_mid:
-                    self.in_first.append(cycle)
-                in_mid = not int(il.value)
-            elif in_mid and not i_v:
-                hits["in_idle_mid_packet"] += 1
-            if i_v and not i_r:
-                hits["in_backpressure"] += 1
-            if o_v and not o_r:
-                hits["out_backpressure"] += 1
-            if out_mid and not o_v:
-                hits["out_gap"] += 1
-            if i_v and i_r and (o_v or out_mid):
-                hits["input_during_output"] += 1
-            if o_v and o_r:
-                out_mid = not int(ol.value)
-                if not out_mid:
-                    self.out_last.append(cycle)
+    @property
+    def in_first(self) -> list[int]:
+        return self.starts["in"]
 
-    def check_phase(self) -> None:
-        export_bins(self, self.hits)
-        missed = [k for k, n in self.hits.items() if not n]
-        if missed and self.required:
-            raise CoverageError(f"stream bins never hit: {missed}")
+    @property
+    def out_last(self) -> list[int]:
+        return self.ends["out"]
+
+    def sample(self, dut: Any) -> None:
+        """An input beat accepted while an output packet is valid or under way."""
+        out = self.state["out"]
+        if (dut.in_valid.value and dut.in_ready.value
+                and (dut.out_valid.value or out.in_packet)):
+            self.hits["input_during_output"] += 1
+        super().sample(dut)
 
 
 # ------------------------------------------------------------------ latency models ---------

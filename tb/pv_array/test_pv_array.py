@@ -19,6 +19,8 @@ import pyuvm
 from pyuvm import ConfigDB, uvm_analysis_port, uvm_env, uvm_test
 
 from golden import blocks, fixed
+from verif.lanes import pack, unpack
+from verif.observer import Port, StreamObserver
 from verif.runner import Bench
 from verif.seeding import params, seed_all
 from verif.stream import reset, start_clock
@@ -32,7 +34,7 @@ from verif.uvm import (
     StreamItem,
     wait_drained,
 )
-from verif.vecstream import HandshakeObserver, pack, send_all, unpack
+from verif.vecstream import send_all
 
 BENCH = Bench("pv_array", ["pv_array.v"], {"LANES": 2, "D": 8})
 PAPER = {"LANES": 8, "D": 64}
@@ -223,8 +225,8 @@ class PvEnv(uvm_env):
         self.sb = Scoreboard("sb", self)
         self.qcov = QueryCoverage("qcov", self)
         self.outcov = OutCoverage("outcov", self)
-        self.hs = HandshakeObserver("hs", self)
-        self.hs.streams = [("in", True), ("e", False)]  # E: one-beat packets
+        self.hs = StreamObserver("hs", self)
+        self.hs.ports = (Port("in"), Port("e", last=False, bins=("stall",)))  # E: one-beat packets
         self.query_ap = uvm_analysis_port("query_ap", self)
 
     def connect_phase(self) -> None:
@@ -319,10 +321,6 @@ class PvThroughputTest(PvTest):
     coverage_required = False
     handshake_bins = ()
     lengths = ((64, 6), (1024, 2))
-
-    def connect_phase(self) -> None:
-        super().connect_phase()
-        self.env.hs.record = True
 
     def make_queries(self) -> list[Query]:
         qs = []

@@ -21,6 +21,8 @@ import pyuvm
 from pyuvm import ConfigDB, uvm_analysis_port, uvm_env, uvm_test
 
 from golden import blocks, fixed
+from verif.lanes import pack, unpack
+from verif.observer import Port, StreamObserver
 from verif.runner import Bench
 from verif.seeding import params, seed_all
 from verif.stream import reset, start_clock
@@ -34,7 +36,7 @@ from verif.uvm import (
     StreamItem,
     wait_drained,
 )
-from verif.vecstream import HandshakeObserver, pack, send_all, unpack
+from verif.vecstream import send_all
 
 BENCH = Bench("qk_array", ["qk_array.v"], {"LANES": 2, "D": 8, "QW": 4})
 PAPER = {"LANES": 8, "D": 64, "QW": 64}
@@ -259,8 +261,8 @@ class QkEnv(uvm_env):
         self.sb = Scoreboard("sb", self)
         self.rowcov = RowCoverage("rowcov", self)
         self.outcov = OutCoverage("outcov", self)
-        self.hs = HandshakeObserver("hs", self)
-        self.hs.streams = [("q", True), ("k", True), ("s", True)]
+        self.hs = StreamObserver("hs", self)
+        self.hs.ports = (Port("q"), Port("k"), Port("s"))
         self.row_ap = uvm_analysis_port("row_ap", self)
 
     def connect_phase(self) -> None:
@@ -364,10 +366,6 @@ class QkThroughputTest(QkTest):
     coverage_required = False
     handshake_bins = ()
     lengths = ((64, 6), (1024, 2))
-
-    def connect_phase(self) -> None:
-        super().connect_phase()
-        self.env.hs.record = True
 
     def make_rows(self) -> list[Row]:
         rows = []

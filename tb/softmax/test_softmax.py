@@ -12,24 +12,22 @@ import cocotb
 import numpy as np
 import pytest
 import pyuvm
-from cocotb.triggers import RisingEdge
-from pyuvm import ConfigDB, uvm_component, uvm_env, uvm_sequence, uvm_subscriber, uvm_test
+from pyuvm import ConfigDB, uvm_env, uvm_sequence, uvm_subscriber, uvm_test
 
 from golden import blocks, fixed
+from verif.observer import Port, StreamObserver
 from verif.rowstream import beats_to_row, prefix_keeps, row_to_beats
 from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
 from verif.testing import run_bench
 from verif.uvm import (
-    CoverageError,
     CoverageSubscriber,
     Scoreboard,
     ScoreboardError,
     StreamAgent,
     StreamAgentConfig,
     StreamItem,
-    export_bins,
     wait_drained,
 )
 
@@ -259,61 +257,12 @@ class RowCoverage(CoverageSubscriber):
 PROTO_BINS = ("out_backpressure", "in_idle_mid_row", "in_stalled_by_dut", "out_row_back_to_back")
 
 
-class ProtocolChecker(uvm_component):
-    """Every cycle: a stalled output beat must stay unchanged; counts idle/backpressure bins."""
-
-    def build_phase(self) -> None:
-        self.hits = dict.fromkeys(PROTO_BINS, 0)
-        self.errors: list[str] = []
-
-    async def run_phase(self) -> None:
-        dut = cocotb.top
-        held, mid_row, prev_out_last = None, False, False
-        while True:
-            await RisingEdge(dut.clk)
-            if not dut.rst_n.value:
-                held, mid_row = None, False
-                continue
-            ov, orr = bool(dut.out_valid.value), bool(dut.out_ready.value)
-            iv, ir = bool(dut.in_valid.value), bool(dut.in_ready.value)
-            if held is not None and len(self.errors) < 5:
-                now = (
-                    ov,
-                    int(dut.out_data.value),
-                    int(dut.out_keep.value),
-                    int(dut.out_last.value),
-                    int(dut.out_maxp.value),
-                )
-                if now != held:
-                    self.errors.append(f"stalled output beat changed: {held} -> {now}")
-            held = None
-            if ov and not orr:
-                self.hits["out_backpressure"] += 1
-                held = (
-                    ov,
-                    int(dut.out_data.value),
-                    int(dut.out_keep.value),
-                    int(dut.out_last.value),
-                    int(dut.out_maxp.value),
-                )
-            if ov and orr:
-                if prev_out_last:
-                    self.hits["out_row_back_to_back"] += 1
-                prev_out_last = bool(dut.out_last.value)
-            else:
-                prev_out_last = False
-            self.hits["in_idle_mid_row"] += mid_row and not iv
-            self.hits["in_stalled_by_dut"] += iv and not ir
-            if iv and ir:
-                mid_row = not bool(dut.in_last.value)
-
-    def check_phase(self) -> None:
-        export_bins(self, self.hits)
-        assert not self.errors, f"protocol: {self.errors[0]} ({seed_text()})"
-        required = getattr(self, "required", PROTO_BINS)
-        missed = [k for k in required if not self.hits[k]]
-        if missed:
-            raise CoverageError(f"protocol bins never hit: {missed}")
+# the stream observer's ports, with this bench's bin names (stall = backpressure / DUT stall)
+PROTO_PORTS = (
+    Port("in", bins={"gap": "in_idle_mid_row", "stall": "in_stalled_by_dut"}),
+    Port("out", bins={"stall": "out_backpressure", "back_to_back": "out_row_back_to_back"},
+         hold=("data", "keep", "maxp")),
+)
 
 
 class RowTimer(uvm_subscriber):
@@ -361,7 +310,8 @@ class SoftmaxEnv(uvm_env):
         self.snk = StreamAgent("snk", self)
         self.sb = Scoreboard("sb", self)
         self.cov = RowCoverage("cov", self)
-        self.proto = ProtocolChecker("proto", self)
+        self.proto = StreamObserver("proto", self)
+        self.proto.ports, self.proto.required = PROTO_PORTS, PROTO_BINS
         self.t_in = RowTimer("t_in", self)
         self.t_out = RowTimer("t_out", self)
 

@@ -35,7 +35,7 @@ from golden.accel import (
     heads_of,
 )
 from golden.config import PruneConfig
-from spatten.host import Layout, build_image, command_counts, command_regs
+from host.driver import Layout, build_image, command_counts, command_regs
 from verif.axil import AxilConfig, AxilDevice, channel_prefixes
 from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text

@@ -16,7 +16,7 @@ import pyuvm
 
 from golden import blocks
 from verif.importance import OP_ACC, OP_CLEAR, OP_COMPACT, OP_READ, OpTest, cmd
-from verif.rowstream import pack_lanes, unpack_lanes
+from verif.lanes import pack_lanes, unpack_lanes
 from verif.runner import Bench, check, regression_seed, run
 from verif.seeding import params, seed_text
 from verif.testing import run_bench

@@ -22,7 +22,7 @@ from golden.accel import (
 )
 from golden.config import PruneConfig
 from golden.system import FixedSpatten, LayerResult
-from spatten.host import Layout, build_image, command_counts, command_regs
+from host.driver import Layout, build_image, command_counts, command_regs
 
 POISON = 0xA5
 PARAMS = AccelParams(lanes=8, d_max=64, max_n=64, h_max=8)
@@ -38,7 +38,7 @@ def random_cfg(rng: np.random.Generator) -> PruneConfig:
         lsb_bits=int(rng.integers(0, 13 - msb)),
         requant_threshold=float(rng.choice([0.0, 0.1, 0.3, 1.0])),
         prune_start_layer=int(rng.integers(0, 3)),
-        keep_special=False,  # a host-side rule (spatten.host.RtlAttention, test_host.py)
+        keep_special=False,  # a host-side rule (host.driver.RtlAttention, test_host.py)
     )
 
 

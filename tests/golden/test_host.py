@@ -1,4 +1,4 @@
-"""Host flow spatten/host.py on the pure-Python ModelDevice: MiniLM and generation equal the
+"""Host flow host/driver.py on the pure-Python ModelDevice: MiniLM and generation equal the
 golden FixedSpatten exactly; memory layout; CSR protocol; errors; async devices."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from golden import minilm
 from golden.accel import AccelParams, CommandError, Ctrl, ErrorCode, Reg, Status
 from golden.config import DEFAULT_PRUNE, PruneConfig
 from golden.system import FixedSpatten
-from spatten.host import (
+from host.driver import (
     Layout,
     ModelDevice,
     RtlAttention,

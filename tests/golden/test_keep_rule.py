@@ -19,7 +19,7 @@ from golden.config import (
 )
 from golden.reference import FloatSpatten
 from golden.system import FixedSpatten
-from spatten.host import ModelDevice, RtlAttention, command_counts
+from host.driver import ModelDevice, RtlAttention, command_counts
 
 LENGTHS = st.integers(1, 512)
 RATIOS = st.floats(0.0, 1.0, allow_nan=False)

@@ -1,4 +1,5 @@
-"""cocotb test module of ``spatten run`` (spatten/run.py launches it on ``spatten_top``).
+"""cocotb test module of ``spatten run`` (spatten/run.py launches it on ``spatten_top``; it
+lives with the other cocotb test modules, tb/run/, and imports no CLI code).
 
 The job (JSON file named by SPATTEN_JOB) lists sentences and a pruning setting. For each
 sentence the numpy MiniLM-L6 forward runs in a ``cocotb.task.bridge`` thread with every
@@ -26,7 +27,7 @@ from golden.accel import Command as AccelCommand
 from golden.accel import CommandError, Ctrl, Mode, Reg, check_command
 from golden.config import PruneConfig
 from golden.system import FixedSpatten, LayerResult
-from spatten.host import Device, Layout, command_counts, command_regs, execute, probe
+from host.driver import Device, Layout, command_counts, command_regs, execute, probe
 from verif.axil import encode_in_sim, measuring_device
 from verif.seeding import params
 

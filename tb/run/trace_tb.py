@@ -1,8 +1,8 @@
-"""cocotb test of the trace benchmark (``bench.trace_sim.run_trace_on_rtl`` builds and runs it).
+"""cocotb test of the trace runner (``verif.trace_run.run_trace_on_rtl`` builds and runs it).
 
 Reads the job (commands, seed, memory latency) from SPATTEN_BENCH_JOB, drives ``spatten_top``
 through ``verif.axil.AxilDevice`` with a fixed memory latency and no jitter or pauses (a
-benchmark, not a stress test), runs every command with ``bench.trace_sim.run_commands``
+benchmark, not a stress test), runs every command with ``verif.trace_run.run_commands``
 (each checked against the golden command model) and rewrites SPATTEN_BENCH_OUT after each
 command, so a long run leaves partial results.
 """
@@ -19,9 +19,9 @@ from typing import Any
 import cocotb
 from cocotb.utils import get_sim_time
 
-from bench.trace_sim import MEM_SIZE, TraceCommand, run_commands
 from verif.axil import measuring_device
 from verif.seeding import params
+from verif.trace_run import MEM_SIZE, TraceCommand, run_commands
 
 PERIOD_NS = 10
 
