@@ -338,10 +338,11 @@ def limits_text(tot: dict[str, dict[str, Any]], table: Sequence[dict[str, Any]],
            else f"above it: at {ch} channels the {params['LANES']}-lane Q.K / P.V arrays, not "
                 "memory, bound this workload."),
         f"- The K MSB fetch streams into Q.K (the key buffer's valid bits; it runs under the "
-        f"ROW state), at up to {ch} beats per cycle of the fetch array; the Q row fetch (QWAIT) "
-        f"and the V list fetch (VWAIT) still pay the fetch latency ({tot['latency']} cycles in "
-        f"the RAM model) for every job.",
-        f"- The rest is serialization in `spatten_ctrl`: per (query, head) the Q fetch, "
+        f"ROW state), at up to {ch} beats per cycle of the fetch array; the next item's Q row "
+        f"and K plane are prefetched under the current item's P.V (QWAIT is only each "
+        f"command's first head), and the V list fetch (VWAIT, LANES indexes per beat) still "
+        f"pays the fetch latency ({tot['latency']} cycles in the RAM model) for every job.",
+        f"- The rest is serialization in `spatten_ctrl`: per (query, head) "
         f"Q.K (with the K fetch), softmax, requant decision, local-V top-k, V fetch, P.V and "
         f"E write run "
         f"one after another, so every memory latency and every pipeline fill/drain is paid "
@@ -421,7 +422,7 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
         *traffic_table(tot),
         "",
         "The paper reports 10.0x less DRAM access on average over 30 benchmarks. Our dense "
-        "twin is 12-bit (our datapath) with 32-byte row padding; the 16-bit line is the "
+        "twin is 12-bit (our datapath), rows packed like the pruned run's; the 16-bit line is the "
         "golden traffic model's dense baseline of the same commands (not simulated).",
         "",
         "## 4. CPU (numpy float32, this machine, same run)",
