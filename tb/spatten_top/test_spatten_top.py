@@ -651,8 +651,8 @@ MUTANTS = [
     ("spatten_kbuf.v", "wire       load = active_q & beat_ok & (~k_valid | k_ready);",
      "wire       load = active_q & (~k_valid | k_ready);",
      "Q.K reads keys the streaming K fetch has not written yet"),
-    ("spatten_ctrl.v", "f_job_base <= cfg_kmsb_base + pf_off;", "f_job_base <= cfg_kmsb_base + off;",
-     "prefetched K plane read from the current head's region"),
+    ("spatten_ctrl.v", "f_job_base <= cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride);",
+     "f_job_base <= cfg_q_base + off;", "prefetched Q row of the next head read from the current head"),
 ]
 
 
