@@ -29,9 +29,9 @@ def write_rtl(root: Path) -> Path:
     return rtl
 
 
-def point(fname: Path, line: int, count: int, kind: str = "line") -> str:
+def point(fname: Path, line: int, count: int, kind: str = "line", inst: str = BLOCK) -> str:
     fields = {"f": str(fname), "l": str(line), "n": "3", "t": kind, "page": f"v_{kind}/{BLOCK}",
-              "o": "", "h": BLOCK}
+              "o": "", "h": inst}
     body = "".join(f"\x01{k}\x02{v}" for k, v in fields.items())
     return f"C '{body}' {count}\n"
 
@@ -101,6 +101,20 @@ def test_a_point_hit_by_any_run_counts(area: tuple, capsys: pytest.CaptureFixtur
     write_dat(build, rtl / f"{BLOCK}.v", unhit={1, 2, 3, 4, 7}, variant="other-cov")
     write_bins(build, {"a": 0, "b": 0}, variant="other")
     assert gate(area, capsys)[0] == 0
+
+
+def test_instances_of_a_block_are_merged(area: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+    """A line is covered when any instance executed it: a second, idle instance of the block
+    (Verilator's ``h``, the instance path, differs) neither adds points nor uncovers them."""
+    build, rtl, _ = area
+    folder = build / "sim" / "top" / "verilator" / "default-cov"
+    folder.mkdir(parents=True)
+    (folder / "coverage-all.dat").write_text("".join(
+        point(rtl / f"{BLOCK}.v", i, 0, inst="top.u_idle") for i in range(1, LINES + 1)))
+    code, out, _ = gate(area, capsys)
+    assert code == 0, out
+    summary = json.loads((build / "coverage" / "coverage.json").read_text())
+    assert summary["code"][BLOCK]["line"] == [19, 20]
 
 
 def test_waived_line_and_bin_pass(area: tuple, capsys: pytest.CaptureFixture[str]) -> None:

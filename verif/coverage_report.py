@@ -103,7 +103,10 @@ def waived_lines(waivers: list[Waiver], rtl_dir: Path) -> set[tuple[str, int]]:
 
 
 def parse_dat(path: Path, points: dict[tuple, int]) -> None:
-    """Add the points of one coverage.dat into ``points`` (key -> max hit count)."""
+    """Add the points of one coverage.dat into ``points`` (key -> max hit count). A point is
+    a place in the source (file, line, column, kind, name), merged over every instance of its
+    module (Verilator's ``h``, the instance path, is dropped): a block's line is covered when
+    any instance in any run executed it."""
     for raw in path.read_text(errors="replace").splitlines():
         if not raw.startswith("C '"):
             continue
@@ -112,8 +115,7 @@ def parse_dat(path: Path, points: dict[tuple, int]) -> None:
         kind = f.get("page", "").split("/")[0].removeprefix("v_")
         if kind not in KINDS:
             continue
-        key = (f.get("f", "?"), int(f.get("l", 0)), f.get("n", ""), kind, f.get("o", ""),
-               f.get("h", ""))
+        key = (f.get("f", "?"), int(f.get("l", 0)), f.get("n", ""), kind, f.get("o", ""))
         points[key] = max(points.get(key, 0), int(count))
 
 
@@ -126,7 +128,7 @@ def code_coverage(dats: list[Path], waived: set[tuple[str, int]] = frozenset(),
         parse_dat(d, points)
     per_file: dict[str, dict[str, list[int]]] = defaultdict(
         lambda: {**{k: [0, 0] for k in KINDS}, "waived": [0, 0]})
-    for (fname, line, _col, kind, _o, _h), n in points.items():
+    for (fname, line, _col, kind, _o), n in points.items():
         stats = per_file[Path(fname).stem]
         if kind != "toggle" and is_rtl(fname, rtl_dir) and (Path(fname).name, line) in waived:
             stats["waived"][0] += n > 0
@@ -146,7 +148,7 @@ def is_rtl(fname: str, rtl_dir: Path = RTL) -> bool:
 def write_lcov(points: dict[tuple, int], path: Path) -> None:
     """lcov tracefile of line and branch points: a line is hit only if all its points are."""
     lines: dict[str, dict[int, int]] = defaultdict(dict)
-    for (fname, line, _col, kind, _o, _h), n in points.items():
+    for (fname, line, _col, kind, _o), n in points.items():
         if kind in ("line", "branch"):
             prev = lines[fname].get(line)
             lines[fname][line] = n if prev is None else min(prev, n)
@@ -249,7 +251,7 @@ def report(build: Path, out: Path, waivers: list[Waiver], waived: set[tuple[str,
     fails = gate(code, rtl_blocks, func, waivers)
     verdict = [f"coverage: FAIL: {f}" for f in fails] or [
         f"coverage: PASS: every RTL block >= {LINE_MIN:g}% line coverage, every functional bin hit "
-        f"({len(waivers)} waivers, verif/coverage_waivers.txt)"]
+        f"(waivers: {len(waivers)}, verif/coverage_waivers.txt)"]
     (out / "summary.txt").write_text("\n".join(text + verdict) + "\n")
     (out / "coverage.json").write_text(json.dumps(
         {"code": code, "functional": func, "runs": len(dats), "functional_exports": len(fcov_files),
