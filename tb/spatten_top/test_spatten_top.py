@@ -177,10 +177,19 @@ class CommandCoverage(uvm_component):
 
 
 # ================================================================ counter monitor =============
-def _bit(sig: Any) -> int:
-    """A 1-bit or vector signal sampled as an int (X/Z, e.g. in reset, read as 0)."""
-    v = sig.value
-    return int(v) if v.is_resolvable else 0
+def _val(sig: Any) -> int:
+    """A signal's value as an int; X/Z (Icarus, before and in reset) read as 0."""
+    try:
+        return int(sig.value)
+    except ValueError:
+        return 0
+
+
+# CounterMonitor's probes: spatten_top ports and wires (u_fetch.sub_stall: the fetchers' stall)
+_PROBES = ("rst_n", "s_axil_awvalid", "s_axil_awready", "s_axil_awaddr", "s_axil_wvalid",
+           "s_axil_wready", "s_axil_wdata", "s_axil_wstrb", "u_csr.start_ok", "done_pulse",
+           "error_pulse", "k_valid", "k_ready", "pv_valid", "pv_ready", "f_busy",
+           "u_fetch.sub_stall", "f_out_valid", "f_out_ready")
 
 
 class CounterMonitor(uvm_component):
@@ -216,40 +225,47 @@ class CounterMonitor(uvm_component):
 
     async def run_phase(self) -> None:
         dut = cocotb.top
+        s = {}
+        for name in _PROBES:  # handles looked up once: this runs every cycle
+            h = dut
+            for part in name.split("."):
+                h = getattr(h, part)
+            s[name.rsplit(".", 1)[-1].removeprefix("s_axil_")] = h
         aw_word: int | None = None
         w_data: tuple[int, int] | None = None
         cycle = 0
         while True:
             await FallingEdge(dut.clk)
             cycle += 1
-            if not _bit(dut.rst_n):
+            if not _val(s["rst_n"]):
                 aw_word, w_data = None, None
                 self._clear()
                 continue
-            if _bit(dut.s_axil_awvalid) and _bit(dut.s_axil_awready):
-                aw_word = _bit(dut.s_axil_awaddr) >> 2
-            if _bit(dut.s_axil_wvalid) and _bit(dut.s_axil_wready):
-                w_data = (_bit(dut.s_axil_wdata), _bit(dut.s_axil_wstrb))
+            if _val(s["awvalid"]) and _val(s["awready"]):
+                aw_word = _val(s["awaddr"]) >> 2
+            if _val(s["wvalid"]) and _val(s["wready"]):
+                w_data = (_val(s["wdata"]), _val(s["wstrb"]))
             start_write = False
             if aw_word is not None and w_data is not None:  # the write happens this cycle
                 start_write = (aw_word == Reg.CTRL >> 2 and w_data[1] & 1
                                and bool(w_data[0] & Ctrl.START))
                 aw_word, w_data = None, None
-            if _bit(dut.u_csr.start_ok):
+            if _val(s["start_ok"]):
                 if not start_write and len(self.errors) < 10:
                     self.errors.append(f"cycle {cycle}: START accepted without a START write")
                 self._clear()  # the CSRs restart at the end of this cycle
                 self.start = cycle
                 continue
-            self._sample(dut, cycle)
+            self._sample(s, cycle)
 
-    def _sample(self, d: Any, cycle: int) -> None:
-        if self.start is not None and self.end is None and (_bit(d.done_pulse) or _bit(d.error_pulse)):
+    def _sample(self, s: dict[str, Any], cycle: int) -> None:
+        if self.start is not None and self.end is None and (_val(s["done_pulse"])
+                                                             or _val(s["error_pulse"])):
             self.end = cycle
-        self.beats += bool(_bit(d.k_valid) and _bit(d.k_ready)) or bool(_bit(d.pv_valid)
-                                                                        and _bit(d.pv_ready))
-        self.stall += bool(_bit(d.f_busy) and _bit(d.u_fetch.sub_stall)
-                           and not (_bit(d.f_out_valid) and _bit(d.f_out_ready)))
+        self.beats += bool(_val(s["k_valid"]) and _val(s["k_ready"])) or bool(
+            _val(s["pv_valid"]) and _val(s["pv_ready"]))
+        self.stall += bool(_val(s["f_busy"]) and _val(s["sub_stall"])
+                           and not (_val(s["f_out_valid"]) and _val(s["f_out_ready"])))
 
     def expected(self) -> dict[Reg, int] | None:
         """The three counters now, or None while a command runs (CYCLES not yet known)."""
