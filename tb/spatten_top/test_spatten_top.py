@@ -2,12 +2,13 @@
 from random float Q/K/V, run on the RTL through the AXI4-Lite CSR port and AXI memory models
 with random latency/backpressure (verif/axil.py), checked against the golden command model
 (golden/accel.py AccelModel): every byte of the memory image (E rows, KEEP list, nothing else
-written), LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, the byte / MAC / requant counters.
+written), LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, the byte / MAC / requant counters; CYCLES,
+BUSY_CYCLES and MEM_STALL_CYCLES against the interfaces (CounterMonitor).
 
 Tests: random multi-layer sequences (summarization and generation) with directed corners,
 bad-input tests (each error code), AXI read / write error, start while busy, ABORT (mid-command,
-while idle, together with an AXI read error), reset mid-command, an expect-fail test with a
-broken model. Pytest entry at the bottom.
+while idle, together with an AXI read error), reset mid-command, CLEAR and START in one
+write, an expect-fail test with a broken model. Pytest entry at the bottom.
 """
 
 from __future__ import annotations
@@ -416,14 +417,15 @@ class SpattenBaseTest(uvm_test):
         for ram in (*self.dev.readers, *self.dev.writers):
             ram.error_ranges.clear()
 
-    async def run_spec(self, spec: LayerSpec, tag: str) -> CommandResult:
-        """One command end to end, checked by the scoreboard; returns the golden result."""
+    async def run_spec(self, spec: LayerSpec, tag: str, ctrl: int = Ctrl.START) -> CommandResult:
+        """One command end to end (``ctrl``: the CTRL write that starts it), checked by the
+        scoreboard; returns the golden result."""
         regs = await self.prepare(spec)
         await self.program(regs)
         mem_before = bytes(self.dev.mem)
         res = self.model.run_command(regs, mem_before)
         t0 = self.cycle
-        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        await self.dev.write_reg(Reg.CTRL, ctrl)
         status = await self.dev.wait_done()
         t1 = self.cycle
         irq_set = int(self.dut.irq.value)
@@ -755,6 +757,34 @@ for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTes
              AxiReadErrorTest, AxiWriteErrorTest, AbortTest, AbortAxiErrorTest,
              ResetMidCommandTest):
     globals()[_cls.__name__] = pyuvm.test()(_cls)
+
+class ClearStartTest(SpattenBaseTest):
+    """CTRL.CLEAR and CTRL.START in one write (the controller's S_CLR-then-command path, issue
+    15 coverage): after a random pruning command has left KEPT_TOKENS tokens, a random command
+    over fewer tokens is accepted only because the same write clears the state first; golden:
+    clear, then the command. Then the same again with CLEAR alone before it, for contrast."""
+
+    async def body(self) -> None:
+        r, d = self.rng, self.rng.choice(self.d_choices()[-2:])
+        heads = r.randint(1, min(self.p["H_MAX"], 4))
+        n = r.randint(4, self.p["MAX_N"])
+        cfg = PruneConfig(token_keep=r.uniform(0.5, 0.9), msb_bits=r.choice([6, 8, 12]))
+        await self.run_spec(LayerSpec(Mode.SUMMARIZATION, heads, d, cfg, 0, n=n), "prune")
+        kept = self.model.kept_tokens
+        assert kept >= 2, f"the first command kept {kept} tokens: nothing to clear"
+        cfg2 = PruneConfig(token_keep=r.uniform(0.3, 1.0), msb_bits=8, lsb_bits=r.choice([0, 4]))
+        for clear_alone in (False, True):
+            spec = LayerSpec(Mode.SUMMARIZATION, heads, d, cfg2, 0, n=r.randint(1, kept - 1),
+                             note="clear+start", clear=clear_alone)
+            res = await self.run_spec(spec, f"clear{'-then' if clear_alone else '+'}start",
+                                      Ctrl.START if clear_alone else Ctrl.CLEAR | Ctrl.START)
+            assert res.ok, f"golden refused the command after the clear: {res.error.name}"
+            kept = self.model.kept_tokens
+            if kept < 2:
+                break
+
+
+ClearStartTest = pyuvm.test()(ClearStartTest)
 
 # Plausible controller bugs the testbench must catch (tests/test_mutations.py).
 MUTANTS = [
