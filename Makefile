@@ -27,7 +27,7 @@ help:
 	@echo "make regress                    longer sweeps (not in CI)"
 	@echo "make lint                       verilator -Wall, iverilog -g2012, ruff"
 	@echo "make synth                      Yosys synthesis of every RTL module, cell counts"
-	@echo "make coverage                   merged code + functional coverage -> build/coverage/index.html"
+	@echo "make coverage                   merged code + functional coverage -> build/coverage/index.html; fails if an RTL block < 95 % lines or a bin is unhit"
 	@echo "make bench                      system benchmark (< 20 min): RTL vs reference, roofline, DRAM, CPU -> build/bench/report.md"
 	@echo "make bench-topk                 top-k engine cycles vs the reference latency model -> build/bench/topk.md"
 	@echo "make fusesoc-lint / fusesoc-sim FuseSoC targets of spatten.core: Verilator lint, Icarus elaboration of spatten_top"

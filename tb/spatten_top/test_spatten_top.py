@@ -2,12 +2,13 @@
 from random float Q/K/V, run on the RTL through the AXI4-Lite CSR port and AXI memory models
 with random latency/backpressure (verif/axil.py), checked against the golden command model
 (golden/accel.py AccelModel): every byte of the memory image (E rows, KEEP list, nothing else
-written), LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, the byte / MAC / requant counters.
+written), LIVE_HEADS, KEPT_TOKENS, ERROR_CODE, the byte / MAC / requant counters; CYCLES,
+BUSY_CYCLES and MEM_STALL_CYCLES against the interfaces (CounterMonitor).
 
 Tests: random multi-layer sequences (summarization and generation) with directed corners,
 bad-input tests (each error code), AXI read / write error, start while busy, ABORT (mid-command,
-while idle, together with an AXI read error), reset mid-command, an expect-fail test with a
-broken model. Pytest entry at the bottom.
+while idle, together with an AXI read error), reset mid-command, CLEAR and START in one
+write, an expect-fail test with a broken model. Pytest entry at the bottom.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import cocotb
 import numpy as np
 import pytest
 import pyuvm
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from pyuvm import uvm_component, uvm_env, uvm_test
 
 from golden.accel import (
@@ -57,6 +59,7 @@ CMD_TIMEOUT = 300_000  # cycles per command before the test declares a hang (lar
 COUNTER_REGS = (Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, Reg.BYTES_E,
                 Reg.REQUANT_ROWS, Reg.MACS_LO, Reg.MACS_HI)
 CHECKED_REGS = (Reg.LIVE_HEADS, Reg.KEPT_TOKENS, Reg.ERROR_CODE, *COUNTER_REGS)
+COUNTER_CHECKED = (Reg.CYCLES, Reg.BUSY_CYCLES, Reg.MEM_STALL_CYCLES)  # CounterMonitor
 
 COV_BINS = ("summarization", "generation", "prune_on", "prune_off", "requant_taken",
             "requant_not_taken", "lsb_bits_0", "value_keep_1", "value_keep_n", "token_keep_n",
@@ -174,10 +177,128 @@ class CommandCoverage(uvm_component):
             raise CoverageError(f"coverage bins never hit: {missed}")
 
 
+# ================================================================ counter monitor =============
+def _val(sig: Any) -> int:
+    """A signal's value as an int; X/Z (Icarus, before and in reset) read as 0."""
+    try:
+        return int(sig.value)
+    except ValueError:
+        return 0
+
+
+# CounterMonitor's probes: spatten_top ports and wires (u_fetch.sub_stall: the fetchers' stall)
+_PROBES = ("rst_n", "s_axil_awvalid", "s_axil_awready", "s_axil_awaddr", "s_axil_wvalid",
+           "s_axil_wready", "s_axil_wdata", "s_axil_wstrb", "u_csr.start_ok", "done_pulse",
+           "error_pulse", "k_valid", "k_ready", "pv_valid", "pv_ready", "f_busy",
+           "u_fetch.sub_stall", "f_out_valid", "f_out_ready")
+
+
+class CounterMonitor(uvm_component):
+    """Predicts CYCLES, BUSY_CYCLES and MEM_STALL_CYCLES from what the interfaces show, sampled
+    mid-cycle (falling edge), and compares them with the CSRs each time the test reads them
+    (docs/spatten_top.md, Counters). Per accepted START (all three restart from 0; a refused
+    START or CTRL.ABORT changes none):
+
+    - CYCLES = e - s - 2: s is the cycle the START write happens on the AXI4-Lite port (address
+      and data both handshaken, CTRL.START set), e the cycle the controller signals DONE or
+      ERROR (``done_pulse`` / ``error_pulse``: STATUS.DONE/ERROR and irq set at its end). BUSY
+      rises two cycles after s (CSR strobe, then controller state) and falls in cycle e.
+    - BUSY_CYCLES = cycles in which the Q.K array takes a key beat (``k_valid & k_ready``) or
+      the P.V array an input beat (``pv_valid & pv_ready``), both counted once.
+    - MEM_STALL_CYCLES = cycles the fetch array waited on memory: it is busy, some channel's
+      fetcher reports ``stall`` (the next row is wanted, its data not back) and no row beat
+      leaves the array. The CSR sees each such cycle two cycles later (counter glue); the fetch
+      is idle at START and ends at least that long before the CSRs are read, so exact.
+
+    Whether a START write was accepted is the CSR's own check (``u_csr.start_ok`` in that
+    cycle); a START strobe without the port-level write is itself an error."""
+
+    def build_phase(self) -> None:
+        self.errors: list[str] = []
+        self.checked = 0
+        self._clear()
+
+    def _clear(self) -> None:
+        self.start: int | None = None  # cycle of the accepted START write
+        self.end: int | None = None  # cycle of its DONE / ERROR
+        self.beats = 0
+        self.stall = 0
+
+    async def run_phase(self) -> None:
+        dut = cocotb.top
+        s = {}
+        for name in _PROBES:  # handles looked up once: this runs every cycle
+            h = dut
+            for part in name.split("."):
+                h = getattr(h, part)
+            s[name.rsplit(".", 1)[-1].removeprefix("s_axil_")] = h
+        aw_word: int | None = None
+        w_data: tuple[int, int] | None = None
+        cycle = 0
+        while True:
+            await FallingEdge(dut.clk)
+            cycle += 1
+            if not _val(s["rst_n"]):
+                aw_word, w_data = None, None
+                self._clear()
+                continue
+            if _val(s["awvalid"]) and _val(s["awready"]):
+                aw_word = _val(s["awaddr"]) >> 2
+            if _val(s["wvalid"]) and _val(s["wready"]):
+                w_data = (_val(s["wdata"]), _val(s["wstrb"]))
+            start_write = False
+            if aw_word is not None and w_data is not None:  # the write happens this cycle
+                start_write = (aw_word == Reg.CTRL >> 2 and w_data[1] & 1
+                               and bool(w_data[0] & Ctrl.START))
+                aw_word, w_data = None, None
+            if _val(s["start_ok"]):
+                if not start_write and len(self.errors) < 10:
+                    self.errors.append(f"cycle {cycle}: START accepted without a START write")
+                self._clear()  # the CSRs restart at the end of this cycle
+                self.start = cycle
+                continue
+            self._sample(s, cycle)
+
+    def _sample(self, s: dict[str, Any], cycle: int) -> None:
+        if self.start is not None and self.end is None and (_val(s["done_pulse"])
+                                                             or _val(s["error_pulse"])):
+            self.end = cycle
+        self.beats += bool(_val(s["k_valid"]) and _val(s["k_ready"])) or bool(
+            _val(s["pv_valid"]) and _val(s["pv_ready"]))
+        self.stall += bool(_val(s["f_busy"]) and _val(s["sub_stall"])
+                           and not (_val(s["f_out_valid"]) and _val(s["f_out_ready"])))
+
+    def expected(self) -> dict[Reg, int] | None:
+        """The three counters now, or None while a command runs (CYCLES not yet known)."""
+        if self.start is not None and self.end is None:
+            return None
+        cycles = 0 if self.start is None else self.end - self.start - 2
+        return {Reg.CYCLES: cycles, Reg.BUSY_CYCLES: self.beats, Reg.MEM_STALL_CYCLES: self.stall}
+
+    def check(self, tag: str, got: dict) -> None:
+        want = self.expected()
+        if want is None:
+            self.errors.append(f"{tag}: counters read while the command still runs")
+            return
+        self.checked += 1
+        for reg, n in want.items():
+            if got[reg] != n:
+                self.errors.append(f"{tag}: {reg.name} {got[reg]}, interfaces show {n}")
+
+    def check_phase(self) -> None:
+        if self.errors:
+            raise ScoreboardError(f"{len(self.errors)} counter mismatches, first: "
+                                  f"{self.errors[0]} ({seed_text()})")
+        self.logger.info(f"CYCLES / BUSY_CYCLES / MEM_STALL_CYCLES checked {self.checked} times")
+        if self.checked == 0:
+            raise ScoreboardError("counters never checked")
+
+
 class SpattenEnv(uvm_env):
     def build_phase(self) -> None:
         self.sb = CommandScoreboard("sb", self)
         self.cov = CommandCoverage("cov", self)
+        self.counters = CounterMonitor("counters", self)
 
 
 # ================================================================ tests =======================
@@ -262,9 +383,11 @@ class SpattenBaseTest(uvm_test):
         for off, val in regs.items():
             await self.dev.write_reg(off, val)
 
-    async def read_checked(self) -> dict[int, int]:
-        return {r: await self.dev.read_reg(r) for r in (*CHECKED_REGS, Reg.CYCLES,
-                                                         Reg.BUSY_CYCLES, Reg.MEM_STALL_CYCLES)}
+    async def read_checked(self, tag: str, regs: tuple[Reg, ...] = CHECKED_REGS) -> dict[int, int]:
+        """Read ``regs`` and the three counters; CounterMonitor checks the counters."""
+        got = {r: await self.dev.read_reg(r) for r in (*regs, *COUNTER_CHECKED)}
+        self.env.counters.check(tag, got)
+        return got
 
     async def arm_error(self, n: int, base_reg: Reg, head: int) -> LayerSpec:
         """Program a small 2-head command whose first beat at ``base_reg`` of ``head`` answers
@@ -285,6 +408,7 @@ class SpattenBaseTest(uvm_test):
         code = await self.dev.read_reg(Reg.ERROR_CODE)
         assert st & Status.ERROR and not st & Status.DONE, f"STATUS {st:#x}"
         assert code == expected, f"ERROR_CODE {code}, expected {expected.name} {why}"
+        await self.read_checked(f"error-{expected.name}", regs=())
         assert not await self.dev.read_reg(Reg.STATUS) & Status.BUSY
         live, kept = await self.dev.read_reg(Reg.LIVE_HEADS), await self.dev.read_reg(Reg.KEPT_TOKENS)
         assert (live, kept) == ((1 << self.p["H_MAX"]) - 1, 0), \
@@ -293,14 +417,15 @@ class SpattenBaseTest(uvm_test):
         for ram in (*self.dev.readers, *self.dev.writers):
             ram.error_ranges.clear()
 
-    async def run_spec(self, spec: LayerSpec, tag: str) -> CommandResult:
-        """One command end to end, checked by the scoreboard; returns the golden result."""
+    async def run_spec(self, spec: LayerSpec, tag: str, ctrl: int = Ctrl.START) -> CommandResult:
+        """One command end to end (``ctrl``: the CTRL write that starts it), checked by the
+        scoreboard; returns the golden result."""
         regs = await self.prepare(spec)
         await self.program(regs)
         mem_before = bytes(self.dev.mem)
         res = self.model.run_command(regs, mem_before)
         t0 = self.cycle
-        await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        await self.dev.write_reg(Reg.CTRL, ctrl)
         status = await self.dev.wait_done()
         t1 = self.cycle
         irq_set = int(self.dut.irq.value)
@@ -308,7 +433,7 @@ class SpattenBaseTest(uvm_test):
         irq_clear = int(self.dut.irq.value)
         if (irq_set, irq_clear) != (1, 0):
             self.env.sb.errors.append(f"{tag}: irq {irq_set} at DONE/ERROR, {irq_clear} after W1C")
-        got = await self.read_checked()
+        got = await self.read_checked(tag)
         self.logger.info(
             f"{tag} {spec.note}: mode={spec.mode.name} N={regs[Reg.N]} D={regs[Reg.D]} "
             f"H={regs[Reg.HEADS]} live={list(res.live_heads)} prune={regs[Reg.PRUNE]} "
@@ -513,7 +638,7 @@ class StartBusyTest(SpattenBaseTest):
             await ClockCycles(self.dut.clk, 16)
         assert st & Status.DONE, f"STATUS {st:#x}: the running command did not finish"
         await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
-        got = await self.read_checked()
+        got = await self.read_checked("start-busy")
         self.env.sb.check("start-busy", res, mem_before, bytes(self.dev.mem), got,
                           Status.DONE, skip=(Reg.ERROR_CODE,))
 
@@ -624,7 +749,7 @@ class ResetMidCommandTest(SpattenBaseTest):
         status = await self.dev.wait_done()
         await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
         self.env.sb.check("after-reset", res, mem_before, bytes(self.dev.mem),
-                          await self.read_checked(), status)
+                          await self.read_checked("after-reset"), status)
 
 
 for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTest, BadNTest,
@@ -632,6 +757,34 @@ for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTes
              AxiReadErrorTest, AxiWriteErrorTest, AbortTest, AbortAxiErrorTest,
              ResetMidCommandTest):
     globals()[_cls.__name__] = pyuvm.test()(_cls)
+
+class ClearStartTest(SpattenBaseTest):
+    """CTRL.CLEAR and CTRL.START in one write (the controller's S_CLR-then-command path, issue
+    15 coverage): after a random pruning command has left KEPT_TOKENS tokens, a random command
+    over fewer tokens is accepted only because the same write clears the state first; golden:
+    clear, then the command. Then the same again with CLEAR alone before it, for contrast."""
+
+    async def body(self) -> None:
+        r, d = self.rng, self.rng.choice(self.d_choices()[-2:])
+        heads = r.randint(1, min(self.p["H_MAX"], 4))
+        n = r.randint(4, self.p["MAX_N"])
+        cfg = PruneConfig(token_keep=r.uniform(0.5, 0.9), msb_bits=r.choice([6, 8, 12]))
+        await self.run_spec(LayerSpec(Mode.SUMMARIZATION, heads, d, cfg, 0, n=n), "prune")
+        kept = self.model.kept_tokens
+        assert kept >= 2, f"the first command kept {kept} tokens: nothing to clear"
+        cfg2 = PruneConfig(token_keep=r.uniform(0.3, 1.0), msb_bits=8, lsb_bits=r.choice([0, 4]))
+        for clear_alone in (False, True):
+            spec = LayerSpec(Mode.SUMMARIZATION, heads, d, cfg2, 0, n=r.randint(1, kept - 1),
+                             note="clear+start", clear=clear_alone)
+            res = await self.run_spec(spec, f"clear{'-then' if clear_alone else '+'}start",
+                                      Ctrl.START if clear_alone else Ctrl.CLEAR | Ctrl.START)
+            assert res.ok, f"golden refused the command after the clear: {res.error.name}"
+            kept = self.model.kept_tokens
+            if kept < 2:
+                break
+
+
+ClearStartTest = pyuvm.test()(ClearStartTest)
 
 # Plausible controller bugs the testbench must catch (tests/test_mutations.py).
 MUTANTS = [
@@ -653,6 +806,10 @@ MUTANTS = [
      "Q.K reads keys the streaming K fetch has not written yet"),
     ("spatten_ctrl.v", "f_job_base <= cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride);",
      "f_job_base <= cfg_q_base + off;", "prefetched Q row of the next head read from the current head"),
+    # CounterMonitor (issue 15: this one survived every test while the counter was only logged)
+    ("spatten_top.v", "assign cnt_stall_inc = rst_n & (f_stall != prev_stall);",
+     "assign cnt_stall_inc = rst_n | (f_stall != prev_stall);",
+     "MEM_STALL_CYCLES counts every cycle"),
 ]
 
 
