@@ -185,6 +185,23 @@ module spatten_ctrl #(
   endfunction
 
   wire [6:0]  d7   = 7'(cfg_d);
+
+  // Every fetch job is issued here: the job fields, the row kind (where its rows go) and the
+  // index generator (rows first..last of a range job; a list job walks the kept list from 0).
+  task automatic issue_job(input [31:0] base, input [3:0] bits, input [2:0] cls,
+                           input [1:0] kind, input list, input [15:0] first, input [15:0] last);
+    begin
+      f_job_valid  <= 1'b1;
+      f_job_base   <= base;
+      f_job_stride <= row_bytes(d7, 5'(bits));
+      f_job_bits   <= bits;
+      f_job_class  <= cls;
+      fjob         <= kind;
+      g_list       <= list;
+      g_i          <= first;
+      g_end        <= last;
+    end
+  endtask
   wire [15:0] n16  = 16'(cfg_n);
   wire [15:0] nq   = cfg_mode ? 16'd1 : n16;  // queries
   wire [H_MAX-1:0] heads_mask = (cfg_heads >= HW'(H_MAX)) ? {H_MAX{1'b1}}
@@ -452,13 +469,8 @@ module spatten_ctrl #(
             repass <= 1'b0;
             st <= S_QJOB;
             // the first query's row, then the K MSB plane (issued when the Q row is in)
-            f_job_valid <= 1'b1;
-            f_job_base <= cfg_q_base + off;
-            f_job_stride <= row_bytes(d7, 5'd12);
-            f_job_bits <= 4'd12;
-            f_job_class <= `SPATTEN_CLASS_Q;
-            fjob <= `SPATTEN_FJOB_Q;
-            g_list <= 1'b0; g_i <= 16'd0; g_end <= 16'd0;
+            issue_job(cfg_q_base + off, 4'd12, `SPATTEN_CLASS_Q, `SPATTEN_FJOB_Q, 1'b0,
+                      16'd0, 16'd0);
           end else begin
             h <= h + 1'b1;
             off <= off + cfg_stride;
@@ -479,13 +491,8 @@ module spatten_ctrl #(
               kq_pend <= 1'b0;
               kf_busy <= 1'b1;
               kb_clr <= 1'b1;
-              f_job_valid <= 1'b1;
-              f_job_base <= cfg_kmsb_base + off;
-              f_job_stride <= row_bytes(d7, 5'(cfg_msb));
-              f_job_bits <= cfg_msb;
-              f_job_class <= `SPATTEN_CLASS_K_MSB;
-              fjob <= `SPATTEN_FJOB_K_MSB;
-              g_list <= 1'b0; g_i <= 16'd0; g_end <= n16 - 16'd1;
+              issue_job(cfg_kmsb_base + off, cfg_msb, `SPATTEN_CLASS_K_MSB, `SPATTEN_FJOB_K_MSB, 1'b0,
+                        16'd0, n16 - 16'd1);
             end
           end
         end
@@ -517,13 +524,8 @@ module spatten_ctrl #(
                 if (lsb_loaded) st <= S_QK;
                 else begin
                   st <= S_LJOB;
-                  f_job_valid <= 1'b1;
-                  f_job_base <= cfg_klsb_base + off;
-                  f_job_stride <= row_bytes(d7, 5'(cfg_lsb));
-                  f_job_bits <= cfg_lsb;
-                  f_job_class <= `SPATTEN_CLASS_K_LSB;
-                  fjob <= `SPATTEN_FJOB_K_LSB;
-                  g_list <= 1'b0; g_i <= 16'd0; g_end <= n16 - 16'd1;
+                  issue_job(cfg_klsb_base + off, cfg_lsb, `SPATTEN_CLASS_K_LSB, `SPATTEN_FJOB_K_LSB, 1'b0,
+                            16'd0, n16 - 16'd1);
                 end
               end else begin
                 st <= S_KLIST;
@@ -553,13 +555,8 @@ module spatten_ctrl #(
           if (tv_out_last) begin
             if (kl_any_miss || (tv_out_keep & ~vb_valid_lanes(tv_out_index, tv_out_keep)) != {LANES{1'b0}}) begin
               st <= S_VJOB;
-              f_job_valid <= 1'b1;
-              f_job_base <= cfg_v_base + off;
-              f_job_stride <= row_bytes(d7, 5'(cfg_msb));
-              f_job_bits <= cfg_msb;
-              f_job_class <= `SPATTEN_CLASS_V_MSB;
-              fjob <= `SPATTEN_FJOB_V;
-              g_list <= 1'b1; g_i <= 16'd0;
+              issue_job(cfg_v_base + off, cfg_msb, `SPATTEN_CLASS_V_MSB, `SPATTEN_FJOB_V, 1'b1,
+                        16'd0, 16'd0);
             end else begin
               st <= S_PV;
               pf_arm <= 1'b1;  // the item's fetches are done
@@ -638,13 +635,8 @@ module spatten_ctrl #(
             qi <= qi + 16'd1;
             st <= S_QJOB;
             repass <= 1'b0;
-            f_job_valid <= 1'b1;
-            f_job_base <= cfg_q_base + off;
-            f_job_stride <= row_bytes(d7, 5'd12);
-            f_job_bits <= 4'd12;
-            f_job_class <= `SPATTEN_CLASS_Q;
-            fjob <= `SPATTEN_FJOB_Q;
-            g_list <= 1'b0; g_i <= qi + 16'd1; g_end <= qi + 16'd1;
+            issue_job(cfg_q_base + off, 4'd12, `SPATTEN_CLASS_Q, `SPATTEN_FJOB_Q, 1'b0,
+                      qi + 16'd1, qi + 16'd1);
           end else begin
             h <= h + 1'b1;
             off <= off + cfg_stride;
@@ -730,28 +722,17 @@ module spatten_ctrl #(
           pf_h <= (qi + 16'd1 < nq) ? h : nh;
           pf_k <= !(qi + 16'd1 < nq);
           pf_off <= (qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride;
-          f_job_valid <= 1'b1;
-          f_job_base <= cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride);
-          f_job_stride <= row_bytes(d7, 5'd12);
-          f_job_bits <= 4'd12;
-          f_job_class <= `SPATTEN_CLASS_Q;
-          fjob <= `SPATTEN_FJOB_Q;
-          g_list <= 1'b0;
-          g_i <= (qi + 16'd1 < nq) ? qi + 16'd1 : 16'd0;
-          g_end <= (qi + 16'd1 < nq) ? qi + 16'd1 : 16'd0;
+          issue_job(cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride), 4'd12,
+                    `SPATTEN_CLASS_Q, `SPATTEN_FJOB_Q, 1'b0, (qi + 16'd1 < nq) ? qi + 16'd1 : 16'd0,
+                    (qi + 16'd1 < nq) ? qi + 16'd1 : 16'd0);
         end
       end else if (pf_st == PF_Q && f_done) begin
         pf_st <= PF_RDY;
         if (pf_k) begin  // the next head's K MSB plane, streamed under its Q.K
           kf_busy <= 1'b1;
           kb_clr <= 1'b1;
-          f_job_valid <= 1'b1;
-          f_job_base <= cfg_kmsb_base + pf_off;
-          f_job_stride <= row_bytes(d7, 5'(cfg_msb));
-          f_job_bits <= cfg_msb;
-          f_job_class <= `SPATTEN_CLASS_K_MSB;
-          fjob <= `SPATTEN_FJOB_K_MSB;
-          g_list <= 1'b0; g_i <= 16'd0; g_end <= n16 - 16'd1;
+          issue_job(cfg_kmsb_base + pf_off, cfg_msb, `SPATTEN_CLASS_K_MSB, `SPATTEN_FJOB_K_MSB, 1'b0,
+                    16'd0, n16 - 16'd1);
         end
       end
     end

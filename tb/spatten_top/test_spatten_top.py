@@ -804,8 +804,8 @@ MUTANTS = [
     ("spatten_kbuf.v", "wire       load = active_q & beat_ok & (~k_valid | k_ready);",
      "wire       load = active_q & (~k_valid | k_ready);",
      "Q.K reads keys the streaming K fetch has not written yet"),
-    ("spatten_ctrl.v", "f_job_base <= cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride);",
-     "f_job_base <= cfg_q_base + off;", "prefetched Q row of the next head read from the current head"),
+    ("spatten_ctrl.v", "issue_job(cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride), 4'd12,",
+     "issue_job(cfg_q_base + off, 4'd12,", "prefetched Q row of the next head read from the current head"),
     # CounterMonitor (issue 15: this one survived every test while the counter was only logged)
     ("spatten_top.v", "assign cnt_stall_inc = rst_n & (f_stall != prev_stall);",
      "assign cnt_stall_inc = rst_n | (f_stall != prev_stall);",
