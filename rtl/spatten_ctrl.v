@@ -214,10 +214,11 @@ module spatten_ctrl #(
   reg [15:0]      qi;        // query
   reg             repass, lsb_loaded, abort_q, start_after_clr;
   // The head's K MSB fetch is issued right after its Q row and runs under Q.K: the key buffer's
-  // valid bits let Q.K follow the arriving keys. kq_pend: the K job is still to be issued;
+  // valid bits let Q.K follow the arriving keys (S_QWAIT, the head's first query, is always
+  // followed by its K job);
   // kf_busy: it runs (its done pulse not yet seen); drop_err: the row is dropped because the
   // fetch failed or ABORT came, then the command fails (nothing accumulated yet).
-  reg             kq_pend, kf_busy, drop_err;
+  reg             kf_busy, drop_err;
   // Prefetch of the next item: once the current item's V rows are in (the fetch array is
   // idle until the next item), the next query's Q row (summarization) or the next live head's
   // Q row and then its K plane are fetched while P.V and the E write of this item run; the
@@ -384,7 +385,6 @@ module spatten_ctrl #(
       dec <= 2'd0;
       pv_valid <= 1'b0;
       abort_q <= 1'b0;
-      kq_pend <= 1'b0;
       kf_busy <= 1'b0;
       drop_err <= 1'b0;
       pf_st <= PF_IDLE;
@@ -457,7 +457,6 @@ module spatten_ctrl #(
             if (pf_st == PF_RDY) begin
               lsb_loaded <= 1'b0;
               qi <= 16'd0;
-              kq_pend <= 1'b0;
               repass <= 1'b0;
               pf_st <= PF_IDLE;
               st <= S_QK;
@@ -465,7 +464,6 @@ module spatten_ctrl #(
           end else if (live_cmd[h[HIDX_W-1:0]]) begin
             lsb_loaded <= 1'b0;
             qi <= 16'd0;
-            kq_pend <= 1'b1;
             repass <= 1'b0;
             st <= S_QJOB;
             // the first query's row, then the K MSB plane (issued when the Q row is in)
@@ -483,17 +481,14 @@ module spatten_ctrl #(
         end
         S_QJOB: if (f_job_valid & f_job_ready) st <= S_QWAIT;
         S_QWAIT: if (f_done) begin
-          if (kq_pend && (f_err || abort_q)) begin
+          if (f_err || abort_q) begin
             st <= S_FINERR;
-          end else begin
+          end else begin  // then the K MSB plane, every live position, streamed under Q.K
             st <= S_QK;
-            if (kq_pend) begin  // K MSB plane, every live position, streamed under Q.K
-              kq_pend <= 1'b0;
-              kf_busy <= 1'b1;
-              kb_clr <= 1'b1;
-              issue_job(cfg_kmsb_base + off, cfg_msb, `SPATTEN_CLASS_K_MSB, `SPATTEN_FJOB_K_MSB, 1'b0,
-                        16'd0, n16 - 16'd1);
-            end
+            kf_busy <= 1'b1;
+            kb_clr <= 1'b1;
+            issue_job(cfg_kmsb_base + off, cfg_msb, `SPATTEN_CLASS_K_MSB, `SPATTEN_FJOB_K_MSB, 1'b0,
+                      16'd0, n16 - 16'd1);
           end
         end
         S_QK: if (qk_q_ready) begin
@@ -624,19 +619,15 @@ module spatten_ctrl #(
         end
         S_QEND: begin
           if (f_err | abort_q) st <= S_FINERR;
-          else if (qi + 16'd1 < nq && pf_st != PF_IDLE) begin
-            if (pf_st == PF_RDY) begin  // the next query's Q row is in
+          else if (qi + 16'd1 < nq) begin
+            // the next query's Q row is prefetched (every path into S_PV arms the prefetch;
+            // an error or ABORT that kept it from starting is caught just above)
+            if (pf_st == PF_RDY) begin
               qi <= qi + 16'd1;
               repass <= 1'b0;
               pf_st <= PF_IDLE;
               st <= S_QK;
             end
-          end else if (qi + 16'd1 < nq) begin
-            qi <= qi + 16'd1;
-            st <= S_QJOB;
-            repass <= 1'b0;
-            issue_job(cfg_q_base + off, 4'd12, `SPATTEN_CLASS_Q, `SPATTEN_FJOB_Q, 1'b0,
-                      qi + 16'd1, qi + 16'd1);
           end else begin
             h <= h + 1'b1;
             off <= off + cfg_stride;
@@ -737,6 +728,16 @@ module spatten_ctrl #(
       end
     end
   end
+
+`ifndef SYNTHESIS
+  // S_QEND waits for the next query's prefetch: every path into S_PV arms it, so with no error
+  // and no ABORT it must be running (else the controller would wait forever).
+  always @(posedge clk) begin
+    if (rst_n && st == S_QEND && !(f_err || abort_q) && qi + 16'd1 < nq && pf_st == PF_IDLE
+        && !pf_arm)
+      $error("spatten_ctrl: the next query is not prefetched at S_QEND");
+  end
+`endif
 
   // valid bits of the V rows named by the top-k output lanes
   function automatic [LANES-1:0] vb_valid_lanes(input [LANES*16-1:0] idx, input [LANES-1:0] k);
