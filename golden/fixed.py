@@ -221,10 +221,12 @@ def header_defines() -> dict[str, int | str]:
         "AXI_BYTES",
     ]
     from golden.codes import ByteClass, ErrorCode, FetchJob, ImportanceOp  # one source for all
+    from golden.topk import PROBE_MIN_P  # the engine's sorted-input probe, golden rule "row"
 
     out: dict[str, int | str] = {n: globals()[n] for n in names}
     out["EXP_LUT_HI"] = lut_hex(EXP_LUT_HI)
     out["EXP_LUT_LO"] = lut_hex(EXP_LUT_LO)
+    out["TOPK_PROBE_MIN_P"] = PROBE_MIN_P
     for prefix, codes, width in (("ERR", ErrorCode, 4), ("IMP_OP", ImportanceOp, 2),
                                  ("CLASS", ByteClass, 3), ("FJOB", FetchJob, 2)):
         out.update({f"{prefix}_{c.name}": f"{width}'d{int(c)}" for c in codes})

@@ -16,7 +16,7 @@ import numpy as np
 
 PIVOT_RULES = ("middle", "first", "median3", "row")
 PASS_OVERHEAD = 3  # cycles added to every pass over the buffer (reference model)
-PROBE_MIN_P = 8  # rule "row" probes sorted-looking lists only from this P up (rtl/topk_engine.v)
+PROBE_MIN_P = 8  # rule "row" probes sorted-looking lists only from this P up (into rtl/spatten_fixed.vh)
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,4 @@
+`include "spatten_fixed.vh"
 `include "spatten_check.vh"
 `default_nettype none
 // Top-k engine (SpAtten token / head / local-V pruning): quick-select + zero eliminator.
@@ -83,7 +84,7 @@ module topk_engine #(
   localparam integer IW   = INDEX_W;
   localparam integer DW   = IW + SW;
   localparam integer XW   = NW + LP + 3;          // row_target products
-  localparam integer PROBE_MIN_P = 8;             // golden.topk.PROBE_MIN_P
+  localparam integer PROBE_MIN_P = `SPATTEN_TOPK_PROBE_MIN_P;  // golden.topk.PROBE_MIN_P
   localparam [RW-1:0] ROW_MAX = RW'(ROWS - 1);
   localparam [FW-1:0] ROWS_F  = FW'(ROWS);
   localparam [NW-1:0] MAX_N_C = NW'(MAX_N);
