@@ -40,7 +40,7 @@ def add_head_bytes(nbytes: dict[str, int], cfg: PruneConfig, d: int, queries: in
 
 def q_bytes(queries: int, d: int) -> int:
     """Q bytes of one head: each query's row is its own fetch job (no beat shared)."""
-    return sum(fetch_bytes([i], d, fx.DATA_W) for i in range(queries))
+    return fetch_bytes(queries, d, fx.DATA_W, share=False)
 
 
 def v_bytes(kept_v: Sequence[np.ndarray] | np.ndarray, d: int, bits: int) -> int:
