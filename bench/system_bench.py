@@ -115,21 +115,28 @@ def totals(table: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ================================================================ per-phase breakdown ==========
-def ctrl_state_names() -> dict[str, str]:
-    """State number -> name of ``spatten_ctrl`` (read from the RTL, so it follows edits)."""
+# the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
+STAGES = {"front": "F", "row": "R", "back": "B"}
+
+
+def ctrl_state_names(prefix: str = "S") -> dict[str, str]:
+    """State number -> name of one FSM of ``spatten_ctrl`` (the sequencer ``S_``, or a stage's
+    prefix; read from the RTL, so it follows edits)."""
     text = (RTL / "spatten_ctrl.v").read_text()
-    return {num: name for name, num in re.findall(r"\bS_(\w+)\s*=\s*5'd(\d+)", text)}
+    return {num: name for name, num in re.findall(rf"\b{prefix}_(\w+)\s*=\s*\d+'d(\d+)", text)}
 
 
-def phase_cycles(records: Sequence[dict[str, Any]], kind: str) -> dict[str, float]:
-    """Cycles per controller state over the commands of one kind (IDLE, i.e. host time
-    between commands, left out), largest first."""
-    names = ctrl_state_names()
+def phase_cycles(records: Sequence[dict[str, Any]], kind: str, stage: str | None = None
+                 ) -> dict[str, float]:
+    """Cycles per state of the sequencer (or of ``stage``) over the commands of one kind (IDLE,
+    i.e. host time between commands or a stage waiting for work, left out), largest first."""
+    names = ctrl_state_names(STAGES[stage] if stage else "S")
     total: dict[str, float] = {}
     for rec in records:
         if rec["command"]["kind"] != kind:
             continue
-        for num, cycles in rec.get("states", {}).items():
+        src = rec.get("stages", {}).get(stage, {}) if stage else rec.get("states", {})
+        for num, cycles in src.items():
             name = names.get(num, num)
             if name != "IDLE":
                 total[name] = total.get(name, 0.0) + cycles
@@ -145,6 +152,24 @@ def phase_table(phases: dict[str, dict[str, float]], tot: dict[str, dict[str, An
         cells = [f"{phases[k].get(name, 0):,.0f} | {phases[k].get(name, 0) / tot[k]['cycles']:.1%}"
                  for k in kinds]
         lines.append(f"| {name} | {' | '.join(cells)} |")
+    return lines
+
+
+def stage_table(stages: dict[str, dict[str, dict[str, float]]], tot: dict[str, dict[str, Any]]
+                ) -> list[str]:
+    """Occupancy of every controller stage: cycles in each of its working states, and the
+    stage's busy fraction (all of them) against the command cycles."""
+    kinds = [k for k in ("pruned", "dense") if k in stages]
+    lines = ["| stage | state | " + " | ".join(f"{k} cycles | % of CYCLES" for k in kinds) + " |",
+             "|---|---|" + "---:|---:|" * len(kinds)]
+    for stage in STAGES:
+        busy = {k: sum(stages[k][stage].values()) for k in kinds}
+        cells = [f"**{busy[k]:,.0f}** | **{busy[k] / tot[k]['cycles']:.1%}**" for k in kinds]
+        lines.append(f"| {stage} | (busy) | {' | '.join(cells)} |")
+        for name in stages[kinds[0]][stage]:
+            cells = [f"{stages[k][stage].get(name, 0):,.0f} | "
+                     f"{stages[k][stage].get(name, 0) / tot[k]['cycles']:.1%}" for k in kinds]
+            lines.append(f"| {stage} | {name} | {' | '.join(cells)} |")
     return lines
 
 
@@ -462,7 +487,12 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
               "LWAIT = K LSB fetch, KLIST = local-V top-k output, VWAIT = V fetch, PV = P.V, "
               "EWAIT/EOUT = E write, TREAD/TSEL/KWRITE = token top-k and KEEP list, FIN = "
               "waiting for the writer (docs/spatten_top.md has the full list).", "",
-              *phase_table(tot["phases"], tot),
+              *phase_table(tot["phases"], tot), "",
+              "Occupancy of the controller's concurrent stages (front: Q / K fetch and Q.K "
+              "issue; row: requant decision and the importance / top-k feed; back: kept list, "
+              "V fetch, P.V, E write): cycles in each working state (a stage's IDLE, waiting "
+              "for work, left out).", "",
+              *stage_table(tot["stages"], tot),
               "", "## What limits performance", "", *limits_text(tot, table, params), "",
               "## Plots", "", *[f"![{f}]({f})" for f in plots], ""]
     return "\n".join(lines)
@@ -519,6 +549,7 @@ def bench_build(args: argparse.Namespace, channels: int, dense: bool = True) -> 
     tot: dict[str, Any] = {k: totals([r for r in table if r["kind"] == k]) for k in kinds}
     tot["latency"] = res["latency"]
     tot["phases"] = {k: phase_cycles(res["records"], k) for k in kinds}
+    tot["stages"] = {k: {st: phase_cycles(res["records"], k, st) for st in STAGES} for k in kinds}
     return {"res": res, "table": table, "tot": tot, "kinds": kinds}
 
 
@@ -537,7 +568,7 @@ def workloads_of(build: dict[str, Any], trace: str) -> list[dict[str, Any]]:
             "mismatches": t["mismatches"], "memory_bound_cycles": t["mem_bound"],
             "compute_bound_cycles": t["compute_bound"], "roofline_efficiency": t["efficiency"],
             "mac_utilization": macs / (t["cycles"] * 2 * params["LANES"] * params["D_MAX"]),
-            "phases": tot["phases"][kind], "bytes": t["bytes"]})
+            "phases": tot["phases"][kind], "stages": tot["stages"][kind], "bytes": t["bytes"]})
     return out
 
 
@@ -572,7 +603,7 @@ def secondary_section(build: dict[str, Any]) -> list[str]:
             f"roofline efficiency {p['efficiency']:.3f} against {params['CHANNELS']} x 32 B/cycle "
             f"({p['mem_bound']:,.0f} cycles).", "",
             *layer_table(build["table"]), "",
-            *phase_table(tot["phases"], tot), ""]
+            *phase_table(tot["phases"], tot), "", *stage_table(tot["stages"], tot), ""]
 
 
 def run_bench(args: argparse.Namespace) -> int:

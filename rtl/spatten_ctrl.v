@@ -1,11 +1,14 @@
-// Controller of spatten_top: sequences one layer command (docs/spatten_top.md).
-// Per live head: K MSB fetch into the key buffer; per query: Q fetch, Q.K + softmax into the
-// row buffer, requant decision at the row head (drop the row, fetch the K LSB plane once per
-// head, redo), accepted row -> token importance ACC + local-V top-k, kept list, V fetch of the
-// rows not buffered, P.V, E write + head importance. At the end (PRUNE_EN) token top-k ->
-// importance COMPACT + KEEP list write, head top-k -> LIVE_HEADS.
+// Controller of spatten_top: runs one layer command as a pipeline of (query, head) items
+// (docs/spatten_top.md, "Pipeline"). Per item: Q fetch into a query slot, the head's K MSB
+// plane into one of two key-buffer regions (streamed under Q.K), Q.K + softmax into the row
+// buffer, requant decision at the row head (drop the row, K LSB plane once per head, re-pass),
+// accepted row -> token importance ACC + local-V top-k, kept list, V fetch of the rows not
+// buffered, P.V, E write + head importance; the front runs up to QS items ahead of the row
+// decision and the back. At the end (PRUNE_EN) token top-k -> importance COMPACT + KEEP list
+// write, head top-k -> LIVE_HEADS.
 // The START check lives in spatten_csr; this block sees only accepted commands (cmd_start).
 `default_nettype none
+`include "spatten_check.vh"
 `include "spatten_fixed.vh"
 module spatten_ctrl #(
     parameter integer LANES  = 8,
@@ -17,7 +20,10 @@ module spatten_ctrl #(
     parameter integer HW     = $clog2(H_MAX) + 1,
     parameter integer HIDX_W = (H_MAX > 1) ? $clog2(H_MAX) : 1,
     parameter integer MACS_ADD_W = 20,
-    parameter integer CHANNELS = 1     // fetch lanes (kv_fetch_array output lanes)
+    parameter integer CHANNELS = 1,    // fetch lanes (kv_fetch_array output lanes)
+    parameter integer QS     = 4,      // query slots = (query, head) items between Q fetch and
+                                       // row decision (a power of two, 2..16)
+    parameter integer QSW    = $clog2(QS)
 ) (
     input  wire                       clk,
     input  wire                       rst_n,
@@ -57,31 +63,42 @@ module spatten_ctrl #(
     output reg  [15:0]                f_job_stride,
     output reg  [3:0]                 f_job_bits,
     output reg  [2:0]                 f_job_class,
-    output wire                       f_job_range,  // rows f_job_first..f_job_lastrow (K, Q)
-    output wire [15:0]                f_job_first,
-    output wire [15:0]                f_job_lastrow,
-    output reg                        f_in_valid,   // list jobs (V): the kept rows not buffered,
-    input  wire                       f_in_ready,   // LANES kept-list entries per beat
-    output reg  [LANES*16-1:0]        f_in_idx,
-    output reg  [LANES-1:0]           f_in_vld,     // the entries whose row is missing
-    output reg                        f_in_last,
+    output reg  [15:0]                f_job_first,  // rows f_job_first..f_job_lastrow
+    output reg  [15:0]                f_job_lastrow,
     input  wire [CHANNELS-1:0]        f_out_valid,  // a row on fetch lane c
-    output wire                       f_out_ready,
     input  wire                       f_done,       // every row of the job delivered
-    input  wire                       f_err,
-    input  wire                       f_busy,
-    output reg                        err_clear,
+    // ---------------------------------------------------------------- V fetch array (list jobs)
+    output reg                        v_job_valid,
+    input  wire                       v_job_ready,
+    output reg  [31:0]                v_job_base,
+    output reg  [15:0]                v_job_stride,
+    output reg                        v_in_valid,   // the kept rows not buffered,
+    input  wire                       v_in_ready,   // LANES kept-list entries per beat
+    output reg  [LANES*16-1:0]        v_in_idx,
+    output reg  [LANES-1:0]           v_in_vld,     // the entries whose row is missing
+    output reg                        v_in_last,
+    input  wire [CHANNELS-1:0]        v_out_valid,  // a V row on fetch lane c
+    input  wire                       v_done,
+    input  wire                       f_err,        // either array (sticky)
+    input  wire                       f_busy,       // either array
+    output wire                       err_clear,    // with a command's start (the sticky AXI errors)
     // ---------------------------------------------------------------- buffers
     output wire [CHANNELS-1:0]        kb_wr_en,
     output wire                       kb_wr_merge,
-    output reg                        kb_rd_start,
+    output wire                       kb_rd_start,  // Q.K reads region kb_rd_rg
+    output wire                       kb_rd_rg,
+    input  wire                       kb_rd_busy,
+    output wire                       kb_wr_rg,     // region the fetched K rows go to
     output wire                       vb_clr,
-    output reg                        kb_clr,       // the key buffer's valid bits: a new K plane
+    output reg                        kb_clr,       // region kb_clr_rg's valid bits: a new K plane
+    output reg                        kb_clr_rg,
     output wire [CHANNELS-1:0]        vb_wr_en,
     input  wire [MAX_N-1:0]           vb_valid,
     output reg  [LANES*16-1:0]        vb_rd_idx,
     input  wire [LANES*D_MAX*12-1:0]  vb_rd_data,
-    output wire                       q_load,
+    output wire                       q_load,       // the fetched Q row -> query slot q_load_slot
+    output wire [QSW-1:0]             q_load_slot,
+    output wire [QSW-1:0]             q_rd_slot,    // the slot Q.K takes its query from
     // ---------------------------------------------------------------- Q.K query
     output wire                       qk_q_valid,
     input  wire                       qk_q_ready,
@@ -159,12 +176,33 @@ module spatten_ctrl #(
 );
   localparam integer AW = $clog2(MAX_N);
   localparam integer EB = D_MAX / LANES;  // head-importance beats per E row (LANES <= D_MAX)
+  localparam integer HX = HIDX_W + 1;     // head counter width (counts up to H_MAX)
 
-  // 3 and 4 were the K MSB job states: the K fetch now streams under S_QK / S_ROW
-  localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_HEAD = 5'd2,
-                   S_QJOB = 5'd5, S_QWAIT = 5'd6, S_QK = 5'd7, S_ROW = 5'd8, S_LJOB = 5'd9,
-                   S_LWAIT = 5'd10, S_KLIST = 5'd11, S_VJOB = 5'd12, S_VWAIT = 5'd13,
-                   S_PV = 5'd14, S_EWAIT = 5'd15, S_EOUT = 5'd16, S_QEND = 5'd17,
+  generate
+    if (QS < 2 || QS > 16 || (QS & (QS - 1)) != 0) begin : g_bad_qs
+      `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: QS must be a power of two 2..16 (got %0d)", QS);
+    end
+  endgenerate
+
+  // ================================================================ structure
+  // Four concurrent parts, joined by small queues (docs/spatten_top.md, "Pipeline"):
+  //  * sequencer (st): a command's start, the end-of-command pruning, DONE / ERROR, CLEAR;
+  //  * front (f_st): walks the (head, query) items; per item the Q row into a query slot, the
+  //    head's K MSB plane into a free key-buffer region (streamed under Q.K), the K LSB plane
+  //    for a re-pass, then the Q.K pass; it runs ahead of the rest by up to QS items and two
+  //    heads (two key-buffer regions);
+  //  * row stage (r_st): the rows leave softmax in item order; the decision at the row head
+  //    (requant -> the row dropped and the item sent back to the front as a re-pass; every
+  //    row the front issued after it is dropped too: it belongs to the old epoch), else the
+  //    row to token importance and the local-V top-k;
+  //  * back (b_st): per passed item, in order: the kept list from the top-k, the V rows not
+  //    buffered, P.V, the E write and head importance.
+  // The fetch array runs one job at a time; `fu` grants the front's and the back's requests
+  // (the back first) and routes the rows of the job in flight.
+  // After an AXI read error or ABORT (stop) nothing new is issued and every row already in the
+  // datapath drains (dropped) before the command ends with ERROR.
+
+  localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_RUN = 5'd2, S_DRAIN = 5'd3,
                    S_TREAD = 5'd18, S_TSEL = 5'd19, S_KWRITE = 5'd20, S_HREAD = 5'd21,
                    S_HSEL = 5'd22, S_FIN = 5'd23, S_FINERR = 5'd24;
   reg [4:0] st;
@@ -183,131 +221,211 @@ module spatten_ctrl #(
   function automatic [15:0] row_stride(input [6:0] d, input [4:0] b);
     row_stride = 16'((((16'(d) * 16'(b)) + 16'd255) >> 8) << 5);
   endfunction
+  // popcount of a top-k output keep (a prefix)
+  function automatic [15:0] pop(input [LANES-1:0] k);
+    integer i;
+    begin
+      pop = 16'd0;
+      for (i = 0; i < LANES; i = i + 1) pop = pop + 16'(k[i]);
+    end
+  endfunction
 
   wire [6:0]  d7   = 7'(cfg_d);
-
-  // Every fetch job is issued here: the job fields, the row kind (where its rows go) and the
-  // index generator (rows first..last of a range job; a list job walks the kept list from 0).
-  task automatic issue_job(input [31:0] base, input [3:0] bits, input [2:0] cls,
-                           input [1:0] kind, input list, input [15:0] first, input [15:0] last);
-    begin
-      f_job_valid  <= 1'b1;
-      f_job_base   <= base;
-      f_job_stride <= row_bytes(d7, 5'(bits));
-      f_job_bits   <= bits;
-      f_job_class  <= cls;
-      fjob         <= kind;
-      g_list       <= list;
-      g_i          <= first;
-      g_end        <= last;
-    end
-  endtask
   wire [15:0] n16  = 16'(cfg_n);
   wire [15:0] nq   = cfg_mode ? 16'd1 : n16;  // queries
   wire [H_MAX-1:0] heads_mask = (cfg_heads >= HW'(H_MAX)) ? {H_MAX{1'b1}}
                                 : H_MAX'(({{H_MAX{1'b0}}, 1'b1} << cfg_heads) - 1'b1);
+  wire [MACS_ADD_W-1:0] qk_macs = MACS_ADD_W'(32'(n16) * 32'(cfg_d));
 
   // ---------------------------------------------------------------- command state
-  reg [H_MAX-1:0] live_cmd;
-  reg [HIDX_W:0]  h;
-  reg [31:0]      off;       // h * HEAD_STRIDE
-  reg [15:0]      qi;        // query
-  reg             repass, lsb_loaded, abort_q, start_after_clr;
-  // The head's K MSB fetch is issued right after its Q row and runs under Q.K: the key buffer's
-  // valid bits let Q.K follow the arriving keys (S_QWAIT, the head's first query, is always
-  // followed by its K job);
-  // kf_busy: it runs (its done pulse not yet seen); drop_err: the row is dropped because the
-  // fetch failed or ABORT came, then the command fails (nothing accumulated yet).
-  reg             kf_busy, drop_err;
-  // Prefetch of the next item: once the current item's V rows are in (the fetch array is
-  // idle until the next item), the next query's Q row (summarization) or the next live head's
-  // Q row and then its K plane are fetched while P.V and the E write of this item run; the
-  // next item then starts at S_QK. pf_st: PF_IDLE, PF_Q (its Q job runs), PF_RDY (Q in; the
-  // head's K job issued and tracked by kf_busy).
-  localparam [1:0] PF_IDLE = 2'd0, PF_Q = 2'd1, PF_RDY = 2'd2;
-  reg [1:0]       pf_st;
-  reg             pf_arm, pf_k;
-  reg [HIDX_W:0]  pf_h;
-  reg [31:0]      pf_off;
-  // the next live head after h (below HEADS and H_MAX)
-  reg [HIDX_W:0]  nh;
-  reg             nh_any;
-  integer nhi;
-  always @(*) begin
-    nh = {(HIDX_W+1){1'b0}};
-    nh_any = 1'b0;
-    for (nhi = H_MAX - 1; nhi >= 0; nhi = nhi - 1)
-      if ((HIDX_W+1)'(nhi) > h && (HIDX_W+1)'(nhi) < (HIDX_W+1)'(cfg_heads) && live_cmd[nhi]) begin
-        nh = (HIDX_W+1)'(nhi);
-        nh_any = 1'b1;
-      end
-  end
-  reg             err_after_clr;  // a failed command clears the state, then reports ERROR
-  reg [1:0]       fjob;      // SPATTEN_FJOB_*: K MSB, Q, K LSB, V
-  reg [H_MAX-1:0] new_live;
-  reg             clr_ti_done, clr_hi_done;
-  assign scale_head = HIDX_W'(h);
-  assign hi_head    = HIDX_W'(h);
+  reg [H_MAX-1:0] live_cmd, new_live;
+  reg             abort_q, start_after_clr, err_after_clr, clr_ti_done, clr_hi_done;
+  wire            stop = f_err | abort_q;  // nothing new is issued; the datapath drains
+  wire            act  = st == S_RUN || st == S_DRAIN;
+  reg             go;                      // one cycle after a command enters S_RUN
   // A lone CLEAR is not a command (BUSY low); a CLEAR that precedes a START, or the clear after
   // a failed command, is part of that command: BUSY stays high until DONE / ERROR is set, so a
   // host never reads "idle, not done" and a START in those cycles is refused (code 6).
   assign busy = (st != S_IDLE && st != S_CLR) || (st == S_CLR && (start_after_clr || err_after_clr));
+  // The sticky read / write errors of the previous command are cleared on the edge the command
+  // starts, so S_RUN never sees a stale one.
+  wire clr_done = (clr_ti_done | (ti_valid & ti_ready)) & (clr_hi_done | (hi_valid & hi_ready));
+  assign err_clear = (st == S_IDLE && !cmd_clear && cmd_start) || (st == S_CLR && clr_done && start_after_clr);
 
-  // ---------------------------------------------------------------- fetcher index generator
-  reg        g_act, g_list;
-  reg [15:0] g_i, g_end;
+  // ================================================================ fetch units
+  // Two fetch arrays share the memory channels (spatten_axi_rd_mux): the front's Q / K MSB /
+  // K LSB range jobs on one, the back's V list jobs on the other, each one job at a time.
+  // Requests are levels, withdrawn by leaving the state.
+  wire fr_q, fr_k, fr_l, br_v;
+  reg  fu_busy, vu_busy;         // a job granted, its done not seen
+  reg  [1:0] fjob;               // SPATTEN_FJOB_* of the front job in flight: where its rows go
+  reg        fu_rg;              // its key-buffer region (K jobs)
+  reg  [QSW-1:0] fu_slot;        // its query slot (Q jobs)
+  wire gnt_v    = ~vu_busy & ~v_job_valid & ~stop & br_v;
+  wire gnt_f    = ~fu_busy & ~f_job_valid & ~stop & (fr_q | fr_k | fr_l);
+  wire done_q   = f_done & fjob == `SPATTEN_FJOB_Q;
+  wire done_l   = f_done & fjob == `SPATTEN_FJOB_K_LSB;
+  wire done_k   = f_done & fjob == `SPATTEN_FJOB_K_MSB;
+
+  // list job index generator (the back's kept list, LANES entries per beat; entries past the
+  // last missing one, and rows the value buffer holds, are holes)
+  reg        g_act;
+  reg [15:0] g_i;
   reg [15:0] kl_idx  [0:MAX_N-1];
   reg [15:0] kl_prob [0:MAX_N-1];
   reg        kl_miss [0:MAX_N-1];
   reg [15:0] kl_cnt, kl_last_miss;
   reg        kl_any_miss;
-  // list job: kept-list entries g_i .. g_i + LANES - 1 per beat (entries past the last
-  // missing one, and rows the value buffer holds, are holes)
   integer gl_i;
   always @(*) begin
-    f_in_valid = g_list & g_act;
-    f_in_last  = g_i + 16'(LANES) > kl_last_miss;
+    v_in_valid = g_act;
+    v_in_last  = g_i + 16'(LANES) > kl_last_miss;
     for (gl_i = 0; gl_i < LANES; gl_i = gl_i + 1) begin
-      f_in_idx[gl_i*16 +: 16] = kl_idx[AW'(g_i + 16'(gl_i))];
-      f_in_vld[gl_i] = (g_i + 16'(gl_i) <= kl_last_miss) & kl_miss[AW'(g_i + 16'(gl_i))];
+      v_in_idx[gl_i*16 +: 16] = kl_idx[AW'(g_i + 16'(gl_i))];
+      v_in_vld[gl_i] = (g_i + 16'(gl_i) <= kl_last_miss) & kl_miss[AW'(g_i + 16'(gl_i))];
     end
   end
-  assign f_job_range   = ~g_list;
-  assign f_job_first   = g_i;
-  assign f_job_lastrow = g_end;
-  wire f_in_fire = f_in_valid & f_in_ready;
-  assign f_out_ready = 1'b1;
+  wire v_in_fire = v_in_valid & v_in_ready;
   wire [CHANNELS-1:0] f_row = f_out_valid;
   assign kb_wr_en    = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_K_MSB || fjob == `SPATTEN_FJOB_K_LSB}};
   assign kb_wr_merge = fjob == `SPATTEN_FJOB_K_LSB;
-  assign vb_wr_en    = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_V}};
+  assign kb_wr_rg    = fu_rg;
+  assign vb_wr_en    = v_out_valid;
   assign q_load      = (|f_row) & fjob == `SPATTEN_FJOB_Q;
-  assign vb_clr      = st == S_HEAD;
+  assign q_load_slot = fu_slot;
 
-  // ---------------------------------------------------------------- requant decision
-  reg [1:0] dec;  // 0 wait row head, 1 decision pending, 2 pass, 3 drop
+  // ================================================================ front
+  localparam [3:0] F_IDLE = 4'd0, F_FIRST = 4'd1, F_NEXT = 4'd2, F_QREQ = 4'd3, F_QWAIT = 4'd4,
+                   F_KREQ = 4'd5, F_LREQ = 4'd6, F_LWAIT = 4'd7, F_QK = 4'd8, F_END = 4'd9;
+  reg [3:0]      f_st;
+  reg [HX-1:0]   fh;          // the item: head, query, sequence number (its query slot)
+  reg [15:0]     fqi, fseq;
+  reg            frep;        // a re-pass (K LSB merged, Q.K with MSB + LSB bits)
+  reg            fep;         // epoch: flips with every re-pass the front takes back
+  reg            fhave;       // an item is left
+  reg            frg;         // key-buffer region of the item's head
+  // key-buffer regions: the head whose MSB plane it holds, busy (rows of that head not yet
+  // decided), LSB plane merged, MSB job done
+  reg [HX-1:0]   rg_head [0:1];
+  reg [1:0]      rg_vld, rg_busy, rg_lsb, rg_done;
+  // query slots: the item whose Q row a slot holds (valid until that item's row passes)
+  reg [HX-1:0]   qs_h  [0:QS-1];
+  reg [15:0]     qs_qi [0:QS-1];
+  reg [QS-1:0]   qs_vld;
+  // re-pass handed back by the row stage
+  reg            redo;
+  reg [HX-1:0]   redo_h;
+  reg [15:0]     redo_qi, redo_seq;
+
+  wire [QSW-1:0] f_slot     = fseq[QSW-1:0];
+  wire           f_slot_hit = qs_vld[f_slot] && qs_h[f_slot] == fh && qs_qi[f_slot] == fqi;
+  wire           rg_hit0    = rg_vld[0] && rg_head[0] == fh;
+  wire           rg_hit1    = rg_vld[1] && rg_head[1] == fh;
+  wire [31:0]    f_off      = 32'(fh) * cfg_stride;
+  // the first live head, and the next live head after fh (below HEADS and H_MAX)
+  reg [HX-1:0]   f_first, f_nh;
+  reg            f_first_any, f_nh_any;
+  integer nhi;
+  always @(*) begin
+    f_first = {HX{1'b0}}; f_first_any = 1'b0;
+    f_nh = {HX{1'b0}};    f_nh_any = 1'b0;
+    for (nhi = H_MAX - 1; nhi >= 0; nhi = nhi - 1) begin
+      if (HX'(nhi) < HX'(cfg_heads) && live_cmd[nhi]) begin
+        f_first = HX'(nhi);
+        f_first_any = 1'b1;
+        if (HX'(nhi) > fh) begin
+          f_nh = HX'(nhi);
+          f_nh_any = 1'b1;
+        end
+      end
+    end
+  end
+
+  // the descriptor of every issued Q.K row, to the row stage (rows leave softmax in order)
+  localparam integer RQW = 16 + HX + 16 + 1 + QSW + 1 + 1 + 1;
+  wire           rq_push, rq_pop, rq_room, rq_have;
+  wire [RQW-1:0] rq_head;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [$clog2(QS+1)-1:0] rq_count;
+  wire rq_full, rq_empty, rq_last_unused, bq_last_unused;
+  /* verilator lint_on UNUSEDSIGNAL */
+  stream_fifo #(.WIDTH(RQW), .DEPTH(QS)) u_rq_fifo (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(rq_push), .in_ready(rq_room),
+      .in_data({fseq, fh, fqi, frg, f_slot, frep, fep, fqi + 16'd1 >= nq}), .in_last(1'b1),
+      .out_valid(rq_have), .out_ready(rq_pop), .out_data(rq_head), .out_last(rq_last_unused),
+      .count(rq_count), .full(rq_full), .empty(rq_empty));
+  wire [15:0]    r_seq  = rq_head[RQW-1 -: 16];
+  wire [HX-1:0]  r_h    = rq_head[RQW-17 -: HX];
+  wire [15:0]    r_qi   = rq_head[RQW-17-HX -: 16];
+  wire           r_rg   = rq_head[QSW + 3];
+  wire [QSW-1:0] r_slot = rq_head[3 +: QSW];
+  wire           r_rep  = rq_head[2];
+  wire           r_ep   = rq_head[1];
+  wire           r_lasth = rq_head[0];   // the head's last query
+
+  // Q.K issue: the query (slot, head scale, known bits) and the key-buffer read start together,
+  // once the reader has sent the previous row's keys (valid does not wait for ready: the
+  // reader and the queue only become free while it waits)
+  assign qk_q_valid  = f_st == F_QK && !kb_rd_busy && rq_room;
+  wire   f_qk_fire   = qk_q_valid & qk_q_ready;
+  assign qk_q_known  = frep ? cfg_msb + cfg_lsb : cfg_msb;
+  assign q_rd_slot   = f_slot;
+  assign scale_head  = HIDX_W'(fh);
+  assign kb_rd_start = f_qk_fire;
+  assign kb_rd_rg    = frg;
+  assign rq_push     = f_qk_fire;
+  assign fr_q = f_st == F_QREQ;
+  assign fr_k = f_st == F_KREQ && !redo;  // frg: the region F_NEXT found free
+  assign fr_l = f_st == F_LREQ;
+  reg [15:0] iss_cnt, con_cnt;  // rows issued to Q.K / consumed at the row buffer
+
+  // ================================================================ row stage
+  localparam [1:0] R_IDLE = 2'd0, R_DEC = 2'd1, R_PASS = 2'd2, R_DROP = 2'd3;
+  reg [1:0]  r_st;
+  reg        rep;                 // the row stage's epoch
   reg [15:0] rb_beat;
   // no decision (and no importance update) before the head's keys are all in and clean
-  wire k_clean = ~kf_busy & ~f_err & ~abort_q;
-  assign rq_in_valid  = st == S_ROW && dec == 2'd0 && rb_valid && k_clean && !drop_err;
-  assign rq_out_ready = dec == 2'd1;
-  wire take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~repass;
+  wire r_clean = rg_done[r_rg] & ~stop;
+  wire r_old   = r_ep != rep;
+  assign rq_in_valid  = r_st == R_IDLE && rb_valid && rq_have && r_clean && !r_old;
+  wire take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~r_rep;
+  // the passed item's descriptor to the back (pushed at the decision)
+  localparam integer BQW = HX + 16 + 1;
+  wire           bq_room, bq_have, bq_pop;
+  wire [BQW-1:0] bq_head;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [$clog2(QS+1)-1:0] bq_count;
+  wire bq_full, bq_empty;
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire r_pass = rq_out_valid & ~stop & ~take_requant;
+  assign rq_out_ready = r_st == R_DEC && (stop || take_requant || bq_room);
+  wire r_dec_fire = rq_out_valid & rq_out_ready;
+  stream_fifo #(.WIDTH(BQW), .DEPTH(QS)) u_bq_fifo (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(r_dec_fire & r_pass), .in_ready(bq_room),
+      .in_data({r_h, r_qi, r_qi == 16'd0}), .in_last(1'b1),
+      .out_valid(bq_have), .out_ready(bq_pop), .out_data(bq_head), .out_last(bq_last_unused),
+      .count(bq_count), .full(bq_full), .empty(bq_empty));
   genvar gl;
   generate
     for (gl = 0; gl < LANES; gl = gl + 1) begin : g_idx
       assign tv_in_index[gl*16 +: 16] = rb_beat * 16'(LANES) + 16'(gl);
     end
   endgenerate
-  // row buffer -> top-k V and token importance (PASS) or the bin (DROP)
+  wire rb_fire = rb_valid & rb_ready;
+  assign rq_pop = rb_fire & rb_last & (r_st == R_PASS || r_st == R_DROP);
+  // row buffer -> top-k V and token importance (PASS) or the bin (DROP); the sequencer's
+  // CLEAR / READ / COMPACT operations on token importance
   always @(*) begin
     rb_ready    = 1'b0;
     tv_in_valid = 1'b0;
     ti_valid = 1'b0; ti_op = `SPATTEN_IMP_OP_ACC; ti_data = rb_prob; ti_keep = rb_keep; ti_last = rb_last;
-    if (st == S_ROW && dec == 2'd2) begin
+    if (r_st == R_PASS) begin
       tv_in_valid = rb_valid;
       ti_valid    = rb_valid & tv_in_ready;
       rb_ready    = tv_in_ready;
-    end else if (st == S_ROW && (dec == 2'd3 || drop_err)) begin
+    end else if (r_st == R_DROP) begin
       rb_ready = 1'b1;
     end else if (st == S_CLR) begin
       ti_valid = ~clr_ti_done; ti_op = `SPATTEN_IMP_OP_CLEAR; ti_last = 1'b1; ti_keep = {LANES{1'b0}};
@@ -319,29 +437,45 @@ module spatten_ctrl #(
     end
   end
   assign tt_out_ready = st == S_TSEL && ti_ready;
-  wire rb_fire = rb_valid & rb_ready;
 
-  // ---------------------------------------------------------------- kept list from top-k V
-  assign tv_out_ready = st == S_KLIST;
+  // ================================================================ back
+  localparam [2:0] B_IDLE = 3'd0, B_KLIST = 3'd1, B_VREQ = 3'd2, B_VWAIT = 3'd3, B_PV = 3'd4,
+                   B_EWAIT = 3'd5, B_EOUT = 3'd6;
+  reg [2:0]    b_st;
+  reg [HX-1:0] bh;
+  reg [15:0]   bqi;
+  wire [31:0]  b_off = 32'(bh) * cfg_stride;
+  assign bq_pop = b_st == B_IDLE && bq_have;
+  assign vb_clr = bq_pop & bq_head[0];   // a new head: its V rows are not buffered yet
+  assign br_v   = b_st == B_VREQ;
+  assign tv_out_ready = b_st == B_KLIST;
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
+  reg        pv_done;
   integer ri;
   always @(*) begin
     for (ri = 0; ri < LANES; ri = ri + 1) vb_rd_idx[ri*16 +: 16] = kl_idx[AW'(pv_j + 16'(ri))];
   end
-  assign e_ready = st == S_EWAIT;
-  assign qk_q_valid = st == S_QK;
-  assign qk_q_known = repass ? cfg_msb + cfg_lsb : cfg_msb;
+  assign e_ready = b_st == B_EWAIT;
+  // top-k output lanes whose V row is not buffered (an always block, not a function reading
+  // vb_valid: a continuous assignment would not be re-evaluated when only vb_valid changes)
+  reg [LANES-1:0] kl_new_miss;
+  integer mi;
+  always @(*) begin
+    for (mi = 0; mi < LANES; mi = mi + 1)
+      kl_new_miss[mi] = tv_out_keep[mi] & ~vb_valid[tv_out_index[mi*16 +: AW]];
+  end
 
-  // head importance command
+  // head importance: the back's E rows (ACC), the sequencer's CLEAR / READ
   reg [15:0] hb;   // E beat to head importance
   reg        w_job_done, w_row_done, hi_done;
   reg [D_MAX*16-1:0] ereg;
+  assign hi_head = HIDX_W'(bh);
   always @(*) begin
     hi_valid = 1'b0; hi_op = `SPATTEN_IMP_OP_ACC; hi_last = 1'b0; hi_live = live_cmd;
     hi_data = ereg[32'(hb) * (LANES*16) +: LANES*16];
     if (st == S_CLR) begin
       hi_valid = ~clr_hi_done; hi_op = `SPATTEN_IMP_OP_CLEAR; hi_last = 1'b1;
-    end else if (st == S_EOUT) begin
+    end else if (b_st == B_EOUT) begin
       hi_valid = ~hi_done; hi_last = hb == 16'(EB - 1);
     end else if (st == S_HREAD) begin
       hi_valid = 1'b1; hi_op = `SPATTEN_IMP_OP_READ; hi_last = 1'b1;
@@ -352,186 +486,224 @@ module spatten_ctrl #(
   // keep-list buffer (16 positions per 32-byte beat)
   reg [15:0] keep_mem [0:MAX_N-1];
   reg [15:0] kc, kw;
-  reg        pv_done;
 
-  // popcount of the top-k output keep (a prefix)
-  function automatic [15:0] pop(input [LANES-1:0] k);
-    integer i;
-    begin
-      pop = 16'd0;
-      for (i = 0; i < LANES; i = i + 1) pop = pop + 16'(k[i]);
-    end
-  endfunction
+  // every part idle, nothing in flight (a finished command, or a drained failed one)
+  wire rows_idle = iss_cnt == con_cnt && r_st == R_IDLE && !bq_have && b_st == B_IDLE
+                   && !fu_busy && !f_job_valid && !vu_busy && !v_job_valid && !g_act;
+  wire all_done  = f_st == F_END && !redo && rows_idle;
+
+  // MACs: n * d per decided Q.K row (squashed rows are not counted: golden counts the
+  // passes of the serial order), kept * d per P.V
+  reg [MACS_ADD_W-1:0] macs_b;
+  always @(*) macs_b = (b_st == B_EWAIT && e_valid && !stop) ? MACS_ADD_W'(32'(kl_cnt) * 32'(cfg_d))
+                                                             : {MACS_ADD_W{1'b0}};
 
   integer li;
   always @(posedge clk) begin
     done_pulse      <= 1'b0;
     error_pulse     <= 1'b0;
-    err_clear       <= 1'b0;
-    kb_rd_start     <= 1'b0;
     kb_clr          <= 1'b0;
+    go              <= 1'b0;
     cnt_requant_inc <= 1'b0;
-    cnt_macs_add    <= {MACS_ADD_W{1'b0}};
+    cnt_macs_add    <= (r_dec_fire ? qk_macs : {MACS_ADD_W{1'b0}}) + macs_b;
     if (!rst_n) begin
       st <= S_IDLE;
+      f_st <= F_IDLE;
+      r_st <= R_IDLE;
+      b_st <= B_IDLE;
       live_heads <= {H_MAX{1'b1}};
       kept_tokens <= {NW{1'b0}};
       error_code <= 4'd0;
       f_job_valid <= 1'b0;
+      v_job_valid <= 1'b0;
+      fu_busy <= 1'b0;
+      vu_busy <= 1'b0;
       w_job_valid <= 1'b0;
       w_in_valid <= 1'b0;
       g_act <= 1'b0;
-      g_list <= 1'b0;
-      dec <= 2'd0;
       pv_valid <= 1'b0;
       abort_q <= 1'b0;
-      kf_busy <= 1'b0;
-      drop_err <= 1'b0;
-      pf_st <= PF_IDLE;
-      pf_arm <= 1'b0;
+      redo <= 1'b0;
       start_after_clr <= 1'b0;
       err_after_clr <= 1'b0;
       clr_ti_done <= 1'b0;
       clr_hi_done <= 1'b0;
+      iss_cnt <= 16'd0;
+      con_cnt <= 16'd0;
+      rb_beat <= 16'd0;
+      rep <= 1'b0;
     end else begin
       // ABORT is latched only while a command runs (an ABORT while idle or clearing is a
       // no-op) and is dropped in S_IDLE, so it never reaches a later command.
       if (cmd_abort && busy) abort_q <= 1'b1;
-      // fetcher job handshake and index generator
-      if (f_job_valid & f_job_ready) begin
-        f_job_valid <= 1'b0;
-        g_act <= g_list;
+
+      // ---------------------------------------------------------- fetch units
+      // Every fetch job is issued here: the job fields, where its rows go (fjob, region,
+      // slot) and the list walk of a V job (the back's kept list from entry 0).
+      if (f_job_valid & f_job_ready) f_job_valid <= 1'b0;
+      if (f_done) fu_busy <= 1'b0;
+      if (done_k) rg_done[fu_rg] <= 1'b1;
+      if (gnt_f) begin
+        f_job_valid <= 1'b1;
+        fu_busy     <= 1'b1;
+        fu_rg       <= frg;
+        fu_slot     <= f_slot;
+        f_job_base  <= (fr_q ? cfg_q_base : fr_k ? cfg_kmsb_base : cfg_klsb_base) + f_off;
+        f_job_bits  <= fr_q ? 4'd12 : fr_k ? cfg_msb : cfg_lsb;
+        f_job_class <= fr_q ? `SPATTEN_CLASS_Q : fr_k ? `SPATTEN_CLASS_K_MSB : `SPATTEN_CLASS_K_LSB;
+        fjob        <= fr_q ? `SPATTEN_FJOB_Q : fr_k ? `SPATTEN_FJOB_K_MSB : `SPATTEN_FJOB_K_LSB;
+        f_job_stride <= row_bytes(d7, {1'b0, fr_q ? 4'd12 : fr_k ? cfg_msb : cfg_lsb});
+        f_job_first <= fr_q ? fqi : 16'd0;   // Q: the item's row; K: every position
+        f_job_lastrow <= fr_q ? fqi : n16 - 16'd1;
       end
-      if (f_done) kf_busy <= 1'b0;  // only the K job can be in flight while kf_busy
-      if (g_list && f_in_fire) begin
-        if (f_in_last) g_act <= 1'b0;
+      if (v_job_valid & v_job_ready) begin
+        v_job_valid <= 1'b0;
+        g_act <= 1'b1;
+      end
+      if (v_in_fire) begin
+        if (v_in_last) g_act <= 1'b0;
         g_i <= g_i + 16'(LANES);
       end
+      if (v_done) vu_busy <= 1'b0;
+      if (gnt_v) begin
+        v_job_valid  <= 1'b1;
+        vu_busy      <= 1'b1;
+        v_job_base   <= cfg_v_base + b_off;
+        v_job_stride <= row_bytes(d7, {1'b0, cfg_msb});
+        g_i <= 16'd0;
+      end
 
-      case (st)
-        S_IDLE: begin
-          abort_q <= 1'b0;
-          pf_st <= PF_IDLE;
-          pf_arm <= 1'b0;
-          if (cmd_clear) begin
-            st <= S_CLR;
-            clr_ti_done <= 1'b0;
-            clr_hi_done <= 1'b0;
-            start_after_clr <= cmd_start;
-            live_heads <= {H_MAX{1'b1}};
-            kept_tokens <= {NW{1'b0}};
-          end else if (cmd_start) begin
-            st <= S_HEAD;
-            live_cmd <= live_heads & heads_mask;
-            new_live <= {H_MAX{1'b0}};
-            h <= {(HIDX_W+1){1'b0}};
-            off <= 32'd0;
-            err_clear <= 1'b1;
-            error_code <= 4'd0;
+      // ---------------------------------------------------------- front
+      if (f_qk_fire) iss_cnt <= iss_cnt + 16'd1;
+      case (f_st)
+        F_IDLE: if (go) f_st <= F_FIRST;
+        F_FIRST: begin
+          fh <= f_first;
+          fqi <= 16'd0;
+          fseq <= 16'd0;
+          frep <= 1'b0;
+          fep <= 1'b0;
+          fhave <= f_first_any;
+          rg_vld <= 2'b00;
+          rg_busy <= 2'b00;
+          qs_vld <= {QS{1'b0}};
+          redo <= 1'b0;
+          rep <= 1'b0;   // both epochs start equal (a drained failed command may leave them apart)
+          f_st <= F_NEXT;
+        end
+        F_NEXT: begin
+          if (stop) f_st <= F_IDLE;
+          else if (redo) begin  // take the re-pass back: the item again, then the ones after it
+            redo <= 1'b0;
+            fh <= redo_h;
+            fqi <= redo_qi;
+            fseq <= redo_seq;
+            frep <= 1'b1;
+            fep <= ~fep;
+            fhave <= 1'b1;
+          end else if (!fhave) f_st <= F_END;
+          else if (!f_slot_hit) begin
+            if (!qs_vld[f_slot]) f_st <= F_QREQ;  // else the slot's item is not decided yet
+          end else if (rg_hit0 || rg_hit1) begin
+            frg <= rg_hit1;
+            f_st <= (frep && !rg_lsb[rg_hit1]) ? F_LREQ : F_QK;
+          end else if (!(rg_busy[0] && rg_busy[1])) begin
+            frg <= rg_busy[0];   // the free region
+            f_st <= F_KREQ;
           end
         end
-        S_CLR: begin
-          if (ti_valid & ti_ready) clr_ti_done <= 1'b1;
-          if (hi_valid & hi_ready) clr_hi_done <= 1'b1;
-          if ((clr_ti_done | (ti_valid & ti_ready)) & (clr_hi_done | (hi_valid & hi_ready))) begin
-            if (start_after_clr) begin
-              st <= S_HEAD;
-              live_cmd <= {H_MAX{1'b1}} & heads_mask;
-              new_live <= {H_MAX{1'b0}};
-              h <= {(HIDX_W+1){1'b0}};
-              off <= 32'd0;
-              err_clear <= 1'b1;
-              error_code <= 4'd0;
-            end else begin
-              st <= S_IDLE;
-              error_pulse <= err_after_clr;
-              err_after_clr <= 1'b0;
-            end
+        F_QREQ: begin
+          if (stop) f_st <= F_IDLE;
+          else if (gnt_f) begin
+            qs_h[f_slot] <= fh;
+            qs_qi[f_slot] <= fqi;
+            f_st <= F_QWAIT;
           end
         end
-        S_HEAD: begin
-          if (h >= (HIDX_W+1)'(cfg_heads) || h >= (HIDX_W+1)'(H_MAX)) begin
-            st <= cfg_prune ? S_TREAD : S_FIN;
-          end else if (live_cmd[h[HIDX_W-1:0]] && pf_st != PF_IDLE && pf_h == h) begin
-            // prefetched: Q loaded (and the K plane streaming) once the prefetch is ready
-            if (pf_st == PF_RDY) begin
-              lsb_loaded <= 1'b0;
-              qi <= 16'd0;
-              repass <= 1'b0;
-              pf_st <= PF_IDLE;
-              st <= S_QK;
-            end
-          end else if (live_cmd[h[HIDX_W-1:0]]) begin
-            lsb_loaded <= 1'b0;
-            qi <= 16'd0;
-            repass <= 1'b0;
-            st <= S_QJOB;
-            // the first query's row, then the K MSB plane (issued when the Q row is in)
-            issue_job(cfg_q_base + off, 4'd12, `SPATTEN_CLASS_Q, `SPATTEN_FJOB_Q, 1'b0,
-                      16'd0, 16'd0);
-          end else begin
-            h <= h + 1'b1;
-            off <= off + cfg_stride;
-          end
+        F_QWAIT: begin
+          if (done_q) qs_vld[f_slot] <= 1'b1;
+          if (stop) f_st <= F_IDLE;
+          else if (done_q) f_st <= F_NEXT;
         end
-        S_LWAIT: if (f_done) begin
-          lsb_loaded <= 1'b1;
-          if (f_err | abort_q) st <= S_FINERR;
-          else st <= S_QK;
-        end
-        S_QJOB: if (f_job_valid & f_job_ready) st <= S_QWAIT;
-        S_QWAIT: if (f_done) begin
-          if (f_err || abort_q) begin
-            st <= S_FINERR;
-          end else begin  // then the K MSB plane, every live position, streamed under Q.K
-            st <= S_QK;
-            kf_busy <= 1'b1;
+        F_KREQ: begin
+          if (stop) f_st <= F_IDLE;
+          else if (redo) f_st <= F_NEXT;
+          else if (gnt_f) begin  // the head's K MSB plane, streamed under its Q.K
             kb_clr <= 1'b1;
-            issue_job(cfg_kmsb_base + off, cfg_msb, `SPATTEN_CLASS_K_MSB, `SPATTEN_FJOB_K_MSB, 1'b0,
-                      16'd0, n16 - 16'd1);
+            kb_clr_rg <= frg;
+            rg_head[frg] <= fh;
+            rg_vld[frg] <= 1'b1;
+            rg_busy[frg] <= 1'b1;
+            rg_lsb[frg] <= 1'b0;
+            rg_done[frg] <= 1'b0;
+            f_st <= F_QK;
           end
         end
-        S_QK: if (qk_q_ready) begin
-          kb_rd_start <= 1'b1;
-          cnt_macs_add <= MACS_ADD_W'(32'(n16) * 32'(cfg_d));
-          st <= S_ROW;
-          dec <= 2'd0;
-          rb_beat <= 16'd0;
+        F_LREQ: begin
+          if (stop) f_st <= F_IDLE;
+          else if (gnt_f) f_st <= F_LWAIT;
         end
-        S_ROW: begin
-          if (dec == 2'd0 && !drop_err && rb_valid && !kf_busy && (f_err || abort_q))
-            drop_err <= 1'b1;
-          if (drop_err && rb_fire && rb_last) begin
-            drop_err <= 1'b0;
-            st <= S_FINERR;
-          end
-          if (rq_in_valid & rq_in_ready) dec <= 2'd1;
-          if (dec == 2'd1 && rq_out_valid) begin
-            dec <= take_requant ? 2'd3 : 2'd2;
-            if (take_requant) cnt_requant_inc <= 1'b1;
-          end
-          if (rb_fire) begin
-            rb_beat <= rb_last ? 16'd0 : rb_beat + 16'd1;
-            if (rb_last && !drop_err) begin
-              dec <= 2'd0;
-              if (dec == 2'd3) begin
-                repass <= 1'b1;
-                if (lsb_loaded) st <= S_QK;
-                else begin
-                  st <= S_LJOB;
-                  issue_job(cfg_klsb_base + off, cfg_lsb, `SPATTEN_CLASS_K_LSB, `SPATTEN_FJOB_K_LSB, 1'b0,
-                            16'd0, n16 - 16'd1);
-                end
-              end else begin
-                st <= S_KLIST;
-                kl_cnt <= 16'd0;
-                kl_any_miss <= 1'b0;
-              end
-            end
+        F_LWAIT: begin
+          if (done_l) rg_lsb[frg] <= 1'b1;
+          if (stop) f_st <= F_IDLE;
+          else if (done_l) f_st <= F_QK;
+        end
+        F_QK: if (f_qk_fire) begin  // then the next item (a Q.K row is always completed)
+          f_st <= stop ? F_IDLE : F_NEXT;
+          fseq <= fseq + 16'd1;
+          frep <= 1'b0;
+          if (fqi + 16'd1 < nq) fqi <= fqi + 16'd1;
+          else begin
+            fqi <= 16'd0;
+            fh <= f_nh;
+            fhave <= f_nh_any;
           end
         end
-        S_LJOB: if (f_job_valid & f_job_ready) st <= S_LWAIT;
-        S_KLIST: if (tv_out_valid) begin
+        F_END: begin
+          if (!act || stop) f_st <= F_IDLE;
+          else if (redo) f_st <= F_NEXT;
+        end
+        default: f_st <= F_IDLE;
+      endcase
+
+      // ---------------------------------------------------------- row stage
+      if (rb_fire) rb_beat <= rb_last ? 16'd0 : rb_beat + 16'd1;
+      if (rq_pop) con_cnt <= con_cnt + 16'd1;
+      case (r_st)
+        R_IDLE: if (rb_valid && rq_have) begin
+          if (stop || r_old) r_st <= R_DROP;  // a failed command, or the epoch before a re-pass
+          else if (rq_in_valid & rq_in_ready) r_st <= R_DEC;
+        end
+        R_DEC: if (r_dec_fire) begin
+          if (stop) r_st <= R_DROP;
+          else if (take_requant) begin  // drop the row; the item comes back as a re-pass
+            cnt_requant_inc <= 1'b1;
+            redo <= 1'b1;
+            redo_h <= r_h;
+            redo_qi <= r_qi;
+            redo_seq <= r_seq;
+            rep <= ~rep;
+            r_st <= R_DROP;
+          end else begin  // passed: its query slot, and after the head's last query its region, are free
+            qs_vld[r_slot] <= 1'b0;
+            if (r_lasth) rg_busy[r_rg] <= 1'b0;
+            r_st <= R_PASS;
+          end
+        end
+        R_PASS, R_DROP: if (rq_pop) r_st <= R_IDLE;
+        default: r_st <= R_IDLE;
+      endcase
+
+      // ---------------------------------------------------------- back
+      case (b_st)
+        B_IDLE: if (bq_pop) begin
+          bh <= bq_head[BQW-1 -: HX];
+          bqi <= bq_head[16:1];
+          kl_cnt <= 16'd0;
+          kl_any_miss <= 1'b0;
+          b_st <= B_KLIST;
+        end
+        B_KLIST: if (tv_out_valid) begin
           for (li = 0; li < LANES; li = li + 1) begin
             if (tv_out_keep[li]) begin
               kl_idx[AW'((kl_cnt + 16'(li)))]  <= tv_out_index[li*16 +: 16];
@@ -541,34 +713,25 @@ module spatten_ctrl #(
           end
           // last missing entry (lanes ascending: the highest one wins)
           for (li = 0; li < LANES; li = li + 1)
-            if (tv_out_keep[li] && !vb_valid[tv_out_index[li*16 +: AW]]) begin
-              kl_last_miss <= kl_cnt + 16'(li);
-            end
-          if ((tv_out_keep & ~vb_valid_lanes(tv_out_index, tv_out_keep)) != {LANES{1'b0}})
-            kl_any_miss <= 1'b1;
+            if (kl_new_miss[li]) kl_last_miss <= kl_cnt + 16'(li);
+          if (kl_new_miss != {LANES{1'b0}}) kl_any_miss <= 1'b1;
           kl_cnt <= kl_cnt + pop(tv_out_keep);
           if (tv_out_last) begin
-            if (kl_any_miss || (tv_out_keep & ~vb_valid_lanes(tv_out_index, tv_out_keep)) != {LANES{1'b0}}) begin
-              st <= S_VJOB;
-              issue_job(cfg_v_base + off, cfg_msb, `SPATTEN_CLASS_V_MSB, `SPATTEN_FJOB_V, 1'b1,
-                        16'd0, 16'd0);
-            end else begin
-              st <= S_PV;
-              pf_arm <= 1'b1;  // the item's fetches are done
-            end
+            if (stop) b_st <= B_IDLE;  // draining: the top-k output only
+            else b_st <= (kl_any_miss || kl_new_miss != {LANES{1'b0}}) ? B_VREQ : B_PV;
             pv_j <= 16'd0;
             pv_done <= 1'b0;
           end
         end
-        S_VJOB: if (f_job_valid & f_job_ready) st <= S_VWAIT;
-        S_VWAIT: if (f_done) begin
-          st <= S_PV;
-          pf_arm <= 1'b1;  // the item's fetches are done
+        B_VREQ: begin
+          if (stop) b_st <= B_IDLE;
+          else if (gnt_v) b_st <= B_VWAIT;
         end
-        S_PV: begin
+        B_VWAIT: if (v_done) b_st <= stop ? B_IDLE : B_PV;  // the list walk always completes
+        B_PV: begin
           if (pv_valid & pv_ready) begin
             pv_valid <= 1'b0;
-            if (pv_last) st <= S_EWAIT;
+            if (pv_last) b_st <= B_EWAIT;
           end
           if ((!pv_valid || pv_ready) && !(pv_valid && pv_last) && !pv_done) begin
             // lanes past the list carry zeros, not stale / never-written entries: P.V
@@ -586,25 +749,27 @@ module spatten_ctrl #(
             pv_j <= pv_j + 16'(LANES);
           end
         end
-        S_EWAIT: if (e_valid) begin
-          ereg <= e_data;
-          cnt_macs_add <= MACS_ADD_W'(32'(kl_cnt) * 32'(cfg_d));
-          st <= S_EOUT;
-          w_job_valid <= 1'b1;
-          w_job_base <= cfg_e_base + off;
-          w_job_stride <= row_stride(d7, 5'd16);
-          w_job_raw <= 1'b0;
-          w_job_class <= `SPATTEN_CLASS_E;
-          w_job_done <= 1'b0; w_row_done <= 1'b0; hi_done <= 1'b0;
-          hb <= 16'd0;
+        B_EWAIT: if (e_valid) begin
+          if (stop) b_st <= B_IDLE;  // a failed command writes no more E rows
+          else begin
+            ereg <= e_data;
+            b_st <= B_EOUT;
+            w_job_valid <= 1'b1;
+            w_job_base <= cfg_e_base + b_off;
+            w_job_stride <= row_stride(d7, 5'd16);
+            w_job_raw <= 1'b0;
+            w_job_class <= `SPATTEN_CLASS_E;
+            w_job_done <= 1'b0; w_row_done <= 1'b0; hi_done <= 1'b0;
+            hb <= 16'd0;
+          end
         end
-        S_EOUT: begin
+        B_EOUT: begin
           if (w_job_valid & w_job_ready) begin
             w_job_valid <= 1'b0;
             w_job_done <= 1'b1;
             w_in_valid <= 1'b1;
             w_in_data <= ereg;
-            w_in_idx <= qi;
+            w_in_idx <= bqi;
             w_in_last <= 1'b1;
           end
           if (w_in_valid & w_in_ready) begin
@@ -615,25 +780,52 @@ module spatten_ctrl #(
             hb <= hb + 16'd1;
             if (hi_last) hi_done <= 1'b1;
           end
-          if (w_row_done && hi_done) st <= S_QEND;
+          if (w_row_done && hi_done) b_st <= B_IDLE;
         end
-        S_QEND: begin
-          if (f_err | abort_q) st <= S_FINERR;
-          else if (qi + 16'd1 < nq) begin
-            // the next query's Q row is prefetched (every path into S_PV arms the prefetch;
-            // an error or ABORT that kept it from starting is caught just above)
-            if (pf_st == PF_RDY) begin
-              qi <= qi + 16'd1;
-              repass <= 1'b0;
-              pf_st <= PF_IDLE;
-              st <= S_QK;
-            end
-          end else begin
-            h <= h + 1'b1;
-            off <= off + cfg_stride;
-            st <= S_HEAD;
+        default: b_st <= B_IDLE;
+      endcase
+
+      // ---------------------------------------------------------- sequencer
+      case (st)
+        S_IDLE: begin
+          abort_q <= 1'b0;
+          if (cmd_clear) begin
+            st <= S_CLR;
+            clr_ti_done <= 1'b0;
+            clr_hi_done <= 1'b0;
+            start_after_clr <= cmd_start;
+            live_heads <= {H_MAX{1'b1}};
+            kept_tokens <= {NW{1'b0}};
+          end else if (cmd_start) begin
+            st <= S_RUN;
+            go <= 1'b1;
+            live_cmd <= live_heads & heads_mask;
+            new_live <= {H_MAX{1'b0}};
+            error_code <= 4'd0;
           end
         end
+        S_CLR: begin
+          if (ti_valid & ti_ready) clr_ti_done <= 1'b1;
+          if (hi_valid & hi_ready) clr_hi_done <= 1'b1;
+          if (clr_done) begin
+            if (start_after_clr) begin
+              st <= S_RUN;
+              go <= 1'b1;
+              live_cmd <= {H_MAX{1'b1}} & heads_mask;
+              new_live <= {H_MAX{1'b0}};
+              error_code <= 4'd0;
+            end else begin
+              st <= S_IDLE;
+              error_pulse <= err_after_clr;
+              err_after_clr <= 1'b0;
+            end
+          end
+        end
+        S_RUN: begin
+          if (stop) st <= S_DRAIN;
+          else if (all_done && !go) st <= cfg_prune ? S_TREAD : S_FIN;
+        end
+        S_DRAIN: if (f_st == F_IDLE && rows_idle) st <= S_FINERR;
         S_TREAD: if (ti_ready) begin
           st <= S_TSEL;
           kc <= 16'd0;
@@ -688,7 +880,6 @@ module spatten_ctrl #(
           end
         end
         S_FINERR: if (!w_busy && !f_busy && !w_job_valid && !f_job_valid) begin
-          pf_st <= PF_IDLE;
           // A failed command leaves importance half-accumulated: clear it (as CTRL.CLEAR) so
           // the state after an error is always the cleared one, and report ERROR only once
           // the clear is done (BUSY is low meanwhile, DONE/ERROR not yet set).
@@ -699,53 +890,38 @@ module spatten_ctrl #(
           err_after_clr <= 1'b1;
           live_heads <= {H_MAX{1'b1}};
           kept_tokens <= {NW{1'b0}};
-          // here through f_err or abort_q: the AXI codes win over ABORT (see E_ABORTED)
+          // here through f_err, w_err or abort_q: the AXI codes win over ABORT (see E_ABORTED)
           error_code <= f_err ? E_AXI_READ : (w_err ? E_AXI_WRITE : E_ABORTED);
         end
         default: st <= S_IDLE;
       endcase
-
-      // ---- prefetch of the next item (the fetch array is idle: this item's V rows are in)
-      if (pf_arm) begin
-        pf_arm <= 1'b0;
-        if (!f_err && !abort_q && st != S_FINERR && (qi + 16'd1 < nq || nh_any)) begin
-          pf_st <= PF_Q;
-          pf_h <= (qi + 16'd1 < nq) ? h : nh;
-          pf_k <= !(qi + 16'd1 < nq);
-          pf_off <= (qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride;
-          issue_job(cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride), 4'd12,
-                    `SPATTEN_CLASS_Q, `SPATTEN_FJOB_Q, 1'b0, (qi + 16'd1 < nq) ? qi + 16'd1 : 16'd0,
-                    (qi + 16'd1 < nq) ? qi + 16'd1 : 16'd0);
-        end
-      end else if (pf_st == PF_Q && f_done) begin
-        pf_st <= PF_RDY;
-        if (pf_k) begin  // the next head's K MSB plane, streamed under its Q.K
-          kf_busy <= 1'b1;
-          kb_clr <= 1'b1;
-          issue_job(cfg_kmsb_base + pf_off, cfg_msb, `SPATTEN_CLASS_K_MSB, `SPATTEN_FJOB_K_MSB, 1'b0,
-                    16'd0, n16 - 16'd1);
-        end
-      end
     end
   end
 
-`ifndef SYNTHESIS
-  // S_QEND waits for the next query's prefetch: every path into S_PV arms it, so with no error
-  // and no ABORT it must be running (else the controller would wait forever).
+`ifdef SPATTEN_TRACE  // +define+SPATTEN_TRACE: one line per item event (debugging the pipeline)
   always @(posedge clk) begin
-    if (rst_n && st == S_QEND && !(f_err || abort_q) && qi + 16'd1 < nq && pf_st == PF_IDLE
-        && !pf_arm)
-      $error("spatten_ctrl: the next query is not prefetched at S_QEND");
+    if (f_qk_fire) $display("%0t DBG F issue h=%0d qi=%0d seq=%0d rg=%0d slot=%0d rep=%0d ep=%0d", $time, fh, fqi, fseq, frg, f_slot, frep, fep);
+    if (gnt_f) $display("%0t DBG F grant q=%0d k=%0d l=%0d h=%0d qi=%0d rg=%0d slot=%0d", $time, fr_q, fr_k, fr_l, fh, fqi, frg, f_slot);
+    if (r_dec_fire) $display("%0t DBG R dec h=%0d qi=%0d rg=%0d slot=%0d take=%0d", $time, r_h, r_qi, r_rg, r_slot, take_requant);
+    if (bq_pop) $display("%0t DBG B pop h=%0d qi=%0d first=%0d", $time, bq_head[BQW-1 -: HX], bq_head[16:1], bq_head[0]);
+    if (b_st == B_KLIST && tv_out_valid) $display("%0t DBG B klist idx0=%0d keep=%b miss=%b", $time, tv_out_index[15:0], tv_out_keep, kl_new_miss);
+    if (gnt_v) $display("%0t DBG B vgrant h=%0d", $time, bh);
+    if (|v_out_valid) $display("%0t DBG V row %b", $time, v_out_valid);
+    if (b_st == B_EWAIT && e_valid) $display("%0t DBG B e h=%0d qi=%0d e0=%h", $time, bh, bqi, e_data[63:0]);
   end
 `endif
 
-  // valid bits of the V rows named by the top-k output lanes
-  function automatic [LANES-1:0] vb_valid_lanes(input [LANES*16-1:0] idx, input [LANES-1:0] k);
-    integer i;
-    begin
-      for (i = 0; i < LANES; i = i + 1) vb_valid_lanes[i] = k[i] & vb_valid[idx[i*16 +: AW]];
-    end
-  endfunction
+`ifndef SYNTHESIS
+  // The row stage's queue holds a descriptor for every row in the datapath: a row at the
+  // row buffer with no descriptor means the front and the row stage disagree.
+  always @(posedge clk) begin
+    if (rst_n && rb_valid && !rq_have)
+      $error("spatten_ctrl: a row at the row buffer without its descriptor");
+    if (rst_n && st == S_IDLE && (f_st != F_IDLE || r_st != R_IDLE || b_st != B_IDLE))
+      $error("spatten_ctrl: a stage is not idle between commands");
+  end
+`endif
+
   /* verilator lint_off UNUSEDSIGNAL */
   wire unused = &{1'b0, cfg_value_keep};
   /* verilator lint_on UNUSEDSIGNAL */

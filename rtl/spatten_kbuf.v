@@ -1,4 +1,7 @@
-// Key buffer of spatten_top: n x D_MAX x 12-bit keys of the current head.
+// Key buffer of spatten_top: two regions of n x D_MAX x 12-bit keys, one per head in flight
+// (the controller fetches the next head's K plane into one region while Q.K reads the other).
+// Every write, clear and read names its region (wr_rg with the write ports, clr_rg with clr,
+// rd_rg sampled with rd_start).
 // * write ports: WR_PORTS keys per cycle, one per fetch lane (joined 12-bit values, value d at
 //   [12d +: 12]; port p at slice p); the lanes of one cycle name distinct keys;
 //   wr_merge = 0 replaces the key (MSB plane), wr_merge = 1 merges an LSB-plane row: the
@@ -10,6 +13,8 @@
 // * streaming: every key has a valid bit, set by its MSB-plane write and cleared by clr (a new
 //   head); a read beat waits until all of its keys are valid, so Q.K runs while the K fetch
 //   is still delivering (the fetch lanes write in any order; the reader follows in key order).
+// * rd_busy: the reader still has beats to load; a new rd_start only once it is low (the
+//   controller starts the next row's read when the previous row's keys have all left).
 `default_nettype none
 `include "spatten_check.vh"
 module spatten_kbuf #(
@@ -20,8 +25,10 @@ module spatten_kbuf #(
 ) (
     input  wire                        clk,
     input  wire                        rst_n,
-    input  wire                        clr,       // a new head: every key invalid
+    input  wire                        clr,       // a new head: every key of clr_rg invalid
+    input  wire                        clr_rg,
     input  wire [WR_PORTS-1:0]         wr_en,
+    input  wire                        wr_rg,
     input  wire [WR_PORTS*16-1:0]      wr_idx,
     input  wire [WR_PORTS*D_MAX*12-1:0] wr_data,
     input  wire                        wr_merge,
@@ -29,6 +36,8 @@ module spatten_kbuf #(
     input  wire [3:0]                  lsb_bits,
     input  wire                        rd_start,
     input  wire [15:0]                 rd_n,
+    input  wire                        rd_rg,
+    output wire                        rd_busy,
     output reg                         k_valid,
     input  wire                        k_ready,
     output reg  [LANES*D_MAX*12-1:0]   k_data,
@@ -45,40 +54,44 @@ module spatten_kbuf #(
     end
   endgenerate
 
-  reg [KW-1:0] mem [0:MAX_N-1];
+  localparam integer AW = $clog2(MAX_N);
+  reg [KW-1:0] mem [0:2*MAX_N-1];  // region r at [r*MAX_N +: MAX_N]
+  wire [AW:0] wbase = {wr_rg, {AW{1'b0}}};
 
   // LSB merge mask: bits [11-m -: l] of each 12-bit value
-  localparam integer AW = $clog2(MAX_N);
   wire [11:0] lmask = 12'(((13'd1 << lsb_bits) - 13'd1) << (4'd12 - msb_bits - lsb_bits));
   reg  [KW-1:0] merged [0:WR_PORTS-1];
   integer d, p;
   always @(*) begin
     for (p = 0; p < WR_PORTS; p = p + 1)
       for (d = 0; d < D_MAX; d = d + 1)
-        merged[p][d*12 +: 12] = (mem[wr_idx[p*16 +: AW]][d*12 +: 12] & ~lmask)
+        merged[p][d*12 +: 12] = (mem[wbase | (AW+1)'(wr_idx[p*16 +: AW])][d*12 +: 12] & ~lmask)
                               | ((wr_data[(p*D_MAX + d)*12 +: 12] >> msb_bits) & lmask);
   end
 
   integer wp;
   always @(posedge clk) begin
     for (wp = 0; wp < WR_PORTS; wp = wp + 1)
-      if (wr_en[wp]) mem[wr_idx[wp*16 +: AW]] <= wr_merge ? merged[wp] : wr_data[wp*KW +: KW];
+      if (wr_en[wp])
+        mem[wbase | (AW+1)'(wr_idx[wp*16 +: AW])] <= wr_merge ? merged[wp] : wr_data[wp*KW +: KW];
   end
 
   // key valid bits (MSB writes; an LSB merge only refines a key that is already valid)
-  reg  [MAX_N-1:0] vld_q;
-  integer vp;
+  reg  [MAX_N-1:0] vld_q [0:1];
+  integer vp, vr;
   always @(posedge clk) begin
-    if (!rst_n || clr) begin
-      vld_q <= {MAX_N{1'b0}};
-    end else begin
-      for (vp = 0; vp < WR_PORTS; vp = vp + 1)
-        if (wr_en[vp] && !wr_merge) vld_q[wr_idx[vp*16 +: AW]] <= 1'b1;
-    end
+    for (vr = 0; vr < 2; vr = vr + 1)
+      if (!rst_n || (clr && clr_rg == 1'(vr))) begin
+        vld_q[vr] <= {MAX_N{1'b0}};
+      end else begin
+        for (vp = 0; vp < WR_PORTS; vp = vp + 1)
+          if (wr_en[vp] && !wr_merge && wr_rg == 1'(vr)) vld_q[vr][wr_idx[vp*16 +: AW]] <= 1'b1;
+      end
   end
 
   // reader
   reg        active_q;
+  reg        rg_q;     // region being read
   reg [15:0] beat_q;
   reg [15:0] left_q;   // keys not yet sent
   // the beat's keys (those below n) are all written
@@ -87,9 +100,10 @@ module spatten_kbuf #(
   always @(*) begin
     beat_ok = 1'b1;
     for (bl = 0; bl < LANES; bl = bl + 1)
-      if (16'(bl) < left_q && !vld_q[AW'(beat_q * 16'(LANES) + 16'(bl))]) beat_ok = 1'b0;
+      if (16'(bl) < left_q && !vld_q[rg_q][AW'(beat_q * 16'(LANES) + 16'(bl))]) beat_ok = 1'b0;
   end
   wire       load = active_q & beat_ok & (~k_valid | k_ready);
+  assign rd_busy = active_q;
   integer l;
   always @(posedge clk) begin
     if (!rst_n) begin
@@ -99,6 +113,7 @@ module spatten_kbuf #(
       if (k_valid & k_ready) k_valid <= 1'b0;
       if (rd_start) begin
         active_q <= rd_n != 16'd0;
+        rg_q     <= rd_rg;
         beat_q   <= 16'd0;
         left_q   <= rd_n;
       end else if (load) begin
@@ -109,7 +124,7 @@ module spatten_kbuf #(
           // lanes past n carry zeros: never-written keys are X in 4-state simulation and
           // would leak through the Q.K products / softmax sums of the unkept lanes
           k_data[l*KW +: KW] <= (16'(l) < left_q)
-              ? mem[($clog2(MAX_N))'(beat_q * 16'(LANES) + 16'(l))] : {KW{1'b0}};
+              ? mem[{rg_q, AW'(beat_q * 16'(LANES) + 16'(l))}] : {KW{1'b0}};
         end
         beat_q <= beat_q + 16'd1;
         left_q <= (left_q <= 16'(LANES)) ? 16'd0 : left_q - 16'(LANES);

@@ -131,27 +131,38 @@ module spatten_top #(
       .cnt_requant_inc(cnt_requant_inc), .cnt_macs_add(cnt_macs_add),
       .cnt_bytes_add(cnt_bytes_add));
 
-  // ---------------------------------------------------------------- fetcher (one per port)
-  wire        f_job_valid, f_job_ready, f_in_valid, f_in_ready, f_in_last, f_job_range;
-  wire [31:0] f_job_base;
-  wire [15:0] f_job_stride, f_job_first, f_job_lastrow;
-  wire [LANES*16-1:0] f_in_idx;
-  wire [LANES-1:0]    f_in_vld;
+  // ---------------------------------------------------------------- fetch arrays (K/Q and V)
+  // Two kv_fetch_arrays, each with a kv_fetcher per port: u_fetch runs the front's range jobs
+  // (Q rows, K MSB / LSB planes), u_vfetch the back's V list jobs; spatten_axi_rd_mux puts both
+  // on every port (ARID top bit = the array), so a V fetch overlaps the next head's K stream.
+  localparam integer FID_W = 3;  // ARID bits per array (8 bursts in flight per port each)
+  wire        f_job_valid, f_job_ready, v_job_valid, v_job_ready;
+  wire        v_in_valid, v_in_ready, v_in_last;
+  wire [31:0] f_job_base, v_job_base;
+  wire [15:0] f_job_stride, f_job_first, f_job_lastrow, v_job_stride;
+  wire [LANES*16-1:0] v_in_idx;
+  wire [LANES-1:0]    v_in_vld;
   wire [3:0]  f_job_bits;
   wire [2:0]  f_job_class;
-  wire        f_busy, f_err, f_done;
-  wire [CHANNELS-1:0]     f_out_valid;
+  wire        fa_busy, fa_err, f_done, fv_busy, fv_err, v_done;
+  wire        f_busy = fa_busy | fv_busy;
+  wire        f_err  = fa_err | fv_err;
+  wire [CHANNELS-1:0]     f_out_valid, v_out_valid;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [CHANNELS-1:0]     f_out_err;   // the sticky f_err decides the command's outcome
+  wire [CHANNELS-1:0]     f_out_err, v_out_err;   // the sticky f_err decides the command's outcome
+  wire [1:0]  fa_err_resp, fv_err_resp;
+  wire [3:0]  fa_err_channel, fv_err_channel;
+  wire [2:0]  fa_err_class, fv_err_class;
   /* verilator lint_on UNUSEDSIGNAL */
-  wire [CHANNELS*16-1:0]  f_out_idx;
-  wire [CHANNELS*KW-1:0]  f_out_data;
+  wire [CHANNELS*16-1:0]  f_out_idx, v_out_idx;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire        fa_in_ready_unused;  // u_fetch runs range jobs only
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [CHANNELS*KW-1:0]  f_out_data, v_out_data;
   wire        err_clear;
-  wire [1:0]  f_err_resp;
-  wire [3:0]  f_err_channel;
-  wire [2:0]  f_err_class;
-  wire [8*CNT_W-1:0] f_cnt;
-  wire [CNT_W-1:0]   f_stall;
+  wire [8*CNT_W-1:0] fa_cnt, fv_cnt;
+  wire [CNT_W-1:0]   fa_stall, fv_stall;
+  // the ports (spatten_axi_rd_map.vh) and the two arrays' sides of the mux
   wire [CHANNELS*4-1:0]   ax_arid, ax_rid;
   wire [CHANNELS*32-1:0]  ax_araddr;
   wire [CHANNELS*8-1:0]   ax_arlen;
@@ -159,33 +170,73 @@ module spatten_top #(
   wire [CHANNELS*2-1:0]   ax_arburst, ax_rresp;
   wire [CHANNELS-1:0]     ax_arvalid, ax_arready, ax_rlast, ax_rvalid, ax_rready;
   wire [CHANNELS*256-1:0] ax_rdata;
-  wire        f_out_ready;
+  wire [CHANNELS*FID_W-1:0] fa_arid, fa_rid, fv_arid, fv_rid;
+  wire [CHANNELS*32-1:0]  fa_araddr, fv_araddr;
+  wire [CHANNELS*8-1:0]   fa_arlen, fv_arlen;
+  wire [CHANNELS*3-1:0]   fa_arsize, fv_arsize;
+  wire [CHANNELS*2-1:0]   fa_arburst, fv_arburst;
+  wire [CHANNELS-1:0]     fa_arvalid, fa_arready, fa_rvalid, fa_rready;
+  wire [CHANNELS-1:0]     fv_arvalid, fv_arready, fv_rvalid, fv_rready;
 
-  kv_fetch_array #(.CHANNELS(CHANNELS), .ADDR_W(32), .ID_W(4), .OUTSTANDING(16), .MAX_BURST(16),
+  kv_fetch_array #(.CHANNELS(CHANNELS), .ADDR_W(32), .ID_W(FID_W), .OUTSTANDING(8), .MAX_BURST(16),
                    .LOG2_INTERLEAVE(LOG2_INTERLEAVE), .ROB_BEATS(FETCH_ROB), .IDX_W(16),
-                   .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(LANES)) u_fetch (
+                   .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(1)) u_fetch (
       .clk(clk), .rst_n(rst_n),
       .job_valid(f_job_valid), .job_ready(f_job_ready), .job_base(f_job_base),
       .job_stride(f_job_stride), .job_d(7'(cfg_d)), .job_bits(f_job_bits),
-      .job_class(f_job_class), .job_range(f_job_range), .job_first(f_job_first),
+      .job_class(f_job_class), .job_range(1'b1), .job_first(f_job_first),
       .job_lastrow(f_job_lastrow),
-      .in_valid(f_in_valid), .in_ready(f_in_ready), .in_idx(f_in_idx), .in_vld(f_in_vld),
-      .in_empty(1'b0),
-      .in_last(f_in_last),
-      .out_valid(f_out_valid), .out_ready(f_out_ready), .out_data(f_out_data),
+      .in_valid(1'b0), .in_ready(fa_in_ready_unused), .in_idx(16'd0), .in_vld(1'b0), .in_empty(1'b0),
+      .in_last(1'b0),
+      .out_valid(f_out_valid), .out_ready(1'b1), .out_data(f_out_data),
       .out_idx(f_out_idx), .out_err(f_out_err), .done(f_done),
-      .m_axi_arid(ax_arid), .m_axi_araddr(ax_araddr), .m_axi_arlen(ax_arlen),
-      .m_axi_arsize(ax_arsize), .m_axi_arburst(ax_arburst), .m_axi_arvalid(ax_arvalid),
-      .m_axi_arready(ax_arready), .m_axi_rid(ax_rid), .m_axi_rdata(ax_rdata),
-      .m_axi_rresp(ax_rresp), .m_axi_rlast(ax_rlast), .m_axi_rvalid(ax_rvalid),
-      .m_axi_rready(ax_rready),
-      .busy(f_busy), .err_valid(f_err), .err_resp(f_err_resp), .err_channel(f_err_channel),
-      .err_class(f_err_class), .err_clear(err_clear), .cnt_rd_bytes(f_cnt), .cnt_stall(f_stall));
+      .m_axi_arid(fa_arid), .m_axi_araddr(fa_araddr), .m_axi_arlen(fa_arlen),
+      .m_axi_arsize(fa_arsize), .m_axi_arburst(fa_arburst), .m_axi_arvalid(fa_arvalid),
+      .m_axi_arready(fa_arready), .m_axi_rid(fa_rid), .m_axi_rdata(ax_rdata),
+      .m_axi_rresp(ax_rresp), .m_axi_rlast(ax_rlast), .m_axi_rvalid(fa_rvalid),
+      .m_axi_rready(fa_rready),
+      .busy(fa_busy), .err_valid(fa_err), .err_resp(fa_err_resp), .err_channel(fa_err_channel),
+      .err_class(fa_err_class), .err_clear(err_clear), .cnt_rd_bytes(fa_cnt), .cnt_stall(fa_stall));
+
+  kv_fetch_array #(.CHANNELS(CHANNELS), .ADDR_W(32), .ID_W(FID_W), .OUTSTANDING(8), .MAX_BURST(16),
+                   .LOG2_INTERLEAVE(LOG2_INTERLEAVE), .ROB_BEATS(FETCH_ROB), .IDX_W(16),
+                   .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(LANES)) u_vfetch (
+      .clk(clk), .rst_n(rst_n),
+      .job_valid(v_job_valid), .job_ready(v_job_ready), .job_base(v_job_base),
+      .job_stride(v_job_stride), .job_d(7'(cfg_d)), .job_bits(cfg_msb),
+      .job_class(`SPATTEN_CLASS_V_MSB), .job_range(1'b0), .job_first(16'd0),
+      .job_lastrow(16'd0),
+      .in_valid(v_in_valid), .in_ready(v_in_ready), .in_idx(v_in_idx), .in_vld(v_in_vld),
+      .in_empty(1'b0), .in_last(v_in_last),
+      .out_valid(v_out_valid), .out_ready(1'b1), .out_data(v_out_data),
+      .out_idx(v_out_idx), .out_err(v_out_err), .done(v_done),
+      .m_axi_arid(fv_arid), .m_axi_araddr(fv_araddr), .m_axi_arlen(fv_arlen),
+      .m_axi_arsize(fv_arsize), .m_axi_arburst(fv_arburst), .m_axi_arvalid(fv_arvalid),
+      .m_axi_arready(fv_arready), .m_axi_rid(fv_rid), .m_axi_rdata(ax_rdata),
+      .m_axi_rresp(ax_rresp), .m_axi_rlast(ax_rlast), .m_axi_rvalid(fv_rvalid),
+      .m_axi_rready(fv_rready),
+      .busy(fv_busy), .err_valid(fv_err), .err_resp(fv_err_resp), .err_channel(fv_err_channel),
+      .err_class(fv_err_class), .err_clear(err_clear), .cnt_rd_bytes(fv_cnt), .cnt_stall(fv_stall));
+
+  spatten_axi_rd_mux #(.CHANNELS(CHANNELS), .ID_W(FID_W), .ADDR_W(32)) u_rd_mux (
+      .clk(clk), .rst_n(rst_n),
+      .a_arid(fa_arid), .a_araddr(fa_araddr), .a_arlen(fa_arlen), .a_arsize(fa_arsize),
+      .a_arburst(fa_arburst), .a_arvalid(fa_arvalid), .a_arready(fa_arready),
+      .a_rid(fa_rid), .a_rvalid(fa_rvalid), .a_rready(fa_rready),
+      .b_arid(fv_arid), .b_araddr(fv_araddr), .b_arlen(fv_arlen), .b_arsize(fv_arsize),
+      .b_arburst(fv_arburst), .b_arvalid(fv_arvalid), .b_arready(fv_arready),
+      .b_rid(fv_rid), .b_rvalid(fv_rvalid), .b_rready(fv_rready),
+      .m_arid(ax_arid), .m_araddr(ax_araddr), .m_arlen(ax_arlen), .m_arsize(ax_arsize),
+      .m_arburst(ax_arburst), .m_arvalid(ax_arvalid), .m_arready(ax_arready),
+      .m_rid(ax_rid), .m_rvalid(ax_rvalid), .m_rready(ax_rready));
 
 `include "spatten_axi_rd_map.vh"
 
   // ---------------------------------------------------------------- key / value / query buffers
+  localparam integer QS = 4;  // query slots: items between the Q fetch and the row decision
   wire kb_wr_merge, kb_rd_start, vb_clr, kb_clr, q_load;
+  wire kb_clr_rg, kb_wr_rg, kb_rd_rg, kb_rd_busy;
+  wire [$clog2(QS)-1:0] q_load_slot, q_rd_slot;
   wire [CHANNELS-1:0] kb_wr_en, vb_wr_en;
   wire k_valid, k_ready, k_last;
   wire [LANES*KW-1:0] k_data;
@@ -195,24 +246,28 @@ module spatten_top #(
   wire [LANES*KW-1:0] vb_rd_data;
 
   spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(CHANNELS)) u_kbuf (
-      .clk(clk), .rst_n(rst_n), .clr(kb_clr), .wr_en(kb_wr_en), .wr_idx(f_out_idx),
+      .clk(clk), .rst_n(rst_n), .clr(kb_clr), .clr_rg(kb_clr_rg), .wr_en(kb_wr_en),
+      .wr_rg(kb_wr_rg), .wr_idx(f_out_idx),
       .wr_data(f_out_data), .wr_merge(kb_wr_merge), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
-      .rd_start(kb_rd_start), .rd_n(16'(cfg_n)),
+      .rd_start(kb_rd_start), .rd_n(16'(cfg_n)), .rd_rg(kb_rd_rg), .rd_busy(kb_rd_busy),
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
 
   spatten_vbuf #(.D_MAX(D_MAX), .MAX_N(MAX_N), .RD_PORTS(LANES), .WR_PORTS(CHANNELS)) u_vbuf (
-      .clk(clk), .rst_n(rst_n), .clr(vb_clr), .wr_en(vb_wr_en), .wr_idx(f_out_idx),
-      .wr_data(f_out_data), .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .valid(vb_valid));
+      .clk(clk), .rst_n(rst_n), .clr(vb_clr), .wr_en(vb_wr_en), .wr_idx(v_out_idx),
+      .wr_data(v_out_data), .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .valid(vb_valid));
 
-  // the query row arrives on one lane (a one-row job): OR of the lanes that hold a row
-  reg [KW-1:0] qreg, q_lane;
+  // the query row arrives on one lane (a one-row job): OR of the lanes that hold a row; it
+  // waits in its query slot until the item's Q.K pass takes it (and again for a re-pass)
+  reg [KW-1:0] qslot [0:QS-1];
+  reg [KW-1:0] q_lane;
   integer qc;
   always @* begin
     q_lane = {KW{1'b0}};
     for (qc = 0; qc < CHANNELS; qc = qc + 1)
       if (f_out_valid[qc]) q_lane = q_lane | f_out_data[qc*KW +: KW];
   end
-  always @(posedge clk) if (q_load) qreg <= q_lane;
+  always @(posedge clk) if (q_load) qslot[q_load_slot] <= q_lane;
+  wire [KW-1:0] qreg = qslot[q_rd_slot];
 
   // ---------------------------------------------------------------- Q.K -> softmax -> row buffer
   wire qk_q_valid, qk_q_ready;
@@ -401,7 +456,7 @@ module spatten_top #(
 
   // ---------------------------------------------------------------- controller
   spatten_ctrl #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
-                 .MACS_ADD_W(MACS_ADD_W), .CHANNELS(CHANNELS)) u_ctrl (
+                 .MACS_ADD_W(MACS_ADD_W), .CHANNELS(CHANNELS), .QS(QS)) u_ctrl (
       .clk(clk), .rst_n(rst_n),
       .cmd_start(cmd_start), .cmd_clear(cmd_clear), .cmd_abort(cmd_abort),
       .cfg_mode(cfg_mode), .cfg_n(cfg_n), .cfg_d(cfg_d), .cfg_heads(cfg_heads),
@@ -414,14 +469,19 @@ module spatten_top #(
       .cnt_requant_inc(cnt_requant_inc), .cnt_macs_add(cnt_macs_add),
       .f_job_valid(f_job_valid), .f_job_ready(f_job_ready), .f_job_base(f_job_base),
       .f_job_stride(f_job_stride), .f_job_bits(f_job_bits), .f_job_class(f_job_class),
-      .f_job_range(f_job_range), .f_job_first(f_job_first), .f_job_lastrow(f_job_lastrow),
-      .f_in_valid(f_in_valid), .f_in_ready(f_in_ready), .f_in_idx(f_in_idx), .f_in_vld(f_in_vld),
-      .f_in_last(f_in_last), .f_out_valid(f_out_valid), .f_out_ready(f_out_ready),
-      .f_done(f_done), .f_err(f_err), .f_busy(f_busy),
+      .f_job_first(f_job_first), .f_job_lastrow(f_job_lastrow),
+      .f_out_valid(f_out_valid), .f_done(f_done),
+      .v_job_valid(v_job_valid), .v_job_ready(v_job_ready), .v_job_base(v_job_base),
+      .v_job_stride(v_job_stride),
+      .v_in_valid(v_in_valid), .v_in_ready(v_in_ready), .v_in_idx(v_in_idx), .v_in_vld(v_in_vld),
+      .v_in_last(v_in_last), .v_out_valid(v_out_valid), .v_done(v_done),
+      .f_err(f_err), .f_busy(f_busy),
       .err_clear(err_clear),
       .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),
-      .vb_clr(vb_clr), .kb_clr(kb_clr), .vb_wr_en(vb_wr_en), .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
-      .vb_rd_data(vb_rd_data), .q_load(q_load),
+      .kb_rd_rg(kb_rd_rg), .kb_rd_busy(kb_rd_busy), .kb_wr_rg(kb_wr_rg),
+      .vb_clr(vb_clr), .kb_clr(kb_clr), .kb_clr_rg(kb_clr_rg), .vb_wr_en(vb_wr_en),
+      .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
+      .vb_rd_data(vb_rd_data), .q_load(q_load), .q_load_slot(q_load_slot), .q_rd_slot(q_rd_slot),
       .qk_q_valid(qk_q_valid), .qk_q_ready(qk_q_ready), .qk_q_known(qk_q_known),
       .rb_valid(rb_valid), .rb_ready(rb_ready), .rb_prob(rb_prob), .rb_keep(rb_keep),
       .rb_last(rb_last),
@@ -448,18 +508,20 @@ module spatten_top #(
 
   // ---------------------------------------------------------------- counters (CSR increments)
   // byte counters: per-cycle deltas of the fetcher's / writer's free-running class counters
+  // (the two fetch arrays' counters added: Q and K come from u_fetch, V from u_vfetch)
   reg [CNT_W-1:0] prev_q [0:4];
-  reg [CNT_W-1:0] prev_stall;
+  reg [CNT_W-1:0] prev_fa_stall, prev_fv_stall;
   wire [CNT_W-1:0] cur [0:4];
-  assign cur[0] = f_cnt[`SPATTEN_CLASS_Q*CNT_W +: CNT_W];
-  assign cur[1] = f_cnt[`SPATTEN_CLASS_K_MSB*CNT_W +: CNT_W];
-  assign cur[2] = f_cnt[`SPATTEN_CLASS_K_LSB*CNT_W +: CNT_W];
-  assign cur[3] = f_cnt[`SPATTEN_CLASS_V_MSB*CNT_W +: CNT_W];
+  assign cur[0] = fa_cnt[`SPATTEN_CLASS_Q*CNT_W +: CNT_W] + fv_cnt[`SPATTEN_CLASS_Q*CNT_W +: CNT_W];
+  assign cur[1] = fa_cnt[`SPATTEN_CLASS_K_MSB*CNT_W +: CNT_W] + fv_cnt[`SPATTEN_CLASS_K_MSB*CNT_W +: CNT_W];
+  assign cur[2] = fa_cnt[`SPATTEN_CLASS_K_LSB*CNT_W +: CNT_W] + fv_cnt[`SPATTEN_CLASS_K_LSB*CNT_W +: CNT_W];
+  assign cur[3] = fa_cnt[`SPATTEN_CLASS_V_MSB*CNT_W +: CNT_W] + fv_cnt[`SPATTEN_CLASS_V_MSB*CNT_W +: CNT_W];
   assign cur[4] = w_cnt[`SPATTEN_CLASS_E*CNT_W +: CNT_W];
   integer ci;
   always @(posedge clk) begin
     for (ci = 0; ci < 5; ci = ci + 1) prev_q[ci] <= cur[ci];
-    prev_stall <= f_stall;
+    prev_fa_stall <= fa_stall;
+    prev_fv_stall <= fv_stall;
   end
   genvar gc;
   generate
@@ -470,11 +532,12 @@ module spatten_top #(
       assign cnt_bytes_add[gc*16 +: 16] = rst_n ? delta[15:0] : 16'd0;
     end
   endgenerate
-  assign cnt_stall_inc = rst_n & (f_stall != prev_stall);
+  // a cycle either fetch array waited on memory (counted once when both did)
+  assign cnt_stall_inc = rst_n & ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));
   assign cnt_busy_inc  = (k_valid & k_ready) | (pv_valid & pv_ready);
 
   /* verilator lint_off UNUSEDSIGNAL */
-  wire unused = &{1'b0, f_err_resp, f_err_channel, f_err_class, f_cnt, w_cnt, f_stall};
+  wire unused = &{1'b0, fa_cnt, fv_cnt, w_cnt, fa_stall, fv_stall};
   /* verilator lint_on UNUSEDSIGNAL */
 endmodule
 `default_nettype wire

@@ -24,6 +24,8 @@ from verif.seeding import params
 from verif.trace_run import MEM_SIZE, TraceCommand, run_commands
 
 PERIOD_NS = 10
+# the controller's concurrent stages (rtl/spatten_ctrl.v): name -> state register
+STAGE_SIGNALS = {"front": "f_st", "row": "r_st", "back": "b_st"}
 
 
 def cycles_now() -> float:
@@ -63,12 +65,15 @@ async def trace_bench(dut: Any) -> None:
     dev = await measuring_device(dut, params()["CHANNELS"], MEM_SIZE, job["latency"], PERIOD_NS)
     cmds = [TraceCommand.from_dict(c) for c in job["commands"]]
     profile = StateProfile(dut.u_ctrl.st)
-    cocotb.start_soon(profile.run())
+    stages = {name: StateProfile(getattr(dut.u_ctrl, sig)) for name, sig in STAGE_SIGNALS.items()}
+    for prof in (profile, *stages.values()):
+        cocotb.start_soon(prof.run())
     t0 = time.perf_counter()
 
     def log(records: list[dict[str, Any]]) -> None:
         rec = records[-1]
         rec["states"] = profile.take()  # this command: CLEAR, host writes (idle), START..DONE
+        rec["stages"] = {name: prof.take() for name, prof in stages.items()}
         c, k = rec["command"], rec["counters"]
         if job.get("progress", True):
             dut._log.info(f"[{len(records)}/{len(cmds)}] {c['kind']} step {c['iteration']} "

@@ -189,8 +189,9 @@ def _val(sig: Any) -> int:
 # CounterMonitor's probes: spatten_top ports and wires (u_fetch.sub_stall: the fetchers' stall)
 _PROBES = ("rst_n", "s_axil_awvalid", "s_axil_awready", "s_axil_awaddr", "s_axil_wvalid",
            "s_axil_wready", "s_axil_wdata", "s_axil_wstrb", "u_csr.start_ok", "done_pulse",
-           "error_pulse", "k_valid", "k_ready", "pv_valid", "pv_ready", "f_busy",
-           "u_fetch.sub_stall", "f_out_valid", "f_out_ready")
+           "error_pulse", "k_valid", "k_ready", "pv_valid", "pv_ready",
+           *(f"{a}.{sig}" for a in ("u_fetch", "u_vfetch")
+             for sig in ("busy", "sub_stall", "out_valid", "out_ready")))
 
 
 class CounterMonitor(uvm_component):
@@ -205,9 +206,9 @@ class CounterMonitor(uvm_component):
       rises two cycles after s (CSR strobe, then controller state) and falls in cycle e.
     - BUSY_CYCLES = cycles in which the Q.K array takes a key beat (``k_valid & k_ready``) or
       the P.V array an input beat (``pv_valid & pv_ready``), both counted once.
-    - MEM_STALL_CYCLES = cycles the fetch array waited on memory: it is busy, some channel's
-      fetcher reports ``stall`` (the next row is wanted, its data not back) and no row beat
-      leaves the array. The CSR sees each such cycle two cycles later (counter glue); the fetch
+    - MEM_STALL_CYCLES = cycles a fetch array (K/Q ``u_fetch`` or V ``u_vfetch``) waited on
+      memory: it is busy, some channel's fetcher reports ``stall`` (the next row is wanted, its
+      data not back) and no row beat leaves that array; a cycle both did counts once. The CSR sees each such cycle two cycles later (counter glue); the fetch
       is idle at START and ends at least that long before the CSRs are read, so exact.
 
     Whether a START write was accepted is the CSR's own check (``u_csr.start_ok`` in that
@@ -231,7 +232,7 @@ class CounterMonitor(uvm_component):
             h = dut
             for part in name.split("."):
                 h = getattr(h, part)
-            s[name.rsplit(".", 1)[-1].removeprefix("s_axil_")] = h
+            s[name.removeprefix("u_csr.").removeprefix("s_axil_")] = h
         aw_word: int | None = None
         w_data: tuple[int, int] | None = None
         cycle = 0
@@ -265,8 +266,9 @@ class CounterMonitor(uvm_component):
             self.end = cycle
         self.beats += bool(_val(s["k_valid"]) and _val(s["k_ready"])) or bool(
             _val(s["pv_valid"]) and _val(s["pv_ready"]))
-        self.stall += bool(_val(s["f_busy"]) and _val(s["sub_stall"])
-                           and not (_val(s["f_out_valid"]) and _val(s["f_out_ready"])))
+        self.stall += any(_val(s[f"{a}.busy"]) and _val(s[f"{a}.sub_stall"])
+                          and not (_val(s[f"{a}.out_valid"]) and _val(s[f"{a}.out_ready"]))
+                          for a in ("u_fetch", "u_vfetch"))
 
     def expected(self) -> dict[Reg, int] | None:
         """The three counters now, or None while a command runs (CYCLES not yet known)."""
@@ -426,7 +428,16 @@ class SpattenBaseTest(uvm_test):
         res = self.model.run_command(regs, mem_before)
         t0 = self.cycle
         await self.dev.write_reg(Reg.CTRL, ctrl)
-        status = await self.dev.wait_done()
+        try:
+            status = await self.dev.wait_done()
+        except TimeoutError:  # DEBUG
+            c = self.dut.u_ctrl
+            names = ["st", "f_st", "r_st", "b_st", "iss_cnt", "con_cnt", "fu_busy", "fjob", "g_act",
+                     "redo", "rep", "fep", "fhave", "fh", "fqi", "fseq", "qs_vld", "rg_busy", "rg_vld",
+                     "rg_done", "rg_lsb", "frg", "rq_have", "bq_have", "kb_rd_busy", "qk_q_ready",
+                     "rb_valid", "f_busy", "f_job_valid", "tv_out_valid", "tv_in_ready"]
+            self.logger.error("DEBUG " + " ".join(f"{n}={getattr(c, n).value}" for n in names))
+            raise
         t1 = self.cycle
         irq_set = int(self.dut.irq.value)
         await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
@@ -703,9 +714,19 @@ class AbortTest(SpattenBaseTest):
 
 class AbortAxiErrorTest(SpattenBaseTest):
     """ABORT and an AXI read error in the same command: ERROR_CODE is AXI_READ (7), the AXI code
-    wins. The read latency is raised so that the ABORT is surely pending when the failing Q
-    fetch of head 0 (the first fetch: the K fetch follows it) ends; then a clean command
-    without CLEAR."""
+    wins. The ABORT is written once the failing Q fetch of head 0 (the first fetch) has been
+    issued on a read port, and the read latency is raised so that the ABORT is surely pending
+    when that fetch ends; then a clean command without CLEAR."""
+
+    async def first_read(self, limit: int = 200) -> None:
+        """Until the first AR handshake on any read port (at most ``limit`` cycles)."""
+        ports = [(getattr(self.dut, f"{p}_arvalid"), getattr(self.dut, f"{p}_arready"))
+                 for p in channel_prefixes(self.p["CHANNELS"])]
+        for _ in range(limit):
+            await RisingEdge(self.dut.clk)
+            if any(int(v.value) and int(r.value) for v, r in ports):
+                return
+        raise AssertionError(f"no read issued within {limit} cycles of START")
 
     async def body(self) -> None:
         spec = await self.arm_error(6, Reg.Q_BASE, head=0)
@@ -713,6 +734,7 @@ class AbortAxiErrorTest(SpattenBaseTest):
         for ram in self.dev.readers:
             ram.latency = 2000  # >> the two CSR writes below
         await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+        await self.first_read()
         await self.dev.write_reg(Reg.CTRL, Ctrl.ABORT)
         assert await self.dev.read_reg(Reg.STATUS) & Status.BUSY, "command ended before ABORT"
         await self.expect_error(ErrorCode.AXI_READ, "(the AXI code must win over ABORT)")
@@ -788,10 +810,10 @@ ClearStartTest = pyuvm.test()(ClearStartTest)
 
 # Plausible controller bugs the testbench must catch (tests/test_mutations.py).
 MUTANTS = [
-    ("spatten_ctrl.v", "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~repass",
+    ("spatten_ctrl.v", "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~r_rep",
      "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12)",
      "requantized row requantized again"),
-    ("spatten_ctrl.v", "assign vb_clr      = st == S_HEAD;", "assign vb_clr      = 1'b0;",
+    ("spatten_ctrl.v", "assign vb_clr = bq_pop & bq_head[0];", "assign vb_clr = 1'b0;",
      "value buffer valid bits not reset per head"),
     ("spatten_ctrl.v", "live_heads <= cfg_prune ? new_live : live_cmd;",
      "live_heads <= cfg_prune ? new_live : live_heads;",
@@ -804,11 +826,16 @@ MUTANTS = [
     ("spatten_kbuf.v", "wire       load = active_q & beat_ok & (~k_valid | k_ready);",
      "wire       load = active_q & (~k_valid | k_ready);",
      "Q.K reads keys the streaming K fetch has not written yet"),
-    ("spatten_ctrl.v", "issue_job(cfg_q_base + ((qi + 16'd1 < nq) ? off : off + 32'(nh - h) * cfg_stride), 4'd12,",
-     "issue_job(cfg_q_base + off, 4'd12,", "prefetched Q row of the next head read from the current head"),
+    # the pipeline (issue 13): rows after a re-pass, the key-buffer regions, the query slots
+    ("spatten_ctrl.v", "wire r_old   = r_ep != rep;", "wire r_old   = 1'b0;",
+     "rows issued after a requantized row not dropped"),
+    ("spatten_ctrl.v", "assign kb_rd_rg    = frg;", "assign kb_rd_rg    = 1'b0;",
+     "Q.K reads the first key-buffer region for every head"),
+    ("spatten_ctrl.v", "assign q_rd_slot   = f_slot;", "assign q_rd_slot   = {QSW{1'b0}};",
+     "Q.K takes every query from the first query slot"),
     # CounterMonitor (issue 15: this one survived every test while the counter was only logged)
-    ("spatten_top.v", "assign cnt_stall_inc = rst_n & (f_stall != prev_stall);",
-     "assign cnt_stall_inc = rst_n | (f_stall != prev_stall);",
+    ("spatten_top.v", "assign cnt_stall_inc = rst_n & ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
+     "assign cnt_stall_inc = rst_n | ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
      "MEM_STALL_CYCLES counts every cycle"),
 ]
 
