@@ -65,8 +65,8 @@ module spatten_axi_rd_mux #(
   reg [CHANNELS-1:0] hold_q;   // an AR is on the port, not yet accepted: keep its source
   reg [CHANNELS-1:0] owner_q;  // that source
   reg [CHANNELS-1:0] turn_q;   // source preferred when both request (the one not served last)
-  wire [CHANNELS-1:0] sel = hold_q ? owner_q
-                          : ((a_arvalid & b_arvalid & turn_q) | (~a_arvalid & b_arvalid));
+  wire [CHANNELS-1:0] sel = (hold_q & owner_q)
+                          | (~hold_q & ((a_arvalid & b_arvalid & turn_q) | (~a_arvalid & b_arvalid)));
   wire [CHANNELS-1:0] fire = m_arvalid & m_arready;
 
   genvar c;

@@ -267,22 +267,25 @@ module spatten_ctrl #(
   wire done_l   = f_done & fjob == `SPATTEN_FJOB_K_LSB;
   wire done_k   = f_done & fjob == `SPATTEN_FJOB_K_MSB;
 
-  // list job index generator (the back's kept list, LANES entries per beat; entries past the
-  // last missing one, and rows the value buffer holds, are holes)
+  // List job index generator: the back's kept list, LANES entries per beat, streamed while
+  // the top-k output is still arriving (the V job is issued when the item's kept list
+  // starts). Rows the value buffer holds are holes. A beat goes once its entries are written
+  // and more follow, or once the list is complete (kl_done): its last flag then never changes
+  // while it waits. A list without a missing row is a beat of holes (no bytes).
   reg        g_act;
   reg [15:0] g_i;
   reg [15:0] kl_idx  [0:MAX_N-1];
   reg [15:0] kl_prob [0:MAX_N-1];
   reg        kl_miss [0:MAX_N-1];
-  reg [15:0] kl_cnt, kl_last_miss;
-  reg        kl_any_miss;
+  reg [15:0] kl_cnt;
+  reg        kl_done, v_issued;
   integer gl_i;
   always @(*) begin
-    v_in_valid = g_act;
-    v_in_last  = g_i + 16'(LANES) > kl_last_miss;
+    v_in_valid = g_act & (kl_done | (g_i + 16'(LANES) < kl_cnt));
+    v_in_last  = kl_done & (g_i + 16'(LANES) >= kl_cnt);
     for (gl_i = 0; gl_i < LANES; gl_i = gl_i + 1) begin
       v_in_idx[gl_i*16 +: 16] = kl_idx[AW'(g_i + 16'(gl_i))];
-      v_in_vld[gl_i] = (g_i + 16'(gl_i) <= kl_last_miss) & kl_miss[AW'(g_i + 16'(gl_i))];
+      v_in_vld[gl_i] = (g_i + 16'(gl_i) < kl_cnt) & kl_miss[AW'(g_i + 16'(gl_i))];
     end
   end
   wire v_in_fire = v_in_valid & v_in_ready;
@@ -439,15 +442,15 @@ module spatten_ctrl #(
   assign tt_out_ready = st == S_TSEL && ti_ready;
 
   // ================================================================ back
-  localparam [2:0] B_IDLE = 3'd0, B_KLIST = 3'd1, B_VREQ = 3'd2, B_VWAIT = 3'd3, B_PV = 3'd4,
-                   B_EWAIT = 3'd5, B_EOUT = 3'd6;
+  localparam [2:0] B_IDLE = 3'd0, B_KLIST = 3'd1, B_VWAIT = 3'd3, B_PV = 3'd4,
+                   B_EWAIT = 3'd5, B_EOUT = 3'd6;  // 2 was the V job request
   reg [2:0]    b_st;
   reg [HX-1:0] bh;
   reg [15:0]   bqi;
   wire [31:0]  b_off = 32'(bh) * cfg_stride;
   assign bq_pop = b_st == B_IDLE && bq_have;
   assign vb_clr = bq_pop & bq_head[0];   // a new head: its V rows are not buffered yet
-  assign br_v   = b_st == B_VREQ;
+  assign br_v   = b_st == B_KLIST && !v_issued;
   assign tv_out_ready = b_st == B_KLIST;
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
   reg        pv_done;
@@ -456,14 +459,6 @@ module spatten_ctrl #(
     for (ri = 0; ri < LANES; ri = ri + 1) vb_rd_idx[ri*16 +: 16] = kl_idx[AW'(pv_j + 16'(ri))];
   end
   assign e_ready = b_st == B_EWAIT;
-  // top-k output lanes whose V row is not buffered (an always block, not a function reading
-  // vb_valid: a continuous assignment would not be re-evaluated when only vb_valid changes)
-  reg [LANES-1:0] kl_new_miss;
-  integer mi;
-  always @(*) begin
-    for (mi = 0; mi < LANES; mi = mi + 1)
-      kl_new_miss[mi] = tv_out_keep[mi] & ~vb_valid[tv_out_index[mi*16 +: AW]];
-  end
 
   // head importance: the back's E rows (ACC), the sequencer's CLEAR / READ
   reg [15:0] hb;   // E beat to head importance
@@ -568,6 +563,7 @@ module spatten_ctrl #(
       if (gnt_v) begin
         v_job_valid  <= 1'b1;
         vu_busy      <= 1'b1;
+        v_issued     <= 1'b1;
         v_job_base   <= cfg_v_base + b_off;
         v_job_stride <= row_bytes(d7, {1'b0, cfg_msb});
         g_i <= 16'd0;
@@ -700,7 +696,8 @@ module spatten_ctrl #(
           bh <= bq_head[BQW-1 -: HX];
           bqi <= bq_head[16:1];
           kl_cnt <= 16'd0;
-          kl_any_miss <= 1'b0;
+          kl_done <= 1'b0;
+          v_issued <= 1'b0;
           b_st <= B_KLIST;
         end
         B_KLIST: if (tv_out_valid) begin
@@ -711,21 +708,13 @@ module spatten_ctrl #(
               kl_miss[AW'((kl_cnt + 16'(li)))] <= ~vb_valid[tv_out_index[li*16 +: AW]];
             end
           end
-          // last missing entry (lanes ascending: the highest one wins)
-          for (li = 0; li < LANES; li = li + 1)
-            if (kl_new_miss[li]) kl_last_miss <= kl_cnt + 16'(li);
-          if (kl_new_miss != {LANES{1'b0}}) kl_any_miss <= 1'b1;
           kl_cnt <= kl_cnt + pop(tv_out_keep);
-          if (tv_out_last) begin
-            if (stop) b_st <= B_IDLE;  // draining: the top-k output only
-            else b_st <= (kl_any_miss || kl_new_miss != {LANES{1'b0}}) ? B_VREQ : B_PV;
+          if (tv_out_last) begin  // the V job (if it was issued) finishes the list walk
+            kl_done <= 1'b1;
+            b_st <= (v_issued || gnt_v) ? B_VWAIT : B_IDLE;  // not issued: stopped, draining
             pv_j <= 16'd0;
             pv_done <= 1'b0;
           end
-        end
-        B_VREQ: begin
-          if (stop) b_st <= B_IDLE;
-          else if (gnt_v) b_st <= B_VWAIT;
         end
         B_VWAIT: if (v_done) b_st <= stop ? B_IDLE : B_PV;  // the list walk always completes
         B_PV: begin
@@ -904,7 +893,7 @@ module spatten_ctrl #(
     if (gnt_f) $display("%0t DBG F grant q=%0d k=%0d l=%0d h=%0d qi=%0d rg=%0d slot=%0d", $time, fr_q, fr_k, fr_l, fh, fqi, frg, f_slot);
     if (r_dec_fire) $display("%0t DBG R dec h=%0d qi=%0d rg=%0d slot=%0d take=%0d", $time, r_h, r_qi, r_rg, r_slot, take_requant);
     if (bq_pop) $display("%0t DBG B pop h=%0d qi=%0d first=%0d", $time, bq_head[BQW-1 -: HX], bq_head[16:1], bq_head[0]);
-    if (b_st == B_KLIST && tv_out_valid) $display("%0t DBG B klist idx0=%0d keep=%b miss=%b", $time, tv_out_index[15:0], tv_out_keep, kl_new_miss);
+    if (b_st == B_KLIST && tv_out_valid) $display("%0t DBG B klist idx0=%0d keep=%b", $time, tv_out_index[15:0], tv_out_keep);
     if (gnt_v) $display("%0t DBG B vgrant h=%0d", $time, bh);
     if (|v_out_valid) $display("%0t DBG V row %b", $time, v_out_valid);
     if (b_st == B_EWAIT && e_valid) $display("%0t DBG B e h=%0d qi=%0d e0=%h", $time, bh, bqi, e_data[63:0]);

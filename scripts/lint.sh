@@ -16,6 +16,13 @@ for f in rtl/*.v; do
     echo "lint: $f clean (verilator -Wall, iverilog -g2012)"
   fi
 done
+# the paper build too: width bugs of vector-per-channel logic only show with CHANNELS > 1
+paper="-GLANES=8 -GD_MAX=64 -GMAX_N=1024 -GH_MAX=16 -GCHANNELS=16"
+if ! out=$(verilator --lint-only -Wall -Irtl -y rtl --top-module spatten_top $paper rtl/spatten_top.v 2>&1); then
+  echo "$out"; echo "lint: verilator FAILED on rtl/spatten_top.v ($paper)"; fail=1
+else
+  echo "lint: rtl/spatten_top.v clean at $paper"
+fi
 if ! .venv/bin/ruff check .; then fail=1; fi
 if ! .venv/bin/ruff format --check --quiet . >/dev/null 2>&1; then
   echo "lint: note: ruff format would reformat some files (not enforced)"
