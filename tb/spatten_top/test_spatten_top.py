@@ -375,7 +375,7 @@ class SpattenBaseTest(uvm_test):
         for addr, data in image.writes:
             await self.dev.write_mem(addr, data)
         counts = command_counts(cfg, spec.layer, n, len(live))
-        regs = command_regs(layout, cfg, counts, spec.mode, image.score_scale)
+        regs = command_regs(layout, cfg, counts, spec.mode, image)
         regs.update({int(k): v for k, v in spec.overrides.items()})
         return regs
 
