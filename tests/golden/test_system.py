@@ -130,7 +130,7 @@ def test_importance_accumulates_across_layers() -> None:
     heads0 = fx.round_shift(rows, shift[:, None]).sum(axis=1)
     assert r0.extra["head_importance"].tolist() == heads0.tolist()
     sv = [fx.quantize_sym(v[h])[1] for h in range(4)]
-    assert [(int(m), int(s)) for m, s in zip(mult, shift)] == [fx.head_scale_params(x) for x in sv]
+    assert [(int(m), int(s)) for m, s in zip(mult, shift, strict=True)] == [fx.head_scale_params(x) for x in sv]
     keep = r0.keep_tokens
     r1 = model.layer(1, q[:, keep], k[:, keep], v[:, keep])
     expect = probs0.sum(axis=(0, 1))[keep] + r1.extra["probs"].sum(axis=(0, 1))
