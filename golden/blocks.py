@@ -91,8 +91,9 @@ def token_importance(acc: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.minimum(fx.as_int(acc) + total, fx.TOK_IMP_MAX)
 
 
-def head_importance(acc: int | np.ndarray, e: np.ndarray, mult: int | np.ndarray,
-                    shift: int | np.ndarray) -> np.ndarray:
+def head_importance(
+    acc: int | np.ndarray, e: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray
+) -> np.ndarray:
     """Head accumulator += |E| in the common unit (fixed.HEAD_IMP_FRAC), saturating 40 bits.
 
     ``e`` [..., nq, D]: each vector (row) adds
