@@ -7,6 +7,7 @@ units, i.e. the scale ignored -- does not."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 
@@ -38,7 +39,9 @@ def run_case(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ref.s_head.copy(), res.extra["head_importance"], old
 
 
-CASE_RESULTS = [run_case(s) for s in range(CASES)]
+@cache
+def case_results() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    return [run_case(s) for s in range(CASES)]
 
 
 def chosen(importance: np.ndarray) -> set[int]:
@@ -52,13 +55,13 @@ def is_tie(s_float: np.ndarray) -> bool:
 
 def agreement(rule: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[int, int]:
     """(cases where ``rule``'s head choice equals the float one, cases that are not ties)."""
-    cases = [(s, rule(f, o)) for s, f, o in CASE_RESULTS if not is_tie(s)]
+    cases = [(s, rule(f, o)) for s, f, o in case_results() if not is_tie(s)]
     return sum(chosen(imp) == chosen(s) for s, imp in cases), len(cases)
 
 
 def test_fixed_importance_is_real_magnitude() -> None:
     """The accumulator in the common unit equals the float sum of |E| to well within TIE."""
-    err = max(np.abs(f / 2**fx.HEAD_IMP_FRAC / s - 1).max() for s, f, _ in CASE_RESULTS)
+    err = max(np.abs(f / 2**fx.HEAD_IMP_FRAC / s - 1).max() for s, f, _ in case_results())
     assert err < TIE / 10, err
 
 
