@@ -45,6 +45,7 @@ BASE_REGS = (Reg.Q_BASE, Reg.K_MSB_BASE, Reg.K_LSB_BASE, Reg.V_MSB_BASE, Reg.E_B
              Reg.KEEP_BASE, Reg.HEAD_STRIDE)
 BYTE_COUNTER_REGS = {c: Reg[f"BYTES_{c}"] for c in COUNTER_BYTE_CLASSES}
 _SCALE_MULT, _SCALE_SHIFT = reg_field(Reg.SCORE_SCALE, "MULT"), reg_field(Reg.SCORE_SCALE, "SHIFT")
+_HSCALE_MULT, _HSCALE_SHIFT = reg_field(Reg.HEAD_SCALE, "MULT"), reg_field(Reg.HEAD_SCALE, "SHIFT")
 _BITS_MSB, _BITS_LSB = reg_field(Reg.BITS, "MSB"), reg_field(Reg.BITS, "LSB")
 _MODE, _PRUNE = reg_field(Reg.MODE, "GENERATION"), reg_field(Reg.PRUNE, "EN")
 _THR = reg_field(Reg.REQUANT_THR, "THR")
@@ -69,6 +70,11 @@ def score_scale_reg(h: int) -> int:
     return Reg.SCORE_SCALE + ARRAYS[Reg.SCORE_SCALE][1] * h
 
 
+def head_scale_reg(h: int) -> int:
+    """Offset of HEAD_SCALE[h]."""
+    return Reg.HEAD_SCALE + ARRAYS[Reg.HEAD_SCALE][1] * h
+
+
 def pack_score_scale(mult: int, shift: int) -> int:
     """SCORE_SCALE value: fields MULT (score_mult) and SHIFT (score_shift)."""
     return _SCALE_MULT.put(mult) | _SCALE_SHIFT.put(shift)
@@ -76,6 +82,15 @@ def pack_score_scale(mult: int, shift: int) -> int:
 
 def unpack_score_scale(value: int) -> tuple[int, int]:
     return _SCALE_MULT.get(value), _SCALE_SHIFT.get(value)
+
+
+def pack_head_scale(mult: int, shift: int) -> int:
+    """HEAD_SCALE value: fields MULT and SHIFT (golden.fixed.head_scale_params)."""
+    return _HSCALE_MULT.put(mult) | _HSCALE_SHIFT.put(shift)
+
+
+def unpack_head_scale(value: int) -> tuple[int, int]:
+    return _HSCALE_MULT.get(value), _HSCALE_SHIFT.get(value)
 
 
 def pack_bits(msb_bits: int, lsb_bits: int) -> int:
@@ -145,6 +160,7 @@ class Command:
     keep_base: int
     head_stride: int
     score_scale: tuple[tuple[int, int], ...]  # (mult, shift) per head
+    head_scale: tuple[tuple[int, int], ...]  # HEAD_SCALE (mult, shift) per head
 
     @classmethod
     def from_regs(cls, regs: Mapping[int, int]) -> Command:
@@ -173,6 +189,8 @@ class Command:
             head_stride=r(Reg.HEAD_STRIDE),
             score_scale=tuple(unpack_score_scale(r(score_scale_reg(h)))
                               for h in range(min(heads, MAX_SCALE_REGS))),
+            head_scale=tuple(unpack_head_scale(r(head_scale_reg(h)))
+                             for h in range(min(heads, MAX_SCALE_REGS))),
         )
 
     @property
@@ -378,7 +396,8 @@ class AccelModel:
         probs = np.stack([res.heads[int(h)].probs for h in res.live_heads])
         self.tok_imp = blk.token_importance(np.concatenate([self.tok_imp, grow]), probs)
         for h in res.live_heads:
-            self.head_imp[h] = blk.head_importance(self.head_imp[h], res.heads[int(h)].e)
+            self.head_imp[h] = blk.head_importance(self.head_imp[h], res.heads[int(h)].e,
+                                                   *cmd.head_scale[h])
         res.token_importance = self.tok_imp.copy()
         res.head_importance = self.head_imp.copy()
 

@@ -91,10 +91,19 @@ def token_importance(acc: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.minimum(fx.as_int(acc) + total, fx.TOK_IMP_MAX)
 
 
-def head_importance(acc: int | np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Head accumulator += sum |E| over queries and dims (last two axes), saturating 40 bits."""
-    e_abs = np.abs(fx.as_int(e))
-    return np.minimum(fx.as_int(acc) + e_abs.sum(axis=(-2, -1)), fx.HEAD_IMP_MAX)
+def head_importance(
+    acc: int | np.ndarray, e: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray
+) -> np.ndarray:
+    """Head accumulator += |E| in the common unit (fixed.HEAD_IMP_FRAC), saturating 40 bits.
+
+    ``e`` [..., nq, D]: each vector (row) adds
+    ``round_half_up(min(sum |E|, HEAD_VEC_MAX) * mult / 2^shift)``; ``mult``, ``shift`` (CSR
+    HEAD_SCALE, :func:`golden.fixed.head_scale_params`) scalars or shaped like ``acc``. Every
+    addend is unsigned, so the saturating running sum is min(total, 2^40 - 1)."""
+    rows = np.minimum(np.abs(fx.as_int(e)).sum(axis=-1), fx.HEAD_VEC_MAX)
+    mult, shift = fx.as_int(mult)[..., None], fx.as_int(shift)[..., None]
+    add = fx.round_shift(rows * mult, shift).sum(axis=-1)
+    return np.minimum(fx.as_int(acc) + add, fx.HEAD_IMP_MAX)
 
 
 # ================================================================ bit-plane memory ============

@@ -59,9 +59,20 @@ E_MIN = -(1 << (E_W - 1))
 
 # ---------------------------------------------------------------- importance ------------------
 TOK_IMP_W = 32  # per-token saturating sum of UQ0.16 probabilities
-HEAD_IMP_W = 40  # per-head saturating sum of |E|
+HEAD_IMP_W = 40  # per-head saturating sum of |E| in the common unit 2^-HEAD_IMP_FRAC
 TOK_IMP_MAX = (1 << TOK_IMP_W) - 1
 HEAD_IMP_MAX = (1 << HEAD_IMP_W) - 1
+# Head importance is accumulated in ONE unit for every head and layer: 2^-HEAD_IMP_FRAC of the
+# real |E| (the float model's units). E of head h is in units of scale_v[h] / 16, so every E
+# vector (one query's row of D values) adds round_half_up(min(sum |E|, VEC_MAX) * mult / 2^shift)
+# with CSR HEAD_SCALE[h] = (mult, shift) ~= scale_v[h] / 16 * 2^HEAD_IMP_FRAC
+# (head_scale_params). One rounding per vector: independent of the lanes per beat.
+HEAD_IMP_FRAC = 12
+HEAD_SCALE_MULT_W = 16  # CSR HEAD_SCALE.MULT, unsigned
+HEAD_SCALE_SHIFT_W = 6  # CSR HEAD_SCALE.SHIFT, 0..63
+HEAD_SCALE_SHIFT_MAX = (1 << HEAD_SCALE_SHIFT_W) - 1
+HEAD_VEC_W = E_W + LOG2_D_MAX  # sum |E| of one vector, saturating (exact up to D_MAX values)
+HEAD_VEC_MAX = (1 << HEAD_VEC_W) - 1
 
 # ---------------------------------------------------------------- memory ----------------------
 AXI_BYTES = 32  # 256-bit beat; every row of a plane starts on a beat boundary
@@ -145,18 +156,30 @@ def join_planes(msb: np.ndarray, lsb: np.ndarray, msb_bits: int, lsb_bits: int) 
     return reconstruct(x, msb_bits + lsb_bits)
 
 
-# ================================================================ Q.K scaling =================
-def score_scale_params(scale_q: float, scale_k: float, d: int) -> tuple[int, int]:
-    """CSR ``(score_mult, score_shift)`` turning an integer dot product into a Q11.8 log2 score.
-
-    ``mult / 2^shift ~= scale_q * scale_k * log2(e) / sqrt(d) * 2^8``; the largest shift in
-    0..63 that keeps ``mult < 2^16`` (mult saturated at 2^16-1 when even shift 0 is too small)."""
-    c = scale_q * scale_k * math.log2(math.e) / math.sqrt(d) * (1 << SCORE_FRAC)
-    for shift in range(SCORE_SHIFT_MAX, -1, -1):
+# ================================================================ CSR scale factors ===========
+def mult_shift(c: float, mult_w: int, shift_max: int) -> tuple[int, int]:
+    """``(mult, shift)`` with ``mult / 2^shift ~= c``: the largest shift in 0..shift_max that
+    keeps ``mult < 2^mult_w`` (mult saturated at 2^mult_w - 1 when even shift 0 is too small)."""
+    for shift in range(shift_max, -1, -1):
         mult = round(c * 2.0**shift)
-        if mult < (1 << SCORE_MULT_W):
+        if mult < (1 << mult_w):
             return mult, shift
-    return (1 << SCORE_MULT_W) - 1, 0
+    return (1 << mult_w) - 1, 0
+
+
+def score_scale_params(scale_q: float, scale_k: float, d: int) -> tuple[int, int]:
+    """CSR ``(score_mult, score_shift)`` turning an integer dot product into a Q11.8 log2 score:
+    ``mult / 2^shift ~= scale_q * scale_k * log2(e) / sqrt(d) * 2^8`` (:func:`mult_shift`)."""
+    c = scale_q * scale_k * math.log2(math.e) / math.sqrt(d) * (1 << SCORE_FRAC)
+    return mult_shift(c, SCORE_MULT_W, SCORE_SHIFT_MAX)
+
+
+def head_scale_params(scale_v: float) -> tuple[int, int]:
+    """CSR HEAD_SCALE ``(mult, shift)`` of a head whose V scale is ``scale_v``: E ints (units
+    scale_v / 16) into the common head-importance unit 2^-HEAD_IMP_FRAC,
+    ``mult / 2^shift ~= scale_v / 2^E_EXTRA_FRAC * 2^HEAD_IMP_FRAC`` (:func:`mult_shift`)."""
+    c = scale_v * 2.0 ** (HEAD_IMP_FRAC - E_EXTRA_FRAC)
+    return mult_shift(c, HEAD_SCALE_MULT_W, HEAD_SCALE_SHIFT_MAX)
 
 
 # ================================================================ exp2 LUTs ===================
@@ -218,6 +241,10 @@ def header_defines() -> dict[str, int | str]:
         "PV_SHIFT",
         "TOK_IMP_W",
         "HEAD_IMP_W",
+        "HEAD_IMP_FRAC",
+        "HEAD_SCALE_MULT_W",
+        "HEAD_SCALE_SHIFT_W",
+        "HEAD_VEC_W",
         "AXI_BYTES",
     ]
     from golden.codes import ByteClass, ErrorCode, FetchJob, ImportanceOp  # one source for all

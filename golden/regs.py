@@ -73,11 +73,13 @@ class Reg(IntEnum):
     REQUANT_ROWS = 0x0A4  # Requantized rows
     MEM_STALL_CYCLES = 0x0A8  # Memory stall cycles
     SCORE_SCALE = 0x100  # Score scale [32], + 4*i
+    HEAD_SCALE = 0x180  # Head importance scale [32], + 4*i
 
 
-MAP_SIZE = 0x180
+MAP_SIZE = 0x200
 ARRAYS: dict[Reg, tuple[int, int]] = {  # (entries, stride)
     Reg.SCORE_SCALE: (32, 4),
+    Reg.HEAD_SCALE: (32, 4),
 }
 FIELDS: dict[Reg, tuple[Field, ...]] = {
     Reg.ID: (Field("VALUE", 0, 32, "r", 0x53504154),),
@@ -117,6 +119,7 @@ FIELDS: dict[Reg, tuple[Field, ...]] = {
     Reg.REQUANT_ROWS: (Field("COUNT", 0, 32, "r", 0x0),),
     Reg.MEM_STALL_CYCLES: (Field("COUNT", 0, 32, "r", 0x0),),
     Reg.SCORE_SCALE: (Field("MULT", 0, 16, "rw", 0x0), Field("SHIFT", 16, 6, "rw", 0x0)),
+    Reg.HEAD_SCALE: (Field("MULT", 0, 16, "rw", 0x0), Field("SHIFT", 16, 6, "rw", 0x0)),
 }
 RO_REGS = frozenset(r for r, fs in FIELDS.items() if all(f.sw == "r" for f in fs))
 RW_REGS = frozenset(r for r, fs in FIELDS.items() if all(f.sw == "rw" for f in fs))
@@ -161,6 +164,13 @@ class Bits(IntEnum):
 
 class ScoreScale(IntEnum):
     """Field masks of SCORE_SCALE."""
+
+    MULT = 0xFFFF
+    SHIFT = 0x3F0000
+
+
+class HeadScale(IntEnum):
+    """Field masks of HEAD_SCALE."""
 
     MULT = 0xFFFF
     SHIFT = 0x3F0000

@@ -34,7 +34,8 @@ class LayerResult:
     extra: dict = field(default_factory=dict)  # bit-exact integer internals
     # FixedSpatten's extra: e_int [H, nq, D]; probs [H, nq, nk] UQ0.16; kept_v [H, nq, kv]
     # (-1 for pruned heads); requant [H, nq] bool; live_heads; token_importance (per live token,
-    # before this layer's selection); head_importance [H]; generation: live_positions (cache).
+    # before this layer's selection); head_importance [H]; head_scale [2, H] (HEAD_SCALE mult,
+    # shift; 0 for heads not computed); generation: live_positions (cache).
 
 
 @dataclass
@@ -90,7 +91,7 @@ class FixedSpatten:
 
     def reset(self) -> None:
         self.tok_imp = np.zeros(0, dtype=np.int64)  # per live token, UQ0.16 sums (32 bits)
-        self.head_imp = np.zeros(0, dtype=np.int64)  # per head, sum |E| (40 bits)
+        self.head_imp = np.zeros(0, dtype=np.int64)  # per head, sum |E| (40 bits, 2^-12 units)
         self.live_heads = np.zeros(0, dtype=np.int64)
         self.n0 = 0  # tokens of layer 0 (dense baseline)
         self.live_pos = np.zeros(0, dtype=np.int64)  # generation: live cache positions
@@ -146,17 +147,19 @@ class FixedSpatten:
         probs = np.zeros((h_all, nq, nk), dtype=np.int64)
         kept_v = np.full((h_all, nq, kv), -1, dtype=np.int64)
         requant = np.zeros((h_all, nq), dtype=bool)
+        head_scale = np.zeros((2, h_all), dtype=np.int64)  # HEAD_SCALE (mult, shift) per head
         nbytes = zero_bytes()
         for h in self.live_heads:
             (qi, sq), (ki, sk), (vi, sv) = (fx.quantize_sym(x[h]) for x in (q, k, v))
             hr = attend_head(qi, ki, vi, *fx.score_scale_params(sq, sk, d), cfg)
             e_int[h], probs[h], kept_v[h], requant[h] = hr.e, hr.probs, hr.kept_v, hr.requant
+            head_scale[:, h] = fx.head_scale_params(sv)
             out[h] = hr.e * (sv / (1 << fx.E_EXTRA_FRAC))
             add_head_bytes(nbytes, cfg, d, nq, nk, bool(hr.requant.any()), hr.kept_v)
         live_heads = self.live_heads
         self.tok_imp = blk.token_importance(self.tok_imp, probs[live_heads])
         self.head_imp[live_heads] = blk.head_importance(
-            self.head_imp[live_heads], e_int[live_heads]
+            self.head_imp[live_heads], e_int[live_heads], *head_scale[:, live_heads]
         )
         extra = {
             "e_int": e_int,
@@ -166,6 +169,7 @@ class FixedSpatten:
             "live_heads": live_heads,
             "token_importance": self.tok_imp.copy(),
             "head_importance": self.head_imp.copy(),
+            "head_scale": head_scale,
         }
         keep_tokens, keep_heads = np.arange(nk), live_heads
         selected = keep_tokens

@@ -7,7 +7,8 @@ Shared by the system testbench and ``spatten run``. Per layer command the host
    packs them in the bit-plane layout (:class:`Layout`: one block per head, HEAD_STRIDE apart)
    and writes them to device memory,
 3. programs every command CSR (counts from a :class:`golden.config.PruneConfig` with
-   ``kept_count``; SCORE_SCALE[h] from ``score_scale_params``), writes CTRL.START, waits,
+   ``kept_count``; SCORE_SCALE[h] from ``score_scale_params``, HEAD_SCALE[h] from
+   ``head_scale_params`` of the V scale), writes CTRL.START, waits,
 4. reads back E of the live heads, the KEEP list, LIVE_HEADS and the counters -> a
    :class:`golden.system.LayerResult` (the interface of the golden attention models).
 
@@ -40,8 +41,10 @@ from golden.accel import (
     Mode,
     Reg,
     Status,
+    head_scale_reg,
     heads_of,
     pack_bits,
+    pack_head_scale,
     pack_score_scale,
     score_scale_reg,
 )
@@ -167,6 +170,12 @@ class LayerImage:
     writes: list[tuple[int, bytes]]
     score_scale: dict[int, tuple[int, int]]  # head -> (score_mult, score_shift)
     scale_v: dict[int, float]  # head -> V scale (E real = E int * scale_v / 16)
+    head_scale: dict[int, tuple[int, int]]  # head -> HEAD_SCALE (mult, shift) from scale_v
+
+    @classmethod
+    def empty(cls) -> LayerImage:
+        """No head: command CSRs without SCORE_SCALE / HEAD_SCALE (what the START check sees)."""
+        return cls([], {}, {}, {})
 
 
 def head_writes(layout: Layout, h: int, q12: np.ndarray, k12: np.ndarray,
@@ -183,12 +192,13 @@ def head_writes(layout: Layout, h: int, q12: np.ndarray, k12: np.ndarray,
 def build_image(layout: Layout, q: np.ndarray, k: np.ndarray, v: np.ndarray,
                 live_heads: np.ndarray) -> LayerImage:
     """Quantize (per head, per tensor) and pack float q [H, queries, D], k, v [H, n, D]."""
-    image = LayerImage([], {}, {})
+    image = LayerImage.empty()
     for h in (int(x) for x in live_heads):
         (qi, sq), (ki, sk), (vi, sv) = (fx.quantize_sym(x[h]) for x in (q, k, v))
         image.writes += head_writes(layout, h, qi, ki, vi)
         image.score_scale[h] = fx.score_scale_params(sq, sk, layout.d)
         image.scale_v[h] = sv
+        image.head_scale[h] = fx.head_scale_params(sv)
     return image
 
 
@@ -212,8 +222,9 @@ def command_counts(cfg: PruneConfig, index: int, n: int, live_heads: int) -> Cou
 
 
 def command_regs(layout: Layout, cfg: PruneConfig, counts: Counts, mode: Mode,
-                 score_scale: Mapping[int, tuple[int, int]]) -> dict[int, int]:
-    """Every command CSR (written in this order; SCORE_SCALE of the live heads only)."""
+                 image: LayerImage) -> dict[int, int]:
+    """Every command CSR (written in this order; SCORE_SCALE and HEAD_SCALE of the live heads
+    only, from the image)."""
     regs = {
         Reg.MODE: int(mode),
         Reg.N: layout.n,
@@ -227,7 +238,8 @@ def command_regs(layout: Layout, cfg: PruneConfig, counts: Counts, mode: Mode,
         Reg.REQUANT_THR: blk.prob_threshold(cfg.requant_threshold),
         **layout.regs(),
     }
-    regs.update({score_scale_reg(h): pack_score_scale(*ms) for h, ms in score_scale.items()})
+    regs.update({score_scale_reg(h): pack_score_scale(*ms) for h, ms in image.score_scale.items()})
+    regs.update({head_scale_reg(h): pack_head_scale(*ms) for h, ms in image.head_scale.items()})
     return {int(k): int(v) for k, v in regs.items()}
 
 
@@ -289,7 +301,7 @@ async def run_command(dev: Device, q: np.ndarray, k: np.ndarray, v: np.ndarray,
     for addr, data in image.writes:
         await dev.write_mem(addr, data)
     counts = command_counts(cfg, index, n, len(live))
-    await execute(dev, command_regs(layout, cfg, counts, mode, image.score_scale))
+    await execute(dev, command_regs(layout, cfg, counts, mode, image))
     return await collect(dev, layout, counts, live, image.scale_v)
 
 

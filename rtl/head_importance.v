@@ -1,28 +1,35 @@
 `default_nettype none
 `include "spatten_check.vh"
 `include "spatten_fixed.vh"
-// Cascade head importance: H_MAX saturating accumulators of sum |E| indexed by head id
-// (docs/importance.md; formats docs/fixed_point.md: E 16-bit signed, 40-bit unsigned sums).
+// Cascade head importance: H_MAX saturating accumulators of |E| indexed by head id, in ONE unit
+// for every head and layer (docs/importance.md; formats docs/fixed_point.md §5: E 16-bit signed,
+// scale {SHIFT, MULT} = CSR HEAD_SCALE of the head, 40-bit unsigned sums in 2^-HEAD_IMP_FRAC of
+// the real |E|).
 //
 // One command stream `in_*`; a packet is one operation, chosen by in_op (constant over it).
 //   OP_CLEAR (0) one beat: every accumulator reads 0 from now on (one cycle; reset = clear).
-//   OP_ACC   (1) E values of one head, LANES per beat (lane i = in_data[16i +: 16], signed),
-//                in_keep marks the lanes that hold a value, in_last ends a vector (it only
-//                delimits packets: every beat adds sum |E| of its kept lanes to head in_head,
-//                saturating at 2^ACC_W - 1; |-32768| = 32768; in_head >= H_MAX is ignored).
-//                One beat per cycle.
+//   OP_ACC   (1) one E vector of one head, LANES values per beat (lane i = in_data[16i +: 16],
+//                signed), in_keep marks the lanes that hold a value, in_last ends the vector.
+//                The vector adds round_half_up(V * mult / 2^shift) to head in_head, V = sum |E|
+//                of its kept lanes saturated at 2^HEAD_VEC_W - 1 (|-32768| = 32768), mult =
+//                in_scale[MULT_W-1:0], shift = in_scale[MULT_W +: SHIFT_W]; the accumulator
+//                saturates at 2^ACC_W - 1. in_head and in_scale are taken from the last beat
+//                (every beat of a vector must carry the same); in_head >= H_MAX: the vector is
+//                ignored. One beat per cycle.
 //   OP_READ  (2) one beat: in_live (bit h = head h is live) selects the heads to stream out:
 //                out_* carries the live heads in ascending id order as LANES (score, head id)
 //                pairs per beat, packed densely (out_keep a prefix mask, out_last on the last
 //                beat; unused lanes score 0, id 0); no live head gives one beat with
 //                out_keep = 0. One live head per cycle (H_MAX is small), then the beat.
 //   op 3         reserved: accepted and ignored.
-// busy is high while an accumulate or a read-out is in flight.
+// busy is high while a vector is half-sent, an accumulate or a read-out is in flight.
 //
-// Pipeline: the accepting edge registers the beat's sum |E| (adder over LANES lanes); the next
-// edge adds it to the head's accumulator (a register: a back-to-back update of the same head
-// reads the value written at the edge before, no hazard). A read-out waits one cycle while such
-// an update is pending; a clear at the same edge as an update wins (it comes later in order).
+// Pipeline: every accepted ACC beat adds its sum |E| (adder over LANES lanes) to the vector's
+// running sum; the edge accepting the vector's last beat registers the vector sum, head and
+// scale; the next edge multiplies, rounds and adds the result to the head's accumulator (a
+// register: a back-to-back update of the same head reads the value written at the edge before,
+// no hazard). A read-out waits one cycle while such an update is pending; a clear at the same
+// edge as an update wins (it comes later in order).
 module head_importance #(
     parameter integer H_MAX = 16,  // heads, 2..256
     parameter integer LANES = 8,  // E values per beat and (score, id) pairs per read beat, 2..64
@@ -38,6 +45,7 @@ module head_importance #(
     input  wire [                 LANES*16-1:0] in_data,
     input  wire [                    LANES-1:0] in_keep,
     input  wire [             $clog2(H_MAX)-1:0] in_head,
+    input  wire [`SPATTEN_HEAD_SCALE_SHIFT_W+`SPATTEN_HEAD_SCALE_MULT_W-1:0] in_scale,  // {shift, mult}
     input  wire [                    H_MAX-1:0] in_live,
     input  wire                                 in_last,
     // read-out: lane i score in [ACC_W*i +: ACC_W], head id in [clog2(H_MAX)*i +: clog2(H_MAX)]
@@ -52,6 +60,11 @@ module head_importance #(
 );
   localparam integer EW = `SPATTEN_E_W;  // E, signed
   localparam integer SW = EW + $clog2(LANES);  // sum |E| of one beat (<= LANES * 2^15)
+  localparam integer VW = `SPATTEN_HEAD_VEC_W;  // sum |E| of one vector, saturating
+  localparam integer MW = `SPATTEN_HEAD_SCALE_MULT_W;  // scale multiplier, unsigned
+  localparam integer FW = `SPATTEN_HEAD_SCALE_SHIFT_W;  // scale shift
+  localparam integer PW = VW + MW;  // vector sum x multiplier, exact; also the rounded addend
+  localparam integer UW = ((ACC_W > PW) ? ACC_W : PW) + 1;  // accumulator + addend, no wrap
 
   generate
     if (H_MAX < 2 || H_MAX > 256) begin : g_bad_h_max
@@ -76,8 +89,12 @@ module head_importance #(
   // ------------------------------------------------------------------ state ------------------
   reg  [ACC_W-1:0] acc_q       [0:H_MAX-1];  // accumulators (datapath: valid only where val_q)
   reg  [H_MAX-1:0] val_q;  // entry h written since the last clear (else it reads 0)
+  reg  [   VW-1:0] vsum_q;  // sum |E| of the beats of the current vector accepted so far
+  reg              mid_q;  // a vector is half-sent (beats accepted, not its last)
   reg              v1_q;  // an update is pending
-  reg  [   SW-1:0] sum_q;  // ... of this sum |E|
+  reg  [   VW-1:0] vec_q;  // ... of this vector sum |E|
+  reg  [   MW-1:0] mult_q;  // ... times this multiplier
+  reg  [   FW-1:0] shift_q;  // ... shifted right (rounding) by this
   reg  [   HW-1:0] head_q;  // ... to this head
   reg  [H_MAX-1:0] rd_done_q;  // read-out: live heads already taken
   reg  [  CNW-1:0] st_cnt_q;  // read-out: lanes filled in the beat being assembled
@@ -88,10 +105,6 @@ module head_importance #(
   reg  [LANES*HW-1:0] out_head_q;
   reg  [LANES-1:0] out_keep_q;
   reg              out_last_q;
-
-  // in_last only delimits packets (vectors); every beat names its head (Verilator ignores
-  // signals named *unused*).
-  wire unused_last = in_last;
 
   wire is_clear = (in_op == OP_CLEAR);
   wire is_acc = (in_op == OP_ACC);
@@ -109,10 +122,19 @@ module head_importance #(
       if (in_keep[l]) beat_sum = beat_sum + {{(SW - EW) {1'b0}}, e_abs};
     end
   end
-  wire acc_go = in_valid & is_acc & ({1'b0, in_head} < H_MAX[HW:0]);
+  wire acc_beat = in_valid & is_acc;  // ACC beats are always accepted
+  wire [VW:0] vec_sum = {1'b0, vsum_q} + {{(VW + 1 - SW) {1'b0}}, beat_sum};
+  wire [VW-1:0] vec_total = vec_sum[VW] ? {VW{1'b1}} : vec_sum[VW-1:0];  // saturating
+  wire acc_go = acc_beat & in_last & ({1'b0, in_head} < H_MAX[HW:0]);  // a vector ends
+  // the scaled vector: round_half_up(vec * mult / 2^shift) = ((prod >> (shift-1)) + 1) >> 1
+  // = (x >> 1) + x[0] with x = prod >> (shift-1) (shift > 0; shift 0: prod itself)
+  wire [PW-1:0] prod = {{MW{1'b0}}, vec_q} * {{VW{1'b0}}, mult_q};
+  wire [PW-1:0] prod_pre = prod >> (shift_q - 1'b1);  // only used when shift_q > 0
+  wire [PW-1:0] prod_rnd = {1'b0, prod_pre[PW-1:1]} + {{(PW - 1) {1'b0}}, prod_pre[0]};
+  wire [PW-1:0] addend = (shift_q == {FW{1'b0}}) ? prod : prod_rnd;
   wire [ACC_W-1:0] upd_old = val_q[head_q] ? acc_q[head_q] : {ACC_W{1'b0}};
-  wire [ACC_W:0] upd_sum = {1'b0, upd_old} + {{(ACC_W + 1 - SW) {1'b0}}, sum_q};
-  wire [ACC_W-1:0] upd_new = upd_sum[ACC_W] ? SAT : upd_sum[ACC_W-1:0];
+  wire [UW-1:0] upd_sum = UW'(upd_old) + UW'(addend);
+  wire [ACC_W-1:0] upd_new = (upd_sum > UW'(SAT)) ? SAT : upd_sum[ACC_W-1:0];
 
   // ------------------------------------------------------------------ read-out ---------------
   wire [H_MAX-1:0] rd_pend = in_live & ~rd_done_q;
@@ -157,18 +179,25 @@ module head_importance #(
   assign out_head = out_head_q;
   assign out_keep = out_keep_q;
   assign out_last = out_last_q;
-  assign busy = v1_q | out_valid_q | (rd_done_q != {H_MAX{1'b0}}) | (st_cnt_q != {CNW{1'b0}});
+  assign busy = v1_q | out_valid_q | (rd_done_q != {H_MAX{1'b0}}) | (st_cnt_q != {CNW{1'b0}})
+                | mid_q;
 
   // ------------------------------------------------------------------ control registers ------
   always @(posedge clk) begin
     if (!rst_n) begin
       val_q       <= {H_MAX{1'b0}};
+      vsum_q      <= {VW{1'b0}};
+      mid_q       <= 1'b0;
       v1_q        <= 1'b0;
       rd_done_q   <= {H_MAX{1'b0}};
       st_cnt_q    <= {CNW{1'b0}};
       out_valid_q <= 1'b0;
     end else begin
       v1_q <= acc_go;
+      if (acc_beat) begin
+        vsum_q <= in_last ? {VW{1'b0}} : vec_total;
+        mid_q  <= ~in_last;
+      end
       if (v1_q) val_q[head_q] <= 1'b1;
       if (in_valid & is_clear) val_q <= {H_MAX{1'b0}};  // after the update: the clear wins
       if (rd_go) begin
@@ -183,8 +212,10 @@ module head_importance #(
   // ------------------------------------------------------------------ datapath registers -----
   always @(posedge clk) begin
     if (acc_go) begin
-      sum_q  <= beat_sum;
-      head_q <= in_head;
+      vec_q   <= vec_total;
+      mult_q  <= in_scale[MW-1:0];
+      shift_q <= in_scale[MW+:FW];
+      head_q  <= in_head;
     end
     if (v1_q) acc_q[head_q] <= upd_new;
     if (rd_go & ~rd_emit) begin

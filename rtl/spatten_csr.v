@@ -20,8 +20,11 @@
 //   (a set wins over a clear in the same cycle).
 // * Counters live here (reset by every accepted START): CYCLES counts cycles with `busy` high,
 //   the others count the cnt_* increment / add inputs (a zero add is a no-op).
-// * Score scale table: read port scale_head -> {scale_shift, scale_mult}, combinational.
-// * Unmapped addresses (including SCORE_SCALE[h] for h >= H_MAX): SLVERR, reads return 0.
+// * Score scale table: read port scale_head -> {scale_shift, scale_mult}, combinational; head
+//   importance scale table (HEAD_SCALE): read port hscale_head -> hscale = {SHIFT, MULT}, the
+//   same (the in_scale of head_importance).
+// * Unmapped addresses (including SCORE_SCALE[h] and HEAD_SCALE[h] for h >= H_MAX): SLVERR,
+//   reads return 0.
 //   Writes to RO registers are ignored with OKAY. One transaction per direction at a time; AW
 //   and W are accepted independently, in either order; B and R are held until accepted.
 module spatten_csr #(
@@ -85,6 +88,8 @@ module spatten_csr #(
     input  wire [HIDX_W-1:0]        scale_head,   // SCORE_SCALE read port (combinational)
     output wire [`SPATTEN_SCORE_MULT_W-1:0]  scale_mult,
     output wire [`SPATTEN_SCORE_SHIFT_W-1:0] scale_shift,
+    input  wire [HIDX_W-1:0]        hscale_head,  // HEAD_SCALE read port (combinational)
+    output wire [`SPATTEN_HEAD_SCALE_SHIFT_W+`SPATTEN_HEAD_SCALE_MULT_W-1:0] hscale,  // {SHIFT, MULT}
     output wire                     irq,          // IRQ_EN & (DONE | ERROR)
     // ---------------------------------------------------------------- from the controller
     input  wire                     busy,         // must be high the cycle after cmd_start
@@ -169,6 +174,8 @@ module spatten_csr #(
                      K_STALL = `SPATTEN_REG_MEM_STALL_CYCLES / 4 - W_CNT0;
   localparam integer W_SCALE0 = `SPATTEN_REG_SCORE_SCALE / 4;  // SCORE_SCALE[0..H_MAX-1]
   localparam integer SCALE_W = `SPATTEN_SCORE_MULT_W + `SPATTEN_SCORE_SHIFT_W;
+  localparam integer W_HSCALE0 = `SPATTEN_REG_HEAD_SCALE / 4;  // HEAD_SCALE[0..H_MAX-1]
+  localparam integer HSCALE_W = `SPATTEN_HEAD_SCALE_MULT_W + `SPATTEN_HEAD_SCALE_SHIFT_W;
   // START check codes (golden/codes.py via spatten_fixed.vh)
   localparam [3:0] E_BAD_N = `SPATTEN_ERR_BAD_N, E_BAD_D = `SPATTEN_ERR_BAD_D,
                    E_BAD_HEADS = `SPATTEN_ERR_BAD_HEADS, E_K_GT_LIVE = `SPATTEN_ERR_K_GT_LIVE,
@@ -244,7 +251,9 @@ module spatten_csr #(
   function automatic is_mapped(input [WA_W-1:0] w);
     is_mapped = (w <= WA_W'(W_KEPT_TOKENS))
                 || (w >= WA_W'(W_CNT0) && w < WA_W'(W_CNT0 + NCNT))
-                || (w >= WA_W'(W_SCALE0) && w < WA_W'(W_SCALE0 + H_MAX));
+                || (w >= WA_W'(W_SCALE0) && w < WA_W'(W_SCALE0 + H_MAX))
+                || (32'(w) >= 32'(W_HSCALE0) && 32'(w) < 32'(W_HSCALE0 + H_MAX));  // ends at
+                                                      // 2^WA_W when ADDR_W = 9, H_MAX = 32
   endfunction
 
   wire wr_mapped = is_mapped(wr_word);
@@ -255,12 +264,14 @@ module spatten_csr #(
   // ================================================================ RW registers
   reg [31:0]        cfg_q   [0:NCFG-1];
   reg [SCALE_W-1:0] scale_q [0:H_MAX-1];
+  reg [HSCALE_W-1:0] hscale_q [0:H_MAX-1];
 
   integer ri;
   always @(posedge clk) begin
     if (!rst_n) begin
       for (ri = 0; ri < NCFG; ri = ri + 1) cfg_q[ri] <= 32'd0;
       for (ri = 0; ri < H_MAX; ri = ri + 1) scale_q[ri] <= {SCALE_W{1'b0}};
+      for (ri = 0; ri < H_MAX; ri = ri + 1) hscale_q[ri] <= {HSCALE_W{1'b0}};
     end else if (wr_go) begin
       for (ri = 0; ri < NCFG; ri = ri + 1)
         if (wr_word == WA_W'(W_CFG0 + ri))
@@ -268,10 +279,14 @@ module spatten_csr #(
       for (ri = 0; ri < H_MAX; ri = ri + 1)
         if (wr_word == WA_W'(W_SCALE0 + ri))
           scale_q[ri] <= SCALE_W'(merge(32'(scale_q[ri]), wr_data, wr_strb));
+      for (ri = 0; ri < H_MAX; ri = ri + 1)
+        if (wr_word == WA_W'(W_HSCALE0 + ri))
+          hscale_q[ri] <= HSCALE_W'(merge(32'(hscale_q[ri]), wr_data, wr_strb));
     end
   end
 
   assign {scale_shift, scale_mult} = scale_q[scale_head];
+  assign hscale = hscale_q[hscale_head];
 
   assign cfg_mode        = cfg_q[C_MODE][`SPATTEN_FIELD_MODE_GENERATION];
   assign cfg_n           = cfg_q[C_N][NW-1:0];
@@ -424,6 +439,8 @@ module spatten_csr #(
       if (rd_word == WA_W'(W_CNT0 + mi)) rd_val = cnt_q[mi];
     for (mi = 0; mi < H_MAX; mi = mi + 1)
       if (rd_word == WA_W'(W_SCALE0 + mi)) rd_val = 32'(scale_q[mi]);
+    for (mi = 0; mi < H_MAX; mi = mi + 1)
+      if (rd_word == WA_W'(W_HSCALE0 + mi)) rd_val = 32'(hscale_q[mi]);
   end
 
   always @(posedge clk) begin

@@ -97,6 +97,8 @@ module spatten_top #(
   wire [HIDX_W-1:0] scale_head;
   wire [15:0]      scale_mult;
   wire [5:0]       scale_shift;
+  wire [HIDX_W-1:0] hi_head;  // head of the head-importance vector (ctrl) -> HEAD_SCALE port
+  wire [`SPATTEN_HEAD_SCALE_SHIFT_W+`SPATTEN_HEAD_SCALE_MULT_W-1:0] hi_scale;
   wire             busy, done_pulse, error_pulse, cnt_requant_inc;
   wire [3:0]       error_code;
   wire [H_MAX-1:0] live_heads;
@@ -125,6 +127,7 @@ module spatten_top #(
       .cfg_k_lsb_base(cfg_klsb_base), .cfg_v_msb_base(cfg_v_base), .cfg_e_base(cfg_e_base),
       .cfg_keep_base(cfg_keep_base), .cfg_head_stride(cfg_stride),
       .scale_head(scale_head), .scale_mult(scale_mult), .scale_shift(scale_shift), .irq(irq),
+      .hscale_head(hi_head), .hscale(hi_scale),
       .busy(busy), .done_pulse(done_pulse), .error_pulse(error_pulse), .error_code(error_code),
       .live_heads(live_heads), .kept_tokens(kept_tokens),
       .cnt_busy_inc(cnt_busy_inc), .cnt_stall_inc(cnt_stall_inc),
@@ -428,14 +431,14 @@ module spatten_top #(
   wire [1:0] hi_op;
   wire [PW-1:0] hi_data;
   wire [H_MAX-1:0] hi_live;
-  wire [HIDX_W-1:0] hi_head;
   wire [LANES*40-1:0] hi_out_score;
   wire [LANES*HIDX_W-1:0] hi_out_head;
   wire [LANES-1:0] hi_out_keep;
   head_importance #(.H_MAX(H_MAX), .LANES(LANES), .ACC_W(40)) u_head (
       .clk(clk), .rst_n(rst_n),
       .in_valid(hi_valid), .in_ready(hi_ready), .in_op(hi_op), .in_data(hi_data),
-      .in_keep({LANES{1'b1}}), .in_head(hi_head), .in_live(hi_live), .in_last(hi_last),
+      .in_keep({LANES{1'b1}}), .in_head(hi_head), .in_scale(hi_scale), .in_live(hi_live),
+      .in_last(hi_last),
       .out_valid(hi_out_valid), .out_ready(hi_out_ready), .out_score(hi_out_score),
       .out_head(hi_out_head), .out_keep(hi_out_keep), .out_last(hi_out_last), .busy(hi_busy));
 

@@ -116,9 +116,9 @@ def check_layout(regs: list[Reg]) -> None:
         problems += [f"{name} must be at 0x{base + 4 * i:03X} ({group[0]} + {4 * i}: "
                      f"spatten_csr.v indexes {group[0]}..{group[-1]} as consecutive words)"
                      for i, name in enumerate(group) if by[name].offset != base + 4 * i]
-    scale = by["SCORE_SCALE"]
-    if scale.count != 32:
-        problems.append("SCORE_SCALE must have 32 entries (H_MAX <= 32)")
+    for name in ("SCORE_SCALE", "HEAD_SCALE"):
+        if by[name].count != 32:
+            problems.append(f"{name} must have 32 entries (H_MAX <= 32)")
     if problems:
         raise ValueError("map not implementable by rtl/spatten_csr.v: " + "; ".join(problems))
 

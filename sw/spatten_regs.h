@@ -262,6 +262,16 @@ extern "C" {
 #define SPATTEN_REGS__SCORE_SCALEX__SHIFT_bw 6
 #define SPATTEN_REGS__SCORE_SCALEX__SHIFT_reset 0x0
 
+// reg - spatten_regs.HEAD_SCALE[]
+#define SPATTEN_REGS__HEAD_SCALEX__MULT_bm 0xffff
+#define SPATTEN_REGS__HEAD_SCALEX__MULT_bp 0
+#define SPATTEN_REGS__HEAD_SCALEX__MULT_bw 16
+#define SPATTEN_REGS__HEAD_SCALEX__MULT_reset 0x0
+#define SPATTEN_REGS__HEAD_SCALEX__SHIFT_bm 0x3f0000
+#define SPATTEN_REGS__HEAD_SCALEX__SHIFT_bp 16
+#define SPATTEN_REGS__HEAD_SCALEX__SHIFT_bw 6
+#define SPATTEN_REGS__HEAD_SCALEX__SHIFT_reset 0x0
+
 // addrmap - spatten_regs
 typedef struct __attribute__ ((__packed__)) {
     uint32_t ID;
@@ -303,10 +313,11 @@ typedef struct __attribute__ ((__packed__)) {
     uint32_t MEM_STALL_CYCLES;
     uint8_t RESERVED_ac_ff[0x54];
     uint32_t SCORE_SCALE[32];
+    uint32_t HEAD_SCALE[32];
 } spatten_regs_t;
 
 
-static_assert(sizeof(spatten_regs_t) == 0x180, "Packing error");
+static_assert(sizeof(spatten_regs_t) == 0x200, "Packing error");
 
 #ifdef __cplusplus
 }

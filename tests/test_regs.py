@@ -102,12 +102,12 @@ def test_offset_change_reaches_every_view(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     want = {r.name: int(r) for r in regs.Reg} | {"SCORE_SCALE": 0x0C0}
     new = load_module(tmp_path / OUTPUTS[2])
-    assert {r.name: int(r) for r in new.Reg} == want and new.MAP_SIZE == 0x140
+    assert {r.name: int(r) for r in new.Reg} == want and new.MAP_SIZE == 0x200  # HEAD_SCALE last
     assert vh_offsets((tmp_path / OUTPUTS[3]).read_text()) == want
     assert c_offsets(tmp_path / OUTPUTS[1], list(want), tmp_path) == want
     doc = (tmp_path / OUTPUTS[0]).read_text()
     assert "| 0x0C0| SCORE_SCALE[0] |" in doc and "| 0x100| SCORE_SCALE[0] |" not in doc
-    assert "- Size: 0x140" in doc
+    assert "- Size: 0x200" in doc
 
 
 def test_map_the_csr_block_cannot_implement_is_refused(tmp_path: Path) -> None:

@@ -70,7 +70,16 @@ from golden.traces import (
     group_layers,
     read_trace,
 )
-from host.driver import Counts, Device, Layout, build_image, command_regs, execute, probe
+from host.driver import (
+    Counts,
+    Device,
+    LayerImage,
+    Layout,
+    build_image,
+    command_regs,
+    execute,
+    probe,
+)
 from verif.tools import BUILD, ROOT
 
 DEFAULT_TRACE = GPT2_PRUNED
@@ -211,14 +220,13 @@ def layout_of(cmd: TraceCommand, base: int = BASE) -> Layout:
     return Layout(base, cmd.heads, 1, cmd.n, cmd.d, cmd.msb_bits, cmd.lsb_bits)
 
 
-def command_csrs(cmd: TraceCommand, layout: Layout,
-                 score_scale: dict[int, tuple[int, int]]) -> dict[int, int]:
-    """CSR values of a command (SCORE_SCALE of the heads in ``score_scale``)."""
+def command_csrs(cmd: TraceCommand, layout: Layout, image: LayerImage) -> dict[int, int]:
+    """CSR values of a command (SCORE_SCALE, HEAD_SCALE of the heads in ``image``)."""
     cfg = PruneConfig(msb_bits=cmd.msb_bits, lsb_bits=cmd.lsb_bits,
                       requant_threshold=cmd.threshold)
     counts = Counts(prune=cmd.token_keep > 0, token_keep=cmd.token_keep or cmd.n,
                     head_keep=cmd.heads, value_keep=cmd.value_keep)
-    regs = command_regs(layout, cfg, counts, Mode.GENERATION, score_scale)
+    regs = command_regs(layout, cfg, counts, Mode.GENERATION, image)
     assert regs[Reg.REQUANT_THR] == prob_threshold(cmd.threshold)
     return regs
 
@@ -228,7 +236,7 @@ def command_setup(cmd: TraceCommand, seed: int, base: int = BASE
     """Memory layout, memory writes and CSR values of a command."""
     layout = layout_of(cmd, base)
     image = build_image(layout, *command_tensors(cmd, seed), np.arange(cmd.heads))
-    return layout, image.writes, command_csrs(cmd, layout, image.score_scale)
+    return layout, image.writes, command_csrs(cmd, layout, image)
 
 
 # ================================================================ refused commands =============
@@ -245,7 +253,7 @@ def row_name(trace: Trace, path: object, iteration: int, layer: int, kind: str) 
 def refusal(cmd: TraceCommand, params: AccelParams) -> CommandError | None:
     """The START check the device applies to ``cmd`` right after CLEAR (golden model), or
     None when it takes the command."""
-    regs = command_csrs(cmd, layout_of(cmd), {})
+    regs = command_csrs(cmd, layout_of(cmd), LayerImage.empty())
     try:
         check_command(Command.from_regs(regs), params, 0, min(cmd.heads, params.h_max))
     except CommandError as err:

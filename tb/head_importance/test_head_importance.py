@@ -1,8 +1,9 @@
 """head_importance: random sequences of clear / accumulate-E-vector / read-out commands,
-bit-exact against golden.blocks.head_importance (the model keeps the H accumulators); idle and
-backpressure; |-32768|; saturation (a small test-only ACC_W); out-of-range head ids; read-outs
-of every live mask size (dense packing of the live heads); an accumulate or a clear right
-before a read-out or a clear (the pending-update cases); accumulate never stalls."""
+bit-exact against golden.blocks.head_importance (the model keeps the H accumulators); every
+vector with its own head scale (in_scale = {shift, mult}: random multipliers, shifts 0..63);
+idle and backpressure; |-32768|; vector-sum and accumulator saturation; out-of-range head ids;
+read-outs of every live mask size (dense packing of the live heads); an accumulate or a clear
+right before a read-out or a clear (the pending-update cases); accumulate never stalls."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import pyuvm
 
 from golden import blocks
+from golden import fixed as fx
 from verif.importance import OP_ACC, OP_CLEAR, OP_READ, OpTest, cmd
 from verif.lanes import pack_lanes, unpack_lanes
 from verif.runner import Bench
@@ -21,13 +23,15 @@ from verif.seeding import params, seed_text
 from verif.testing import run_bench
 from verif.uvm import ScoreboardError, StreamItem
 
-# make sim / mutants: 16 heads, 8 lanes, 24-bit accumulators (test-only width: 64 beats of
-# -32768 saturate); the regression also runs the real 40 bits.
+# make sim / mutants: 16 heads, 8 lanes, 24-bit accumulators (test-only width); the regression
+# also runs the real 40 bits (saturated by a few vectors at the largest scale).
 BENCH = Bench("head_importance", ["head_importance.v"], {"H_MAX": 16, "LANES": 8, "ACC_W": 24})
 CONFIGS = [{"H_MAX": 16, "LANES": 8, "ACC_W": 40}, {"H_MAX": 12, "LANES": 4, "ACC_W": 20}]
 OP_RESERVED = 3
 E_W = 16
-IN_FIELDS = ("op", "data", "keep", "head", "live")
+IN_FIELDS = ("op", "data", "keep", "head", "scale", "live")
+MULT_W, SHIFT_MAX = fx.HEAD_SCALE_MULT_W, fx.HEAD_SCALE_SHIFT_MAX
+MAX_SCALE = (1 << MULT_W) - 1  # mult 65535, shift 0: the largest factor
 OUT_FIELDS = ("score", "head", "keep")
 
 
@@ -50,22 +54,22 @@ class HeadModel:
         m.update(op=op, lanes=self.lanes, h_max=self.h_max, nonzero=bool(self.acc.any()))
         if op == OP_CLEAR:
             self.acc[:] = 0
-        elif op == OP_ACC:
-            by_head: dict[int, list[int]] = {}
+        elif op == OP_ACC:  # one vector: head and scale of its last beat
+            vals: list[int] = []
             for beat in beats:
-                vals = unpack_lanes(beat["data"], self.lanes, E_W, signed=True)
-                kept = [v for i, v in enumerate(vals) if beat["keep"] >> i & 1]
-                by_head.setdefault(beat["head"], []).extend(kept)
-            m.update(length=sum(len(v) for v in by_head.values()), saturated=False,
-                     e_min=any(-32768 in v for v in by_head.values()),
-                     out_of_range=any(h >= self.h_max for h in by_head))
-            for h, vals in by_head.items():
-                if h >= self.h_max:
-                    continue  # ignored by the block
-                e = np.array(vals, dtype=np.int64).reshape(1, -1)
-                total = int(self.acc[h]) + int(np.abs(e).sum())
-                self.acc[h] = min(int(blocks.head_importance(int(self.acc[h]), e)), self.sat)
-                m["saturated"] |= total > self.sat
+                lanes = unpack_lanes(beat["data"], self.lanes, E_W, signed=True)
+                vals += [v for i, v in enumerate(lanes) if beat["keep"] >> i & 1]
+            h, scale = beats[-1]["head"], beats[-1]["scale"]
+            mult, shift = scale & MAX_SCALE, scale >> MULT_W
+            e = np.array(vals, dtype=np.int64).reshape(1, -1)
+            m.update(length=len(vals), e_min=-32768 in vals, out_of_range=h >= self.h_max,
+                     shift=shift, vec_saturated=int(np.abs(e).sum()) > fx.HEAD_VEC_MAX,
+                     saturated=False)
+            if h < self.h_max:  # else ignored by the block
+                total = int(self.acc[h]) + int(blocks.head_importance(0, e, mult, shift))
+                self.acc[h] = min(int(blocks.head_importance(self.acc[h], e, mult, shift)),
+                                  self.sat)
+                m["saturated"] = total > self.sat
         elif op == OP_READ:
             live = [h for h in range(self.h_max) if beats[0]["live"] >> h & 1]
             m.update(n_live=len(live))
@@ -110,6 +114,16 @@ class HeadGen:
     def _junk_live(self) -> int:
         return int(self.rng.integers(0, 1 << self.h_max))
 
+    def _junk_scale(self) -> int:
+        return int(self.rng.integers(0, 1 << (MULT_W + fx.HEAD_SCALE_SHIFT_W)))
+
+    def scale(self) -> int:
+        """{shift, mult}: shifts 0..63 (mostly those that keep some bits of a vector)."""
+        r = self.rng
+        shift = int(r.choice([0, SHIFT_MAX, int(r.integers(0, 64))]) if r.random() < 0.3
+                    else r.integers(1, 24))
+        return shift << MULT_W | int(r.integers(0, 1 << MULT_W))
+
     def values(self, n: int, kind: str | None = None) -> list[int]:
         r = self.rng
         kind = kind or r.choice(["uniform", "uniform", "small", "extreme", "min", "zero"])
@@ -125,25 +139,30 @@ class HeadGen:
             v = np.zeros(n, dtype=np.int64)
         return [int(x) for x in v]
 
-    def acc(self, head: int, length: int, kind: str | None = None) -> StreamItem:
+    def acc(self, head: int, length: int, kind: str | None = None,
+            scale: int | None = None) -> StreamItem:
         vals, L, beats = self.values(length, kind), self.lanes, []
+        scale = self.scale() if scale is None else scale
         for b in range(max(1, -(-length // L))):
             chunk = vals[b * L:(b + 1) * L]
             junk = [int(x) for x in self.rng.integers(-32768, 32768, L - len(chunk))]
             beats.append({"data": pack_lanes(chunk + junk, E_W), "keep": (1 << len(chunk)) - 1,
-                          "head": head, "live": self._junk_live()})
+                          "head": head, "scale": scale, "live": self._junk_live()})
         return cmd(OP_ACC, beats)
 
     def read(self, live: int) -> StreamItem:
         return cmd(OP_READ, [{"data": self._junk_data(), "keep": 0,
-                              "head": int(self.rng.integers(0, 1 << self.hw)), "live": live}])
+                              "head": int(self.rng.integers(0, 1 << self.hw)),
+                              "scale": self._junk_scale(), "live": live}])
 
     def clear(self) -> StreamItem:
-        return cmd(OP_CLEAR, [{"data": 0, "keep": 0, "head": 0, "live": self._junk_live()}])
+        return cmd(OP_CLEAR, [{"data": 0, "keep": 0, "head": 0, "scale": self._junk_scale(),
+                               "live": self._junk_live()}])
 
     def reserved(self) -> StreamItem:
         return cmd(OP_RESERVED, [{"data": self._junk_data(), "keep": (1 << self.lanes) - 1,
-                                  "head": 0, "live": self._junk_live()}])
+                                  "head": 0, "scale": self._junk_scale(),
+                                  "live": self._junk_live()}])
 
     def live_mask(self) -> int:
         r, full = self.rng.random(), (1 << self.h_max) - 1
@@ -182,6 +201,9 @@ def _op(it: StreamItem, op: int) -> bool:
 
 ITEM_BINS = {
     "saturation": lambda it: _op(it, OP_ACC) and it.meta["saturated"],
+    "vec_saturation": lambda it: _op(it, OP_ACC) and it.meta["vec_saturated"],
+    "shift_zero": lambda it: _op(it, OP_ACC) and it.meta["shift"] == 0,
+    "shift_max": lambda it: _op(it, OP_ACC) and it.meta["shift"] == SHIFT_MAX,
     "e_min": lambda it: _op(it, OP_ACC) and it.meta["e_min"],
     "partial_beat": lambda it: _op(it, OP_ACC) and it.meta["length"] % it.meta["lanes"] != 0,
     "vector_len_1": lambda it: _op(it, OP_ACC) and it.meta["length"] == 1,
@@ -221,11 +243,15 @@ class HeadTest(OpTest):
                 hits[name] = hits.get(name, 0) + 1
 
     def saturation_burst(self) -> list[StreamItem]:
-        """Vectors of -32768 on one head: saturates ACC_W <= 28 (LANES * 2^15 per beat)."""
+        """Vectors of -32768 at the largest scale on one head (each adds 2^15 * 64 * 65535 ~
+        2^37: 9 saturate 40 bits), then on another head (cleared first) one vector longer than
+        127 values (its sum saturates at 2^22 - 1) at scale 1.0, a read-out."""
         g, h = self.gen, int(self.gen.rng.integers(0, self.h_max))
-        beats = (1 << self.acc_w) // (self.lanes << 15) + 2
-        return [g.acc(h, 8 * self.lanes, "min") for _ in range(-(-beats // 8))] + \
-            [g.read((1 << self.h_max) - 1)]
+        vectors = (1 << self.acc_w) // (64 * 32768 * MAX_SCALE) + 2
+        return [g.acc(h, 64, "min", MAX_SCALE) for _ in range(vectors)] + \
+            [g.read((1 << self.h_max) - 1), g.clear(),
+             g.acc((h + 1) % self.h_max, 128 + int(g.rng.integers(0, 2 * self.lanes)), "min", 1),
+             g.read((1 << self.h_max) - 1)]
 
     def pending_mix(self) -> list[StreamItem]:
         """Accumulate immediately followed by a read-out / a clear (and a read right after)."""
@@ -244,8 +270,7 @@ class HeadTest(OpTest):
             items += [g.acc(h, 64, "uniform") for h in range(self.h_max)]
             items += [g.read((1 << self.h_max) - 1), g.read(0)]
             items += [g.random_op() for _ in range(self.ops)]
-            if self.acc_w <= 28:
-                items += self.saturation_burst()
+            items += self.saturation_burst()
             items += self.pending_mix()
             items += [g.read((1 << self.h_max) - 1), g.acc(0, 1), g.read(1)]
             yield items
@@ -259,10 +284,7 @@ class HeadRandomTest(HeadTest):
     """Random commands with random idle and backpressure; every bin promised."""
 
     def end_of_elaboration_phase(self) -> None:
-        promised = list(ITEM_BINS)
-        if self.acc_w > 28:
-            promised.remove("saturation")  # unreachable in simulation at 40 bits
-        self.env.cov.promised = promised
+        self.env.cov.promised = list(ITEM_BINS)
         self.env.obs.required = ("in_gap", "in_stall", "out_stall", *PENDING_BINS)
 
 
@@ -297,8 +319,16 @@ class HeadBrokenModelTest(HeadTest):
 
 # Plausible RTL bugs this testbench must catch (tests/test_mutations.py): (file, old, new, bug)
 MUTANTS = [
-    ("head_importance.v", "wire [ACC_W-1:0] upd_new = upd_sum[ACC_W] ? SAT : upd_sum[ACC_W-1:0];",
+    ("head_importance.v", "wire [ACC_W-1:0] upd_new = (upd_sum > UW'(SAT)) ? SAT : upd_sum[ACC_W-1:0];",
      "wire [ACC_W-1:0] upd_new = upd_sum[ACC_W-1:0];", "head_importance accumulator wraps instead of saturating"),
+    ("head_importance.v", "wire [PW-1:0] addend = (shift_q == {FW{1'b0}}) ? prod : prod_rnd;",
+     "wire [PW-1:0] addend = {{MW{1'b0}}, vec_q};", "head_importance scale ignored"),
+    ("head_importance.v", "+ {{(PW - 1) {1'b0}}, prod_pre[0]};", ";",
+     "head_importance scaled vector truncated instead of rounded"),
+    ("head_importance.v", "vsum_q <= in_last ? {VW{1'b0}} : vec_total;", "vsum_q <= {VW{1'b0}};",
+     "head_importance vector sum keeps only the last beat"),
+    ("head_importance.v", "vec_sum[VW] ? {VW{1'b1}} : vec_sum[VW-1:0];", "vec_sum[VW-1:0];",
+     "head_importance vector sum wraps instead of saturating"),
     ("head_importance.v", "(~in_data[l*EW+:EW] + 1'b1)", "(~in_data[l*EW+:EW])",
      "head_importance abs by ones complement"),
     ("head_importance.v", "wire rd_go = in_valid & is_read & ~v1_q &", "wire rd_go = in_valid & is_read &",

@@ -27,7 +27,15 @@ from golden.accel import Command as AccelCommand
 from golden.accel import CommandError, Ctrl, Mode, Reg, check_command
 from golden.config import PruneConfig
 from golden.system import FixedSpatten, LayerResult
-from host.driver import Device, Layout, command_counts, command_regs, execute, probe
+from host.driver import (
+    Device,
+    LayerImage,
+    Layout,
+    command_counts,
+    command_regs,
+    execute,
+    probe,
+)
 from verif.axil import encode_in_sim, measuring_device
 from verif.seeding import params
 
@@ -64,12 +72,12 @@ def progress(path: str | None, **fields: object) -> None:
 
 
 def first_command(cfg: PruneConfig, text: str) -> dict[int, int]:
-    """CSRs of the first layer command of ``text`` (MiniLM shapes), without SCORE_SCALE: what
+    """CSRs of the first layer command of ``text`` (MiniLM shapes), without SCORE_SCALE / HEAD_SCALE: what
     the START checks see. No memory image: a refused command reads no memory."""
     n = len(minilm.tokenize(text))
     layout = Layout(0, minilm.N_HEADS, n, n, minilm.D_HEAD, cfg.msb_bits, cfg.lsb_bits)
     counts = command_counts(cfg, 0, n, minilm.N_HEADS)
-    return command_regs(layout, cfg, counts, Mode.SUMMARIZATION, {})
+    return command_regs(layout, cfg, counts, Mode.SUMMARIZATION, LayerImage.empty())
 
 
 async def probe_refusal(dev: Device, cfg: PruneConfig, text: str) -> dict | None:

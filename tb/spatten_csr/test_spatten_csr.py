@@ -5,7 +5,7 @@ A cycle-level register model (:class:`CsrModel`, built from ``golden.accel``: ``
 rules) is the scoreboard. :class:`CsrMonitor` samples every AXI-Lite channel and the
 controller-side ports on every rising edge, replays the handshakes into the model and checks:
 every R beat (data + response) and B response, AXI hold rules (B/R held until accepted), the
-cmd_start / cmd_clear / cmd_abort pulses, irq and the score-scale read port every cycle, every
+cmd_start / cmd_clear / cmd_abort pulses, irq and the two scale read ports every cycle, every
 cfg_* output after each write and every 8th cycle. Stimulus comes from cocotbext-axi's ``AxiLiteMaster`` (with random pauses
 on all five channels) or from :class:`RawAxil`, which drives the raw signals (any wstrb, AW
 and W in either order / apart, B and R backpressure). :class:`CtrlStub` plays the controller
@@ -37,10 +37,11 @@ from golden.accel import (
     Reg,
     Status,
     check_command,
+    head_scale_reg,
     heads_of,
     score_scale_reg,
 )
-from golden.regs import STORED_MASK
+from golden.regs import ARRAYS, STORED_MASK
 from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
@@ -63,7 +64,7 @@ REFUSE_BINS = {ErrorCode.BAD_N: "refused_bad_n", ErrorCode.BAD_D: "refused_bad_d
                ErrorCode.MISALIGNED: "refused_misaligned", ErrorCode.BAD_BITS: "refused_bad_bits",
                ErrorCode.START_BUSY: "refused_start_busy"}
 BUS_BINS = ("write_rw", "write_partial_strb", "write_ro_ignored", "write_unmapped_slverr",
-            "read_unmapped_slverr", "read_ctrl_zero", "score_scale_rw", "aw_before_w",
+            "read_unmapped_slverr", "read_ctrl_zero", "score_scale_rw", "head_scale_rw", "aw_before_w",
             "w_before_aw", "aw_w_same_cycle", "b_backpressure", "r_backpressure",
             "read_write_same_cycle", "w1c_done", "w1c_error")
 BAD_KINDS = ("n0", "n_big", "n_small", "d", "heads0", "heads_big", "vk", "tk", "hk", "align",
@@ -85,6 +86,19 @@ def strb_mask(strb: int) -> int:
     return sum(0xFF << (8 * b) for b in range(4) if strb >> b & 1)
 
 
+TABLES = (Reg.SCORE_SCALE, Reg.HEAD_SCALE)  # per-head arrays, entries 0..H_MAX-1 mapped
+
+
+def table_regs(h_max: int) -> list[int]:
+    """Offsets of the mapped entries of SCORE_SCALE and HEAD_SCALE."""
+    return [f(h) for f in (score_scale_reg, head_scale_reg) for h in range(h_max)]
+
+
+def table_of(off: int) -> Reg | None:
+    """The per-head array ``off`` lies in (mapped or not), else None."""
+    return next((r for r in TABLES if r <= off < r + 4 * ARRAYS[r][0]), None)
+
+
 # ================================================================ register model =============
 class CsrModel:
     """What spatten_csr holds and answers, advanced one rising edge at a time by
@@ -93,10 +107,10 @@ class CsrModel:
     def __init__(self, p: dict[str, int], broken: str = "") -> None:
         self.p, self.broken = p, broken
         self.accel = AccelParams(p["LANES"], p["D_MAX"], p["MAX_N"], p["H_MAX"])
-        self.scale_regs = [score_scale_reg(h) for h in range(p["H_MAX"])]
+        self.scale_regs = table_regs(p["H_MAX"])
         self.rw = [r for r in Reg if r not in RO_REGS and r not in (Reg.CTRL, Reg.STATUS)
-                   and r < Reg.SCORE_SCALE] + self.scale_regs
-        self.mapped = {int(r) for r in Reg if r < Reg.SCORE_SCALE} | set(self.scale_regs)
+                   and table_of(r) is None] + self.scale_regs
+        self.mapped = {int(r) for r in Reg if table_of(r) is None} | set(self.scale_regs)
         self.nw, self.dw = clog2(p["MAX_N"]) + 1, clog2(p["D_MAX"]) + 1
         self.hw = clog2(p["H_MAX"]) + 1
         self.errors: list[str] = []
@@ -126,7 +140,7 @@ class CsrModel:
 
     # ------------------------------------------------------------------ register semantics
     def mask(self, off: int) -> int:
-        return STORED_MASK[Reg.SCORE_SCALE if off >= Reg.SCORE_SCALE else Reg(off)]
+        return STORED_MASK[table_of(off) or Reg(off)]
 
     def read(self, off: int, s: dict[str, int]) -> tuple[int, int]:
         if off not in self.mapped:
@@ -180,7 +194,8 @@ class CsrModel:
         else:
             old = self.regs[off]
             self.regs[off] = ((old & ~bm) | (data & bm)) & self.mask(off)
-            self.hit("score_scale_rw" if off >= Reg.SCORE_SCALE else "write_rw")
+            table = table_of(off)
+            self.hit(f"{table.name.lower()}_rw" if table is not None else "write_rw")
             if strb not in (0, 0xF):
                 self.hit("write_partial_strb")
         return fx
@@ -274,8 +289,11 @@ class CsrModel:
             self.err(f"irq {s['irq']}, expected {irq}")
         if irq:
             self.hit("irq_raised")
-        sc = self.regs[score_scale_reg(s["scale_head"])] if s["scale_head"] < self.p["H_MAX"] else 0
-        for name, val in (("scale_mult", sc & 0xFFFF), ("scale_shift", sc >> 16 & 0x3F)):
+        h_max = self.p["H_MAX"]
+        sc = self.regs[score_scale_reg(s["scale_head"])] if s["scale_head"] < h_max else 0
+        hs = self.regs[head_scale_reg(s["hscale_head"])] if s["hscale_head"] < h_max else 0
+        for name, val in (("scale_mult", sc & 0xFFFF), ("scale_shift", sc >> 16 & 0x3F),
+                          ("hscale", hs)):
             if s[name] != val:
                 self.err(f"{name} = 0x{s[name]:x}, expected 0x{val:x}")
         if not cfg_outputs:
@@ -327,7 +345,7 @@ class CsrModel:
 SAMPLED = ("rst_n", "busy", "done_pulse", "error_pulse", "error_code", "live_heads",
            "kept_tokens", "cnt_busy_inc", "cnt_stall_inc", "cnt_requant_inc", "cnt_macs_add",
            "cnt_bytes_add", "scale_head", "cmd_start", "cmd_clear", "cmd_abort", "irq",
-           "scale_mult", "scale_shift")
+           "scale_mult", "scale_shift", "hscale_head", "hscale")
 CFG_SAMPLED = ("cfg_mode", "cfg_n", "cfg_d", "cfg_heads", "cfg_prune_en",
            "cfg_token_keep", "cfg_head_keep", "cfg_value_keep", "cfg_msb_bits", "cfg_lsb_bits",
            "cfg_requant_thr", "cfg_q_base", "cfg_k_msb_base", "cfg_k_lsb_base", "cfg_v_msb_base",
@@ -397,7 +415,8 @@ class CtrlStub(uvm_component):
     """Plays the controller: busy from the cycle after cmd_start for a random time with
     random counter events, then done_pulse (or error_pulse 7/8); CLEAR -> all heads live, no
     token; a finished command leaves a random non-empty live subset below HEADS and 1..N
-    kept tokens. ``spont`` adds rare done/error pulses while idle. Random scale_head."""
+    kept tokens. ``spont`` adds rare done/error pulses while idle. Random scale_head and
+    hscale_head."""
 
     def build_phase(self) -> None:
         self.p = cfg()
@@ -417,11 +436,13 @@ class CtrlStub(uvm_component):
         live, kept, left, n_cmd, heads_cmd = all_heads, 0, 0, 1, 1
         started = 0  # every 4th command (from the 3rd) ends with an AXI error
         dut.live_heads.value, dut.kept_tokens.value, dut.scale_head.value = live, kept, 0
+        dut.hscale_head.value = 0
         self.drive_idle()
         mw, bw = p["MACS_ADD_W"], p["BYTES_ADD_W"]
         while True:
             await RisingEdge(dut.clk)
             dut.scale_head.value = rng.randrange(p["H_MAX"])
+            dut.hscale_head.value = rng.randrange(p["H_MAX"])
             if not dut.rst_n.value:
                 live, kept, left = all_heads, 0, 0
                 self.drive_idle()
@@ -620,12 +641,12 @@ class CsrTest(uvm_test):
     def offsets(self) -> dict[str, list[int]]:
         h_max, top = self.p["H_MAX"], 1 << self.p["ADDR_W"]
         rw = [int(r) for r in Reg if r not in RO_REGS and r not in (Reg.CTRL, Reg.STATUS)
-              and r < Reg.SCORE_SCALE]
-        words = range(0, min(top, 0x400), 4)  # the map's holes, SCORE_SCALE[h >= H_MAX], above
-        unmapped = [*(a for a in words if a < Reg.SCORE_SCALE and a not in set(Reg)),
-                    *range(score_scale_reg(h_max), min(top, 0x400), 4), top - 4]
-        return {"rw": rw, "scale": [score_scale_reg(h) for h in range(h_max)],
-                "ro": [int(r) for r in RO_REGS], "unmapped": sorted(set(unmapped))}
+              and table_of(r) is None]
+        mapped = {int(r) for r in Reg if table_of(r) is None} | set(table_regs(h_max))
+        # the map's holes, SCORE_SCALE / HEAD_SCALE [h >= H_MAX], above the map
+        words = [*range(0, min(top, 0x400), 4), top - 4]
+        return {"rw": rw, "scale": table_regs(h_max), "ro": [int(r) for r in RO_REGS],
+                "unmapped": sorted({a for a in words if a not in mapped})}
 
     async def reset_sweep(self) -> None:
         o = self.offsets()
@@ -709,6 +730,7 @@ class CommandTest(CsrTest):
             regs[r] = rng.getrandbits(27) << 5
         for h in range(min(heads, p["H_MAX"])):
             regs[score_scale_reg(h)] = rng.getrandbits(22)
+            regs[head_scale_reg(h)] = rng.getrandbits(22)
         big = 1 << rng.randint(0, 31)
         if bad == "n0":
             regs[Reg.N] = 0
@@ -812,6 +834,8 @@ class CsrBrokenModelTest(CsrTest):
 
 # Plausible RTL bugs this testbench must catch (tests/test_mutations.py): (file, old, new, bug)
 MUTANTS = [
+    ("spatten_csr.v", "assign hscale = hscale_q[hscale_head];",
+     "assign hscale = HSCALE_W'(scale_q[hscale_head]);", "csr HEAD_SCALE port reads SCORE_SCALE"),
     ("spatten_csr.v", "merge[b*8 +: 8] = strb[b] ? data[b*8 +: 8] : old[b*8 +: 8];",
      "merge[b*8 +: 8] = data[b*8 +: 8];", "csr wstrb ignored"),
     ("spatten_csr.v",

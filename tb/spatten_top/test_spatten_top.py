@@ -354,8 +354,9 @@ class SpattenBaseTest(uvm_test):
     def tensors(self, heads: int, nq: int, n: int, d: int) -> tuple[np.ndarray, ...]:
         r = self.nrng
         scale = r.choice([0.5, 1.0, 3.0])
+        v_gain = 10 ** r.uniform(-1, 1, (heads, 1, 1))  # unequal V scales: HEAD_SCALE matters
         return (r.normal(0, scale, (heads, nq, d)), r.normal(0, scale, (heads, n, d)),
-                r.normal(0, 1.0, (heads, n, d)))
+                r.normal(0, 1.0, (heads, n, d)) * v_gain)
 
     async def prepare(self, spec: LayerSpec) -> dict[int, int]:
         """CLEAR at layer 0, write the layer's Q/K/V of the live heads, return the CSRs."""
@@ -377,7 +378,7 @@ class SpattenBaseTest(uvm_test):
         for addr, data in image.writes:
             await self.dev.write_mem(addr, data)
         counts = command_counts(cfg, spec.layer, n, len(live))
-        regs = command_regs(layout, cfg, counts, spec.mode, image.score_scale)
+        regs = command_regs(layout, cfg, counts, spec.mode, image)
         regs.update({int(k): v for k, v in spec.overrides.items()})
         return regs
 
@@ -810,6 +811,8 @@ ClearStartTest = pyuvm.test()(ClearStartTest)
 
 # Plausible controller bugs the testbench must catch (tests/test_mutations.py).
 MUTANTS = [
+    ("spatten_top.v", ".hscale_head(hi_head)", ".hscale_head(HIDX_W'(0))",
+     "head importance scaled by head 0's HEAD_SCALE"),
     ("spatten_ctrl.v", "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~r_rep",
      "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12)",
      "requantized row requantized again"),

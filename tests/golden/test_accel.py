@@ -53,8 +53,7 @@ def model_layer(model: AccelModel, mem: bytearray, q: np.ndarray, k: np.ndarray,
     image = build_image(layout, q, k, v, live)
     for addr, data in image.writes:
         mem[addr:addr + len(data)] = data
-    regs = command_regs(layout, cfg, command_counts(cfg, index, n, len(live)), mode,
-                        image.score_scale)
+    regs = command_regs(layout, cfg, command_counts(cfg, index, n, len(live)), mode, image)
     return model.run_command(regs, mem), layout
 
 
@@ -191,8 +190,7 @@ def good_regs() -> tuple[dict[int, int], bytearray, Layout]:
     mem = bytearray(layout.end)
     for addr, data in image.writes:
         mem[addr:addr + len(data)] = data
-    regs = command_regs(layout, cfg, command_counts(cfg, 0, 8, 2), Mode.SUMMARIZATION,
-                        image.score_scale)
+    regs = command_regs(layout, cfg, command_counts(cfg, 0, 8, 2), Mode.SUMMARIZATION, image)
     return regs, mem, layout
 
 

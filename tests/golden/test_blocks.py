@@ -130,8 +130,26 @@ def test_importance_accumulators_saturate() -> None:
     acc = blk.token_importance(np.array([0, fx.TOK_IMP_MAX - 5]), np.array([[[3, 4]], [[1, 4]]]))
     assert acc.tolist() == [4, fx.TOK_IMP_MAX]
     e = np.full((2, 4096, 64), -32768)  # [heads, queries, dims]
-    h = blk.head_importance(np.array([0, fx.HEAD_IMP_MAX - 1]), e)
+    h = blk.head_importance(np.array([0, fx.HEAD_IMP_MAX - 1]), e, 1, 0)
     assert h.tolist() == [4096 * 64 * 32768, fx.HEAD_IMP_MAX]
+    big = blk.head_importance(0, np.full((1, 4096, 64), -32768), 65535, 0)
+    assert big == fx.HEAD_IMP_MAX  # 2^21 * 65535 per vector: saturates after 8 vectors
+
+
+def test_head_importance_scales_each_vector() -> None:
+    """Each vector (row) adds round_half_up(min(sum |E|, 2^22 - 1) * mult / 2^shift); mult and
+    shift per head (broadcast like acc); the lanes per beat do not matter."""
+    e = np.array([[[3, -1], [0, 0], [-5, 2]]])  # one head, three vectors: 4, 0, 7
+    assert blk.head_importance(np.array([10]), e, np.array([3]), np.array([2])).tolist() == [
+        10 + 3 + 0 + 5  # 12/4 = 3, 0, 21/4 = 5.25 -> 5
+    ]
+    assert int(blk.head_importance(0, e[0], 1, 1)) == 2 + 0 + 4  # 3.5 rounds half up to 4
+    two = np.stack([e[0], -e[0]])
+    assert blk.head_importance(np.zeros(2), two, np.array([1, 2]), np.array([0, 0])).tolist() == [
+        11, 22]
+    long = np.full((1, 200), -32768)  # a vector longer than D_MAX saturates its sum
+    assert int(blk.head_importance(0, long, 1, 0)) == fx.HEAD_VEC_MAX
+    assert int(blk.head_importance(5, e[0], 0, 0)) == 5  # scale 0: nothing added
 
 
 @given(

@@ -84,6 +84,20 @@ def test_score_scale_params_saturates() -> None:
     assert fx.score_scale_params(1e3, 1e3, 1) == (65535, 0)
 
 
+@given(st.floats(1e-6, 1e2))
+def test_head_scale_params(scale_v: float) -> None:
+    """HEAD_SCALE: E ints (units scale_v / 16) to the common unit 2^-HEAD_IMP_FRAC."""
+    mult, shift = fx.head_scale_params(scale_v)
+    c = scale_v / 16 * 2**fx.HEAD_IMP_FRAC
+    assert 0 < mult < (1 << fx.HEAD_SCALE_MULT_W) and 0 <= shift <= fx.HEAD_SCALE_SHIFT_MAX
+    assert shift == fx.HEAD_SCALE_SHIFT_MAX or round(c * 2.0 ** (shift + 1)) >= (1 << 16)
+    assert abs(mult / 2.0**shift / c - 1) < 2e-5
+
+
+def test_head_scale_params_saturates() -> None:
+    assert fx.head_scale_params(1e3) == (65535, 0)  # c = 256000 > 2^16 - 1 at shift 0
+
+
 def test_exp_luts_and_exp2_neg() -> None:
     assert fx.EXP_LUT_HI[0] == fx.EXP_LUT_LO[0] == 32768 and fx.EXP_LUT_HI.max() < (1 << 16)
     t = np.arange(fx.T_MAX + 1)

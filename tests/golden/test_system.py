@@ -125,8 +125,12 @@ def test_importance_accumulates_across_layers() -> None:
     r0 = model.layer(0, q, k, v)
     probs0 = r0.extra["probs"]
     assert r0.extra["token_importance"].tolist() == probs0.sum(axis=(0, 1)).tolist()
-    heads0 = np.abs(r0.extra["e_int"]).sum(axis=(1, 2))
+    mult, shift = r0.extra["head_scale"]
+    rows = np.abs(r0.extra["e_int"]).sum(axis=2) * mult[:, None]  # one rounding per vector
+    heads0 = fx.round_shift(rows, shift[:, None]).sum(axis=1)
     assert r0.extra["head_importance"].tolist() == heads0.tolist()
+    sv = [fx.quantize_sym(v[h])[1] for h in range(4)]
+    assert [(int(m), int(s)) for m, s in zip(mult, shift, strict=True)] == [fx.head_scale_params(x) for x in sv]
     keep = r0.keep_tokens
     r1 = model.layer(1, q[:, keep], k[:, keep], v[:, keep])
     expect = probs0.sum(axis=(0, 1))[keep] + r1.extra["probs"].sum(axis=(0, 1))
