@@ -105,7 +105,7 @@ module kv_fetch_array #(
   localparam integer KW    = D_MAX * `SPATTEN_DATA_W;
   localparam integer CH_W  = (CHANNELS > 1) ? $clog2(CHANNELS) : 1;
   localparam integer BA_W  = ADDR_W - 5;                 // beat address bits
-  localparam integer SG_W  = STRIDE_W;                   // group stride in beats (P * stride / 32)
+  localparam integer SG_W  = (STRIDE_W < BA_W) ? STRIDE_W : BA_W;  // group stride in beats (P * stride / 32; an address)
   localparam integer LGB   = LOG2_INTERLEAVE - 5;        // log2 beats per granule
   localparam integer GB    = 1 << LGB;                   // beats per granule = max groups per run
   localparam integer RC_W  = LGB + 6;                    // run count 1..GB * 32 rows

@@ -21,8 +21,9 @@ module spatten_ctrl #(
     parameter integer HIDX_W = (H_MAX > 1) ? $clog2(H_MAX) : 1,
     parameter integer MACS_ADD_W = 20,
     parameter integer CHANNELS = 1,    // fetch lanes (kv_fetch_array output lanes)
-    parameter integer QS     = 4,      // query slots = (query, head) items between Q fetch and
-                                       // row decision (a power of two, 2..16)
+    parameter integer QS     = 16,     // query slots = (query, head) items between Q fetch and
+                                       // row decision (a power of two 4..32, >= H_MAX: in
+                                       // generation slot h holds head h's query)
     parameter integer QSW    = $clog2(QS)
 ) (
     input  wire                       clk,
@@ -60,11 +61,17 @@ module spatten_ctrl #(
     output reg                        f_job_valid,
     input  wire                       f_job_ready,
     output reg  [31:0]                f_job_base,
-    output reg  [15:0]                f_job_stride,
+    output reg  [31:0]                f_job_stride,
     output reg  [3:0]                 f_job_bits,
     output reg  [2:0]                 f_job_class,
-    output reg  [15:0]                f_job_first,  // rows f_job_first..f_job_lastrow
-    output reg  [15:0]                f_job_lastrow,
+    output reg                        f_job_range,  // rows f_job_first..f_job_lastrow, else
+    output reg  [15:0]                f_job_first,  // the list on fq_in_* (the live heads'
+    output reg  [15:0]                f_job_lastrow,//   query rows, generation)
+    output wire                       fq_in_valid,
+    input  wire                       fq_in_ready,
+    output wire [15:0]                fq_in_idx,
+    output wire                       fq_in_last,
+    input  wire [CHANNELS*16-1:0]     f_out_idx,
     input  wire [CHANNELS-1:0]        f_out_valid,  // a row on fetch lane c
     input  wire                       f_done,       // every row of the job delivered
     // ---------------------------------------------------------------- V fetch array (list jobs)
@@ -96,8 +103,8 @@ module spatten_ctrl #(
     input  wire [MAX_N-1:0]           vb_valid,
     output reg  [LANES*16-1:0]        vb_rd_idx,
     input  wire [LANES*D_MAX*12-1:0]  vb_rd_data,
-    output wire                       q_load,       // the fetched Q row -> query slot q_load_slot
-    output wire [QSW-1:0]             q_load_slot,
+    output wire [CHANNELS-1:0]        q_load,       // the Q row on lane c -> query slot c of
+    output wire [CHANNELS*QSW-1:0]    q_load_slot,  //   q_load_slot
     output wire [QSW-1:0]             q_rd_slot,    // the slot Q.K takes its query from
     // ---------------------------------------------------------------- Q.K query
     output wire                       qk_q_valid,
@@ -179,8 +186,8 @@ module spatten_ctrl #(
   localparam integer HX = HIDX_W + 1;     // head counter width (counts up to H_MAX)
 
   generate
-    if (QS < 2 || QS > 16 || (QS & (QS - 1)) != 0) begin : g_bad_qs
-      `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: QS must be a power of two 2..16 (got %0d)", QS);
+    if (QS < 4 || QS > 32 || (QS & (QS - 1)) != 0 || QS < H_MAX) begin : g_bad_qs
+      `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: QS must be a power of two 4..32 and >= H_MAX (got %0d, H_MAX %0d)", QS, H_MAX);
     end
   endgenerate
 
@@ -260,9 +267,11 @@ module spatten_ctrl #(
   reg  fu_busy, vu_busy;         // a job granted, its done not seen
   reg  [1:0] fjob;               // SPATTEN_FJOB_* of the front job in flight: where its rows go
   reg        fu_rg;              // its key-buffer region (K jobs)
-  reg  [QSW-1:0] fu_slot;        // its query slot (Q jobs)
+  reg  [QSW-1:0] fu_slot;        // its query slot (one-row Q jobs)
+  reg            fu_batch;       // the job is the command's Q batch (generation)
   wire gnt_v    = ~vu_busy & ~v_job_valid & ~stop & br_v;
-  wire gnt_f    = ~fu_busy & ~f_job_valid & ~stop & (fr_q | fr_k | fr_l);
+  wire fr_qb;                    // the front's Q batch request
+  wire gnt_f    = ~fu_busy & ~f_job_valid & ~stop & (fr_q | fr_k | fr_l | fr_qb);
   wire done_q   = f_done & fjob == `SPATTEN_FJOB_Q;
   wire done_l   = f_done & fjob == `SPATTEN_FJOB_K_LSB;
   wire done_k   = f_done & fjob == `SPATTEN_FJOB_K_MSB;
@@ -294,12 +303,18 @@ module spatten_ctrl #(
   assign kb_wr_merge = fjob == `SPATTEN_FJOB_K_LSB;
   assign kb_wr_rg    = fu_rg;
   assign vb_wr_en    = v_out_valid;
-  assign q_load      = (|f_row) & fjob == `SPATTEN_FJOB_Q;
-  assign q_load_slot = fu_slot;
+  assign q_load      = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_Q}};
+  genvar gq;
+  generate
+    for (gq = 0; gq < CHANNELS; gq = gq + 1) begin : g_qslot  // batch: slot = row = head
+      assign q_load_slot[gq*QSW +: QSW] = fu_batch ? QSW'(f_out_idx[gq*16 +: 16]) : fu_slot;
+    end
+  endgenerate
 
   // ================================================================ front
   localparam [3:0] F_IDLE = 4'd0, F_FIRST = 4'd1, F_NEXT = 4'd2, F_QREQ = 4'd3, F_QWAIT = 4'd4,
-                   F_KREQ = 4'd5, F_LREQ = 4'd6, F_LWAIT = 4'd7, F_QK = 4'd8, F_END = 4'd9;
+                   F_KREQ = 4'd5, F_LREQ = 4'd6, F_LWAIT = 4'd7, F_QK = 4'd8, F_END = 4'd9,
+                   F_QBREQ = 4'd10, F_QBWAIT = 4'd11;
   reg [3:0]      f_st;
   reg [HX-1:0]   fh;          // the item: head, query, sequence number (its query slot)
   reg [15:0]     fqi, fseq;
@@ -320,7 +335,12 @@ module spatten_ctrl #(
   reg [HX-1:0]   redo_h;
   reg [15:0]     redo_qi, redo_seq;
 
-  wire [QSW-1:0] f_slot     = fseq[QSW-1:0];
+  // Generation (one query per head): the query rows of every live head come in one list job
+  // at the start of the command (rows at Q_BASE + h * HEAD_STRIDE, one beat-aligned row each,
+  // so the bytes are those of one job per row), slot h holding head h's; summarization, or a
+  // HEAD_STRIDE below a query row: one job per item, slot = the item's sequence number.
+  wire           batch_q    = cfg_mode && cfg_stride >= 32'(row_bytes(d7, 5'd12));
+  wire [QSW-1:0] f_slot     = cfg_mode ? QSW'(fh) : fseq[QSW-1:0];
   wire           f_slot_hit = qs_vld[f_slot] && qs_h[f_slot] == fh && qs_qi[f_slot] == fqi;
   wire           rg_hit0    = rg_vld[0] && rg_head[0] == fh;
   wire           rg_hit1    = rg_vld[1] && rg_head[1] == fh;
@@ -379,6 +399,23 @@ module spatten_ctrl #(
   assign kb_rd_rg    = frg;
   assign rq_push     = f_qk_fire;
   assign fr_q = f_st == F_QREQ;
+  assign fr_qb = f_st == F_QBREQ;
+  // the batch's list: every live head in order (the next live head after qg_h)
+  reg            qg_act;
+  reg  [HX-1:0]  qg_h, qg_nh;
+  reg            qg_nh_any;
+  integer qgi;
+  always @(*) begin
+    qg_nh = {HX{1'b0}}; qg_nh_any = 1'b0;
+    for (qgi = H_MAX - 1; qgi >= 0; qgi = qgi - 1)
+      if (HX'(qgi) > qg_h && HX'(qgi) < HX'(cfg_heads) && live_cmd[qgi]) begin
+        qg_nh = HX'(qgi);
+        qg_nh_any = 1'b1;
+      end
+  end
+  assign fq_in_valid = qg_act;
+  assign fq_in_idx   = 16'(qg_h);
+  assign fq_in_last  = ~qg_nh_any;
   assign fr_k = f_st == F_KREQ && !redo;  // frg: the region F_NEXT found free
   assign fr_l = f_st == F_LREQ;
   reg [15:0] iss_cnt, con_cnt;  // rows issued to Q.K / consumed at the row buffer
@@ -484,7 +521,7 @@ module spatten_ctrl #(
 
   // every part idle, nothing in flight (a finished command, or a drained failed one)
   wire rows_idle = iss_cnt == con_cnt && r_st == R_IDLE && !bq_have && b_st == B_IDLE
-                   && !fu_busy && !f_job_valid && !vu_busy && !v_job_valid && !g_act;
+                   && !fu_busy && !f_job_valid && !vu_busy && !v_job_valid && !g_act && !qg_act;
   wire all_done  = f_st == F_END && !redo && rows_idle;
 
   // MACs: n * d per decided Q.K row (squashed rows are not counted: golden counts the
@@ -493,7 +530,7 @@ module spatten_ctrl #(
   always @(*) macs_b = (b_st == B_EWAIT && e_valid && !stop) ? MACS_ADD_W'(32'(kl_cnt) * 32'(cfg_d))
                                                              : {MACS_ADD_W{1'b0}};
 
-  integer li;
+  integer li, qsi;
   always @(posedge clk) begin
     done_pulse      <= 1'b0;
     error_pulse     <= 1'b0;
@@ -513,6 +550,7 @@ module spatten_ctrl #(
       v_job_valid <= 1'b0;
       fu_busy <= 1'b0;
       vu_busy <= 1'b0;
+      qg_act <= 1'b0;
       w_job_valid <= 1'b0;
       w_in_valid <= 1'b0;
       g_act <= 1'b0;
@@ -535,7 +573,17 @@ module spatten_ctrl #(
       // ---------------------------------------------------------- fetch units
       // Every fetch job is issued here: the job fields, where its rows go (fjob, region,
       // slot) and the list walk of a V job (the back's kept list from entry 0).
-      if (f_job_valid & f_job_ready) f_job_valid <= 1'b0;
+      if (f_job_valid & f_job_ready) begin
+        f_job_valid <= 1'b0;
+        if (fu_batch) begin  // the list walk starts at the first live head
+          qg_act <= 1'b1;
+          qg_h <= f_first;
+        end
+      end
+      if (fq_in_valid & fq_in_ready) begin
+        qg_h <= qg_nh;
+        if (fq_in_last) qg_act <= 1'b0;
+      end
       if (f_done) fu_busy <= 1'b0;
       if (done_k) rg_done[fu_rg] <= 1'b1;
       if (gnt_f) begin
@@ -543,11 +591,17 @@ module spatten_ctrl #(
         fu_busy     <= 1'b1;
         fu_rg       <= frg;
         fu_slot     <= f_slot;
-        f_job_base  <= (fr_q ? cfg_q_base : fr_k ? cfg_kmsb_base : cfg_klsb_base) + f_off;
-        f_job_bits  <= fr_q ? 4'd12 : fr_k ? cfg_msb : cfg_lsb;
-        f_job_class <= fr_q ? `SPATTEN_CLASS_Q : fr_k ? `SPATTEN_CLASS_K_MSB : `SPATTEN_CLASS_K_LSB;
-        fjob        <= fr_q ? `SPATTEN_FJOB_Q : fr_k ? `SPATTEN_FJOB_K_MSB : `SPATTEN_FJOB_K_LSB;
-        f_job_stride <= row_bytes(d7, {1'b0, fr_q ? 4'd12 : fr_k ? cfg_msb : cfg_lsb});
+        fu_batch    <= fr_qb;
+        f_job_range <= ~fr_qb;
+        f_job_base  <= fr_qb ? cfg_q_base
+                     : (fr_q ? cfg_q_base : fr_k ? cfg_kmsb_base : cfg_klsb_base) + f_off;
+        f_job_bits  <= (fr_q | fr_qb) ? 4'd12 : fr_k ? cfg_msb : cfg_lsb;
+        f_job_class <= (fr_q | fr_qb) ? `SPATTEN_CLASS_Q
+                     : fr_k ? `SPATTEN_CLASS_K_MSB : `SPATTEN_CLASS_K_LSB;
+        fjob        <= (fr_q | fr_qb) ? `SPATTEN_FJOB_Q
+                     : fr_k ? `SPATTEN_FJOB_K_MSB : `SPATTEN_FJOB_K_LSB;
+        f_job_stride <= fr_qb ? cfg_stride
+                      : 32'(row_bytes(d7, {1'b0, fr_q ? 4'd12 : fr_k ? cfg_msb : cfg_lsb}));
         f_job_first <= fr_q ? fqi : 16'd0;   // Q: the item's row; K: every position
         f_job_lastrow <= fr_q ? fqi : n16 - 16'd1;
       end
@@ -585,7 +639,7 @@ module spatten_ctrl #(
           qs_vld <= {QS{1'b0}};
           redo <= 1'b0;
           rep <= 1'b0;   // both epochs start equal (a drained failed command may leave them apart)
-          f_st <= F_NEXT;
+          f_st <= (batch_q && f_first_any) ? F_QBREQ : F_NEXT;
         end
         F_NEXT: begin
           if (stop) f_st <= F_IDLE;
@@ -620,6 +674,21 @@ module spatten_ctrl #(
           if (done_q) qs_vld[f_slot] <= 1'b1;
           if (stop) f_st <= F_IDLE;
           else if (done_q) f_st <= F_NEXT;
+        end
+        F_QBREQ: begin
+          if (stop) f_st <= F_IDLE;
+          else if (gnt_f) f_st <= F_QBWAIT;
+        end
+        F_QBWAIT: begin
+          if (stop) f_st <= F_IDLE;
+          else if (done_q) begin  // every live head's query is in its slot
+            f_st <= F_NEXT;
+            for (qsi = 0; qsi < QS; qsi = qsi + 1) begin
+              qs_vld[qsi] <= qsi < H_MAX && HX'(qsi) < HX'(cfg_heads) && live_cmd[qsi % H_MAX];
+              qs_h[qsi] <= HX'(qsi);
+              qs_qi[qsi] <= 16'd0;
+            end
+          end
         end
         F_KREQ: begin
           if (stop) f_st <= F_IDLE;

@@ -142,7 +142,9 @@ module spatten_top #(
   wire        f_job_valid, f_job_ready, v_job_valid, v_job_ready;
   wire        v_in_valid, v_in_ready, v_in_last;
   wire [31:0] f_job_base, v_job_base;
-  wire [15:0] f_job_stride, f_job_first, f_job_lastrow, v_job_stride;
+  wire [31:0] f_job_stride;
+  wire [15:0] f_job_first, f_job_lastrow, v_job_stride, fq_in_idx;
+  wire        f_job_range, fq_in_valid, fq_in_ready, fq_in_last;
   wire [LANES*16-1:0] v_in_idx;
   wire [LANES-1:0]    v_in_vld;
   wire [3:0]  f_job_bits;
@@ -158,9 +160,6 @@ module spatten_top #(
   wire [2:0]  fa_err_class, fv_err_class;
   /* verilator lint_on UNUSEDSIGNAL */
   wire [CHANNELS*16-1:0]  f_out_idx, v_out_idx;
-  /* verilator lint_off UNUSEDSIGNAL */
-  wire        fa_in_ready_unused;  // u_fetch runs range jobs only
-  /* verilator lint_on UNUSEDSIGNAL */
   wire [CHANNELS*KW-1:0]  f_out_data, v_out_data;
   wire        err_clear;
   wire [8*CNT_W-1:0] fa_cnt, fv_cnt;
@@ -183,14 +182,14 @@ module spatten_top #(
 
   kv_fetch_array #(.CHANNELS(CHANNELS), .ADDR_W(32), .ID_W(FID_W), .OUTSTANDING(8), .MAX_BURST(16),
                    .LOG2_INTERLEAVE(LOG2_INTERLEAVE), .ROB_BEATS(FETCH_ROB), .IDX_W(16),
-                   .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(1)) u_fetch (
+                   .STRIDE_W(32), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(1)) u_fetch (
       .clk(clk), .rst_n(rst_n),
       .job_valid(f_job_valid), .job_ready(f_job_ready), .job_base(f_job_base),
       .job_stride(f_job_stride), .job_d(7'(cfg_d)), .job_bits(f_job_bits),
-      .job_class(f_job_class), .job_range(1'b1), .job_first(f_job_first),
+      .job_class(f_job_class), .job_range(f_job_range), .job_first(f_job_first),
       .job_lastrow(f_job_lastrow),
-      .in_valid(1'b0), .in_ready(fa_in_ready_unused), .in_idx(16'd0), .in_vld(1'b0), .in_empty(1'b0),
-      .in_last(1'b0),
+      .in_valid(fq_in_valid), .in_ready(fq_in_ready), .in_idx(fq_in_idx), .in_vld(1'b1),
+      .in_empty(1'b0), .in_last(fq_in_last),
       .out_valid(f_out_valid), .out_ready(1'b1), .out_data(f_out_data),
       .out_idx(f_out_idx), .out_err(f_out_err), .done(f_done),
       .m_axi_arid(fa_arid), .m_axi_araddr(fa_araddr), .m_axi_arlen(fa_arlen),
@@ -236,10 +235,15 @@ module spatten_top #(
 `include "spatten_axi_rd_map.vh"
 
   // ---------------------------------------------------------------- key / value / query buffers
-  localparam integer QS = 4;  // query slots: items between the Q fetch and the row decision
-  wire kb_wr_merge, kb_rd_start, vb_clr, kb_clr, q_load;
+  // query slots: items between the Q fetch and the row decision; >= H_MAX (generation: one
+  // per head, fetched in one job)
+  localparam integer QS = (H_MAX <= 4) ? 4 : (H_MAX <= 8) ? 8 : (H_MAX <= 16) ? 16 : 32;
+  localparam integer QSW = $clog2(QS);
+  wire kb_wr_merge, kb_rd_start, vb_clr, kb_clr;
   wire kb_clr_rg, kb_wr_rg, kb_rd_rg, kb_rd_busy;
-  wire [$clog2(QS)-1:0] q_load_slot, q_rd_slot;
+  wire [CHANNELS-1:0] q_load;
+  wire [CHANNELS*QSW-1:0] q_load_slot;
+  wire [QSW-1:0] q_rd_slot;
   wire [CHANNELS-1:0] kb_wr_en, vb_wr_en;
   wire k_valid, k_ready, k_last;
   wire [LANES*KW-1:0] k_data;
@@ -259,17 +263,14 @@ module spatten_top #(
       .clk(clk), .rst_n(rst_n), .clr(vb_clr), .wr_en(vb_wr_en), .wr_idx(v_out_idx),
       .wr_data(v_out_data), .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .valid(vb_valid));
 
-  // the query row arrives on one lane (a one-row job): OR of the lanes that hold a row; it
-  // waits in its query slot until the item's Q.K pass takes it (and again for a re-pass)
+  // a query row waits in its query slot until the item's Q.K pass takes it (and again for a
+  // re-pass); the rows of one cycle (lanes) name distinct slots
   reg [KW-1:0] qslot [0:QS-1];
-  reg [KW-1:0] q_lane;
   integer qc;
-  always @* begin
-    q_lane = {KW{1'b0}};
+  always @(posedge clk) begin
     for (qc = 0; qc < CHANNELS; qc = qc + 1)
-      if (f_out_valid[qc]) q_lane = q_lane | f_out_data[qc*KW +: KW];
+      if (q_load[qc]) qslot[q_load_slot[qc*QSW +: QSW]] <= f_out_data[qc*KW +: KW];
   end
-  always @(posedge clk) if (q_load) qslot[q_load_slot] <= q_lane;
   wire [KW-1:0] qreg = qslot[q_rd_slot];
 
   // ---------------------------------------------------------------- Q.K -> softmax -> row buffer
@@ -472,7 +473,9 @@ module spatten_top #(
       .cnt_requant_inc(cnt_requant_inc), .cnt_macs_add(cnt_macs_add),
       .f_job_valid(f_job_valid), .f_job_ready(f_job_ready), .f_job_base(f_job_base),
       .f_job_stride(f_job_stride), .f_job_bits(f_job_bits), .f_job_class(f_job_class),
-      .f_job_first(f_job_first), .f_job_lastrow(f_job_lastrow),
+      .f_job_range(f_job_range), .f_job_first(f_job_first), .f_job_lastrow(f_job_lastrow),
+      .fq_in_valid(fq_in_valid), .fq_in_ready(fq_in_ready), .fq_in_idx(fq_in_idx),
+      .fq_in_last(fq_in_last), .f_out_idx(f_out_idx),
       .f_out_valid(f_out_valid), .f_done(f_done),
       .v_job_valid(v_job_valid), .v_job_ready(v_job_ready), .v_job_base(v_job_base),
       .v_job_stride(v_job_stride),
