@@ -50,6 +50,7 @@ import numpy as np
 from golden import fixed as fx
 from golden.config import kept_count
 from golden.smollm import DTYPE, Hyper, gqa_attention
+from golden.traces import GenBits, GenStep
 
 POLICIES = ("dense", "spatten", "sinks_recent")
 FLOAT_BITS = 16  # k_bits / v_bits value meaning "unquantized" (counted as 16-bit)
@@ -160,6 +161,9 @@ class SpattenCache:
         self.kv_bytes_dense = np.zeros(b)
         self.requant_rows = np.zeros(b, dtype=np.int64)
         self.query_rows = np.zeros(b, dtype=np.int64)
+        self.trace_row: int | None = None  # batch row whose steps go to ``trace``
+        self.trace: list[GenStep] = []
+        self._step_info: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ the step
     def attend(self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -172,7 +176,14 @@ class SpattenCache:
         mask = self.live[layer, :, : n + 1]
         out, prob = self._attention(layer, n + 1, q, mask)
         self.importance[layer, :, : n + 1] += prob.sum(axis=1)
+        live = int(mask[self.trace_row].sum()) if self.trace_row is not None else 0
         self._evict(layer, n)
+        if self.trace_row is not None and self._step_info is not None:
+            r, (need, vmask) = self.trace_row, self._step_info
+            kept = int(self.live[layer, r, : n + 1].sum())
+            self.trace.append(GenStep(n, layer, n + 1, live, tuple(bool(x) for x in need[r]),
+                                      tuple(int(x) for x in vmask[r].sum(axis=-1)),
+                                      kept if kept < live else 0))
         return out
 
     def _append(self, layer: int, n: int, k: np.ndarray, v: np.ndarray) -> None:
@@ -198,6 +209,7 @@ class SpattenCache:
                 _, prob_full = gqa_attention(q, self.k_full[layer, :, :, :length], v, mask)
                 prob = np.where(need[..., None], prob_full, prob)
         vmask = self._value_mask(prob, mask)
+        self._step_info = (need, vmask) if self.trace_row is not None else None
         used = np.where(vmask, prob, 0.0).astype(DTYPE).reshape(b, n_kv, n_heads // n_kv, length)
         out = (used @ v).reshape(b, n_heads, d)
         if self.counting:
@@ -255,3 +267,14 @@ class SpattenCache:
     def occupancy(self) -> np.ndarray:
         """Live tokens per layer and row [L, B]."""
         return self.live.sum(axis=2)
+
+
+def trace_bits(cfg: CacheConfig) -> GenBits:
+    """Bit columns of the trace of a setting (float K or V: unquantized)."""
+    return GenBits(
+        k_bits=None if cfg.k_bits == FLOAT_BITS else cfg.k_bits,
+        k_lsb=cfg.k_lsb,
+        threshold=cfg.requant_threshold,
+        v_bits=None if cfg.v_bits == FLOAT_BITS else cfg.v_bits,
+        importance=cfg.policy == "spatten",
+    )

@@ -62,6 +62,7 @@ from golden.config import kept_count
 from golden.kvcache import FLOAT_BITS, CacheConfig
 from golden.smollm import DTYPE, Hyper
 from golden.topk import topk, topk_rows
+from golden.traces import GenStep
 from golden.traffic import e_bytes, q_bytes
 
 SCALE_MANT_W = 8  # per-token scale: s = mant * 2^-exp, mant in [2^7, 2^8) (smaller at exp max)
@@ -289,7 +290,8 @@ class FixedSequence:
         self.readers = {key: RowReader(self.mem, p, capacity)
                         for key, p in self.layout.planes.items()}
         self.state = [LayerState() for _ in range(hp.n_layers)]
-        self.records: list[StepRecord] = []
+        self.records: list[StepRecord] = []  # with keep_records
+        self.trace: list[GenStep] = []  # every (step, layer), for golden.traces
         self.bytes = dict.fromkeys(CLASSES, 0)
         self.kv_bytes_dense = 0
         self.requant_rows = self.query_rows = 0
@@ -344,6 +346,10 @@ class FixedSequence:
         keep = self._policy(n, st.live, st.imp)
         rec.evicted = st.live[~np.isin(np.arange(len(st.live)), keep)]
         rec.bytes["STATE"] = 0 if self.state_on_chip else state_bytes(len(st.live), len(keep))
+        self.trace.append(GenStep(n, layer, n + 1, len(st.live),
+                                  tuple(bool(x) for x in rec.requant),
+                                  (rec.kept_v.shape[1],) * hp.n_heads,
+                                  len(keep) if len(keep) < len(st.live) else 0))
         st.live, st.imp = st.live[keep], st.imp[keep]
         if self.counting:
             for c, b in rec.bytes.items():

@@ -38,6 +38,7 @@ import numpy as np
 
 from golden import smollm
 from golden.kvcache import DENSE_CACHE, CacheConfig, SpattenCache
+from golden.traces import GenStep
 
 DATA = Path(os.environ.get("SPATTEN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WIKITEXT = DATA / "wikitext-2" / "test.txt"
@@ -110,6 +111,7 @@ class RunResult:
     kv_bytes_dense: float
     requant_fraction: float
     occupancy: list[float] = field(default_factory=list)  # mean live tokens per layer at the end
+    trace: list[GenStep] = field(default_factory=list)  # first window's steps (trace_config)
 
     @property
     def kv_reduction(self) -> float:
@@ -130,14 +132,21 @@ class RunResult:
 
 
 def evaluate(
-    configs: list[CacheConfig], wins: list[list[int]], progress: Progress = _no_progress
+    configs: list[CacheConfig],
+    wins: list[list[int]],
+    progress: Progress = _no_progress,
+    trace_config: CacheConfig | None = None,
 ) -> list[RunResult]:
-    """Decode every window under every setting (one batch) and score it; see module doc."""
+    """Decode every window under every setting (one batch) and score it; see module doc.
+    ``trace_config``: that setting's result holds the (step, layer) records of its first
+    window, every decode step (``RunResult.trace``, for golden.traces.generation_trace)."""
     model = smollm.load_model()
     context = len(wins[0])
     score_from = context // 2
     rows = [(c, w) for c in range(len(configs)) for w in range(len(wins))]
     cache = SpattenCache(model.hp, [configs[c] for c, _ in rows], context)
+    if trace_config is not None:
+        cache.trace_row = rows.index((configs.index(trace_config), 0))
     ids = np.array([wins[w] for _, w in rows])  # [B, context]
     nll = np.zeros(len(rows))
     for pos in progress(range(context - 1)):
@@ -161,6 +170,7 @@ def evaluate(
                 kv_bytes_dense=float(cache.kv_bytes_dense[sel].sum()) / tokens,
                 requant_fraction=float(cache.requant_rows[sel].sum() / cache.query_rows[sel].sum()),
                 occupancy=[float(x) for x in occupancy[:, sel].mean(axis=1)],
+                trace=cache.trace if cfg == trace_config else [],
             )
         )
     return results
