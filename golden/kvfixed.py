@@ -59,7 +59,7 @@ import numpy as np
 from golden import blocks as blk
 from golden import fixed as fx
 from golden.config import kept_count
-from golden.kvcache import FLOAT_BITS, CacheConfig
+from golden.kvcache import FLOAT_BITS, CacheConfig, Smoothing
 from golden.smollm import DTYPE, Hyper
 from golden.topk import topk, topk_rows
 from golden.traces import GenStep
@@ -435,8 +435,12 @@ class FixedSpattenCache:
     """Bit-exact fixed-point caches of ``len(configs)`` sequences (``smollm.step`` interface)."""
 
     def __init__(self, hp: Hyper, configs: list[CacheConfig], capacity: int,
-                 state_on_chip: bool = False, keep_records: bool = False) -> None:
-        self.hp, self.configs = hp, list(configs)
+                 state_on_chip: bool = False, keep_records: bool = False,
+                 smoothing: Smoothing | None = None) -> None:
+        self.hp, self.configs, self.smoothing = hp, list(configs), smoothing
+        self.smooth_rows = np.array([c.smooth for c in self.configs])
+        if self.smooth_rows.any() and smoothing is None:
+            raise ValueError("a setting with smooth=True needs a Smoothing")
         self.seqs = [FixedSequence(hp, c, capacity, state_on_chip, keep_records)
                      for c in self.configs]
 
@@ -450,8 +454,13 @@ class FixedSpattenCache:
             s.counting = value
 
     def attend(self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return np.stack([s.step(layer, q[b], k[b], v[b])
-                         for b, s in enumerate(self.seqs)]).astype(DTYPE)
+        """The host applies the smoothing (golden.kvcache.Smoothing) around the accelerator."""
+        sm = self.smoothing if self.smooth_rows.any() else None
+        if sm is not None:
+            q, k, v = sm.inputs(layer, q, k, v, self.smooth_rows)
+        out = np.stack([s.step(layer, q[b], k[b], v[b])
+                        for b, s in enumerate(self.seqs)]).astype(DTYPE)
+        return sm.output(layer, out, self.smooth_rows) if sm is not None else out
 
     def occupancy(self) -> np.ndarray:
         """Live tokens per layer and row [L, B]."""

@@ -32,12 +32,13 @@ import statistics
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from golden import smollm
-from golden.kvcache import DENSE_CACHE, CacheConfig, SpattenCache
+from golden.kvcache import DENSE_CACHE, CacheConfig, Smoothing, SpattenCache
 from golden.traces import GenStep
 
 DATA = Path(os.environ.get("SPATTEN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -144,7 +145,8 @@ def evaluate(
     context = len(wins[0])
     score_from = context // 2
     rows = [(c, w) for c in range(len(configs)) for w in range(len(wins))]
-    cache = SpattenCache(model.hp, [configs[c] for c, _ in rows], context)
+    smoothing = calibrated_smoothing() if any(c.smooth for c in configs) else None
+    cache = SpattenCache(model.hp, [configs[c] for c, _ in rows], context, smoothing)
     if trace_config is not None:
         cache.trace_row = rows.index((configs.index(trace_config), 0))
     ids = np.array([wins[w] for _, w in rows])  # [B, context]
@@ -176,6 +178,21 @@ def evaluate(
     return results
 
 
+CALIBRATION_TOKENS = 256
+
+
+@lru_cache(maxsize=1)
+def calibrated_smoothing() -> Smoothing:
+    """K/V smoothing calibrated once on the first CALIBRATION_TOKENS tokens of the
+    standard-library docstrings (dense decode): never on the evaluated text."""
+    model = smollm.load_model()
+    ids = smollm.tokenize(stdlib_text())[:CALIBRATION_TOKENS]
+    cache = smollm.DenseCache(model.hp, 1, len(ids))
+    for pos, tok in enumerate(ids):
+        smollm.step(model, np.array([tok]), pos, cache, logits=False)
+    return Smoothing.calibrate(cache.k[:, 0], cache.v[:, 0])
+
+
 def sweep_configs(budgets: Iterable[int], start: int, recent: int | None) -> list[CacheConfig]:
     """SpAtten-LLM and sinks+recent at each budget, same start/recent split, float K/V."""
     return [
@@ -201,6 +218,8 @@ def label(cfg: CacheConfig) -> str:
         parts.append(f"V {cfg.v_bits}")
     if cfg.value_keep < 1.0:
         parts.append(f"vkeep {cfg.value_keep:g}")
+    if cfg.smooth:
+        parts.append("smooth")
     return ", ".join(parts)
 
 
