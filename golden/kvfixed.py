@@ -443,6 +443,7 @@ class FixedSpattenCache:
             raise ValueError("a setting with smooth=True needs a Smoothing")
         self.seqs = [FixedSequence(hp, c, capacity, state_on_chip, keep_records)
                      for c in self.configs]
+        self.trace_row: int | None = None
 
     @property
     def counting(self) -> bool:
@@ -466,5 +467,24 @@ class FixedSpattenCache:
         """Live tokens per layer and row [L, B]."""
         return np.array([[len(st.live) for st in s.state] for s in self.seqs]).T
 
-    def kv_bytes(self, b: int) -> int:
-        return sum(self.seqs[b].bytes[c] for c in KV_CLASSES)
+    # the float cache's report attributes (golden.lm_eval.evaluate reads either cache)
+    @property
+    def kv_bytes(self) -> np.ndarray:
+        """K/V bytes per row (K_MSB + K_LSB + V_MSB + SCALE + STATE), counted steps."""
+        return np.array([sum(s.bytes[c] for c in KV_CLASSES) for s in self.seqs], dtype=float)
+
+    @property
+    def kv_bytes_dense(self) -> np.ndarray:
+        return np.array([s.kv_bytes_dense for s in self.seqs], dtype=float)
+
+    @property
+    def requant_rows(self) -> np.ndarray:
+        return np.array([s.requant_rows for s in self.seqs])
+
+    @property
+    def query_rows(self) -> np.ndarray:
+        return np.array([s.query_rows for s in self.seqs])
+
+    @property
+    def trace(self) -> list[GenStep]:
+        return self.seqs[self.trace_row].trace if self.trace_row is not None else []

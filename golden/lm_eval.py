@@ -39,6 +39,7 @@ import numpy as np
 
 from golden import smollm
 from golden.kvcache import DENSE_CACHE, CacheConfig, Smoothing, SpattenCache
+from golden.kvfixed import FixedSpattenCache
 from golden.traces import GenStep
 
 DATA = Path(os.environ.get("SPATTEN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -113,6 +114,7 @@ class RunResult:
     requant_fraction: float
     occupancy: list[float] = field(default_factory=list)  # mean live tokens per layer at the end
     trace: list[GenStep] = field(default_factory=list)  # first window's steps (trace_config)
+    model: str = "float"  # "fixed": decoded by the bit-exact fixed-point model
 
     @property
     def kv_reduction(self) -> float:
@@ -129,6 +131,7 @@ class RunResult:
             "requant_fraction": self.requant_fraction,
             "occupancy_per_layer": self.occupancy,
             "config": self.config.to_dict(),
+            "model": self.model,
         }
 
 
@@ -137,16 +140,24 @@ def evaluate(
     wins: list[list[int]],
     progress: Progress = _no_progress,
     trace_config: CacheConfig | None = None,
+    fixed: bool = False,
 ) -> list[RunResult]:
     """Decode every window under every setting (one batch) and score it; see module doc.
     ``trace_config``: that setting's result holds the (step, layer) records of its first
-    window, every decode step (``RunResult.trace``, for golden.traces.generation_trace)."""
+    window, every decode step (``RunResult.trace``, for golden.traces.generation_trace).
+    ``fixed``: decode with the bit-exact fixed-point model (golden.kvfixed) instead of the
+    float reference (K/V bytes then in whole beats, with the scale and state classes)."""
     model = smollm.load_model()
     context = len(wins[0])
     score_from = context // 2
     rows = [(c, w) for c in range(len(configs)) for w in range(len(wins))]
     smoothing = calibrated_smoothing() if any(c.smooth for c in configs) else None
-    cache = SpattenCache(model.hp, [configs[c] for c, _ in rows], context, smoothing)
+    settings = [configs[c] for c, _ in rows]
+    cache: SpattenCache | FixedSpattenCache = (
+        FixedSpattenCache(model.hp, settings, context, smoothing=smoothing)
+        if fixed
+        else SpattenCache(model.hp, settings, context, smoothing)
+    )
     if trace_config is not None:
         cache.trace_row = rows.index((configs.index(trace_config), 0))
     ids = np.array([wins[w] for _, w in rows])  # [B, context]
@@ -173,6 +184,7 @@ def evaluate(
                 requant_fraction=float(cache.requant_rows[sel].sum() / cache.query_rows[sel].sum()),
                 occupancy=[float(x) for x in occupancy[:, sel].mean(axis=1)],
                 trace=cache.trace if cfg == trace_config else [],
+                model="fixed" if fixed else "float",
             )
         )
     return results
@@ -226,8 +238,9 @@ def label(cfg: CacheConfig) -> str:
 def table(results: list[RunResult], dense: float) -> str:
     lines = [f"{'setting':<34} {'ppl':>8} {'vs dense':>9} {'K/V B/token':>12} {'reduction':>9}"]
     for r in results:
+        name = label(r.config) + (" [fixed]" if r.model == "fixed" else "")
         lines.append(
-            f"{label(r.config):<34} {r.perplexity:8.3f} {100 * (r.perplexity / dense - 1):+8.2f}%"
+            f"{name:<34} {r.perplexity:8.3f} {100 * (r.perplexity / dense - 1):+8.2f}%"
             f" {r.kv_bytes:12.0f} {r.kv_reduction:8.2f}x"
         )
     return "\n".join(lines)

@@ -101,6 +101,15 @@ def add_eval_lm_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         help=f"V bits of the 12-bit integers ({FLOAT_BITS} = float)",
     )
     p.add_argument("--value-keep", type=RATIO, default=1.0, help="local V pruning keep ratio")
+    p.add_argument(
+        "--smooth", action="store_true", help="default run with host-side K/V channel smoothing"
+    )
+    p.add_argument(
+        "--fixed",
+        action="store_true",
+        help="also decode the default run with the bit-exact fixed-point model (slow: "
+        "~0.1 s per token and window on top)",
+    )
     p.add_argument("--json", metavar="OUT", help="write results as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="plot perplexity vs K/V reduction")
     p.add_argument(
@@ -133,6 +142,7 @@ def _configs(args: argparse.Namespace) -> tuple[CacheConfig, list[CacheConfig], 
         "requant_threshold": args.requant_threshold,
         "v_bits": args.v_bits,
         "value_keep": args.value_keep,
+        "smooth": args.smooth,
     }
     try:
         default = CacheConfig(
@@ -185,6 +195,8 @@ def _run(args: argparse.Namespace) -> int:
     results = le.evaluate(
         configs, wins, _progress(args.context - 1), trace_config=default if args.trace_out else None
     )
+    if args.fixed:
+        results += le.evaluate([default], wins, _progress(args.context - 1), fixed=True)
     dense = results[0]
     seconds = time.perf_counter() - started
     print(
@@ -213,6 +225,7 @@ def _run(args: argparse.Namespace) -> int:
                 },
                 "runs": [r.to_dict() for r in results[1:]],
                 "default": best.to_dict(),
+                **({"default_fixed": results[-1].to_dict()} if args.fixed else {}),
                 "sweep_budgets": sorted({c.budget for c in sweep}),
                 "seconds": seconds,
             },

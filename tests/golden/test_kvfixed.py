@@ -34,8 +34,9 @@ def tokens(steps: int, seed: int, old_loud: bool = False) -> list[tuple[np.ndarr
     return out
 
 
-def decode(cfg: CacheConfig, steps: int, seed: int = 0, old_loud: bool = False,
-           **kw: bool) -> tuple[kf.FixedSequence, list[list[np.ndarray]]]:
+def decode(
+    cfg: CacheConfig, steps: int, seed: int = 0, old_loud: bool = False, **kw: bool
+) -> tuple[kf.FixedSequence, list[list[np.ndarray]]]:
     seq = kf.FixedSequence(HP, cfg, steps, keep_records=True, **kw)
     seq.counting = True
     outs = []
@@ -123,12 +124,16 @@ def test_fetch_by_index_reads_the_image() -> None:
     seq, _ = decode(cfg, 24, seed=4)
     for (layer, g, name), p in seq.layout.planes.items():
         live = seq.state[layer].live
-        fresh = blk.unpack_rows(seq.mem.gather(p.base, live, p.row), len(live), p.d, p.bits,
-                                p.signed) if p.bits else np.zeros((len(live), p.d))
+        fresh = (
+            blk.unpack_rows(seq.mem.gather(p.base, live, p.row), len(live), p.d, p.bits, p.signed)
+            if p.bits
+            else np.zeros((len(live), p.d))
+        )
         np.testing.assert_array_equal(seq.readers[layer, g, name].read(live), fresh)
     rec = seq.records[-1]
     assert len(rec.live) == 13 and rec.bytes["K_MSB"] == HP.n_kv_heads * blk.fetch_bytes(
-        rec.live, HP.head_dim, 6)
+        rec.live, HP.head_dim, 6
+    )
 
 
 def test_importance_integer_sum_of_probabilities() -> None:
@@ -176,9 +181,14 @@ def test_gqa_bytes_once_per_kv_head_and_value_buffer_shared() -> None:
     for rec in seq.records:
         nl = len(rec.live)
         assert rec.kept_v.shape == (HP.n_heads, -(-nl // 2))
-        want = sum(v_bytes([rec.live[rec.kept_v[h]] for h in range(g * HP.group,
-                                                                     (g + 1) * HP.group)],
-                           HP.head_dim, 6) for g in range(HP.n_kv_heads))
+        want = sum(
+            v_bytes(
+                [rec.live[rec.kept_v[h]] for h in range(g * HP.group, (g + 1) * HP.group)],
+                HP.head_dim,
+                6,
+            )
+            for g in range(HP.n_kv_heads)
+        )
         assert rec.bytes["V_MSB"] == want
         assert rec.bytes["K_MSB"] == HP.n_kv_heads * blk.fetch_bytes(rec.live, HP.head_dim, 6)
 
@@ -199,8 +209,10 @@ def test_tracks_float_reference(quant: dict) -> None:
     largest output (12-bit K/V, measured <= 0.24 %) or 12 % (K 6+4 / V 6 on a different
     scale grid, measured <= 10.1 %)."""
     bound = 0.12 if quant else 0.005
-    cfgs = [CacheConfig(policy="spatten", budget=12, start=2, recent=3, **quant),
-            CacheConfig(**quant)]
+    cfgs = [
+        CacheConfig(policy="spatten", budget=12, start=2, recent=3, **quant),
+        CacheConfig(**quant),
+    ]
     for seed in range(3):
         fl = SpattenCache(HP, cfgs, 48)
         fi = kf.FixedSpattenCache(HP, cfgs, 48)
@@ -228,11 +240,13 @@ def test_smoothing_applied_by_the_host_tracks_float() -> None:
     loud[2:4] = 30.0  # the channels the smoothing was calibrated on; q x 0.1 keeps the
     for q, k, v in tokens(30, 11):  # softmax of the loud scores from being one-hot
         for layer in range(HP.n_layers):
-            a, b = (c.attend(layer, 0.1 * q[None], (k * loud)[None], (v * loud)[None])
-                    for c in (fl, fi))
+            a, b = (
+                c.attend(layer, 0.1 * q[None], (k * loud)[None], (v * loud)[None]) for c in (fl, fi)
+            )
             assert np.abs(a - b).max() <= 0.005 * np.abs(a).max()
-            np.testing.assert_array_equal(np.flatnonzero(fl.live[layer, 0]),
-                                          fi.seqs[0].state[layer].live)
+            np.testing.assert_array_equal(
+                np.flatnonzero(fl.live[layer, 0]), fi.seqs[0].state[layer].live
+            )
     with pytest.raises(ValueError, match="Smoothing"):
         kf.FixedSpattenCache(HP, cfgs, 4)
 
@@ -250,8 +264,11 @@ def test_tracks_float_reference_on_smollm() -> None:
     model = smollm.load_model()
     ids = smollm.tokenize(TEXT)
     quant = {"k_bits": 6, "k_lsb": 4, "requant_threshold": 0.05, "v_bits": 6}
-    cfgs = [CacheConfig(policy="spatten", budget=32, start=4), CacheConfig(**quant),
-            CacheConfig(policy="spatten", budget=32, start=4, **quant)]
+    cfgs = [
+        CacheConfig(policy="spatten", budget=32, start=4),
+        CacheConfig(**quant),
+        CacheConfig(policy="spatten", budget=32, start=4, **quant),
+    ]
     batch = np.array([ids] * len(cfgs))
     rows = np.arange(len(cfgs))
     fl = SpattenCache(model.hp, cfgs, len(ids))

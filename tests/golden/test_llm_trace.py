@@ -18,8 +18,17 @@ from tests.golden.test_kvcache import HP
 from tests.golden.test_kvfixed import tokens
 from verif.trace_run import PARAMS, check_commands, command_setup, trace_commands
 
-CFG = CacheConfig(policy="spatten", budget=12, start=2, recent=3, k_bits=6, k_lsb=4,
-                  requant_threshold=0.2, v_bits=6, value_keep=0.75)
+CFG = CacheConfig(
+    policy="spatten",
+    budget=12,
+    start=2,
+    recent=3,
+    k_bits=6,
+    k_lsb=4,
+    requant_threshold=0.2,
+    v_bits=6,
+    value_keep=0.75,
+)
 STEPS = 30
 
 
@@ -85,8 +94,13 @@ def test_fixed_decode_trace_matches_float_structure() -> None:
     assert [(s.step, s.layer, s.live, s.topk, s.values) for s in seq.trace] == [
         (s.step, s.layer, s.live, s.topk, s.values) for s in fl
     ]
-    same = np.mean([a == b for s, t in zip(seq.trace, fl, strict=True)
-                    for a, b in zip(s.requant, t.requant, strict=True)])
+    same = np.mean(
+        [
+            a == b
+            for s, t in zip(seq.trace, fl, strict=True)
+            for a, b in zip(s.requant, t.requant, strict=True)
+        ]
+    )
     assert same >= 0.9, same
 
 
@@ -95,8 +109,21 @@ def test_eval_lm_trace_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
     text, out = tmp_path / "t.txt", tmp_path / "lm.csv"
     text.write_text(ENGLISH)
-    argv = ["eval-lm", "--text", str(text), "--context", "32", "--windows", "1", "--budgets",
-            "8", "--budget", "12", "--trace-out", str(out)]
+    argv = [
+        "eval-lm",
+        "--text",
+        str(text),
+        "--context",
+        "32",
+        "--windows",
+        "1",
+        "--budgets",
+        "8",
+        "--budget",
+        "12",
+        "--trace-out",
+        str(out),
+    ]
     assert cli.main(argv) == 0
     assert "trace:" in capsys.readouterr().out
     trace = read_trace(out)
@@ -108,9 +135,9 @@ def test_eval_lm_trace_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert args.trace == str(out)
 
 
-def test_eval_lm_trace_out_bad_directory(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["eval-lm", "--context", "64", "--trace-out",
-                     str(tmp_path / "none" / "t.csv")])
+def test_eval_lm_trace_out_bad_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["eval-lm", "--context", "64", "--trace-out", str(tmp_path / "none" / "t.csv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no such directory" in err[0]
