@@ -24,6 +24,12 @@ def text_file(tmp_path: Path) -> Path:
     return path
 
 
+def tiny_argv(text: Path, windows: int, budget: int, *extra: str) -> list[str]:
+    """``spatten eval-lm`` on ``text``, context 32, sweep budget 8, the default's ``budget``."""
+    return ["eval-lm", "--text", str(text), "--context", "32", "--windows", str(windows),
+            "--budgets", "8", "--budget", str(budget), *extra]  # fmt: skip
+
+
 def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], needle: str) -> None:
     try:
         code = cli.main(["eval-lm", *argv])
@@ -108,23 +114,7 @@ def test_tiny_run_writes_json_and_plot(
     text_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, png = tmp_path / "r.json", tmp_path / "r.png"
-    argv = [
-        "eval-lm",
-        "--text",
-        str(text_file),
-        "--context",
-        "32",
-        "--windows",
-        "2",
-        "--budgets",
-        "8",
-        "--budget",
-        "12",
-        "--json",
-        str(out),
-        "--plot",
-        str(png),
-    ]
+    argv = tiny_argv(text_file, 2, 12, "--json", str(out), "--plot", str(png))
     assert cli.main(argv) == 0
     assert "default:" in capsys.readouterr().out
     result = json.loads(out.read_text())
@@ -165,22 +155,7 @@ def test_tiny_run_fixed_point(
     fixed-point perplexity tracks the float one (16 scored tokens, K 6+4 / V 6 without
     pruning: measured 10.427 vs 10.260, +1.6 %)."""
     out = tmp_path / "r.json"
-    argv = [
-        "eval-lm",
-        "--text",
-        str(text_file),
-        "--context",
-        "32",
-        "--windows",
-        "1",
-        "--budgets",
-        "8",
-        "--budget",
-        "0",
-        "--fixed",
-        "--json",
-        str(out),
-    ]
+    argv = tiny_argv(text_file, 1, 0, "--fixed", "--json", str(out))
     assert cli.main(argv) == 0
     assert "[fixed]" in capsys.readouterr().out
     result = json.loads(out.read_text())

@@ -105,26 +105,11 @@ def test_fixed_decode_trace_matches_float_structure() -> None:
 
 
 def test_eval_lm_trace_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.golden.test_eval_lm import ENGLISH
+    from tests.golden.test_eval_lm import ENGLISH, tiny_argv
 
     text, out = tmp_path / "t.txt", tmp_path / "lm.csv"
     text.write_text(ENGLISH)
-    argv = [
-        "eval-lm",
-        "--text",
-        str(text),
-        "--context",
-        "32",
-        "--windows",
-        "1",
-        "--budgets",
-        "8",
-        "--budget",
-        "12",
-        "--trace-out",
-        str(out),
-    ]
-    assert cli.main(argv) == 0
+    assert cli.main(tiny_argv(text, 1, 12, "--trace-out", str(out))) == 0
     assert "trace:" in capsys.readouterr().out
     trace = read_trace(out)
     assert trace.config is not None and trace.config.startswith("smollm2-135m/eval-lm/spatten")
