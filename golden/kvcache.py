@@ -50,6 +50,7 @@ import numpy as np
 from golden import fixed as fx
 from golden.config import kept_count
 from golden.smollm import DTYPE, Hyper, gqa_attention
+from golden.traces import GenBits, GenStep
 
 POLICIES = ("dense", "spatten", "sinks_recent")
 FLOAT_BITS = 16  # k_bits / v_bits value meaning "unquantized" (counted as 16-bit)
@@ -70,6 +71,7 @@ class CacheConfig:
     requant_threshold: float = 0.0
     v_bits: int = FLOAT_BITS  # 1..12: MSBs of the 12-bit V; 16: float V
     value_keep: float = 1.0
+    smooth: bool = False  # host-side channel smoothing of K and V (``Smoothing``)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -130,11 +132,66 @@ def _bits_view(x: np.ndarray, bits: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Smoothing:
+    """Per-channel K and V smoothing, calibrated once per layer and KV head (host side, free
+    for the accelerator): K rows are divided by ``k`` [L, KVH, D] before quantization and the
+    query of every head of the group multiplied by it (``q.k`` unchanged); V rows are divided by
+    ``v`` and the attention output multiplied by it (or, equivalently, ``v`` folded into the
+    rows of W_o). Channels of K are smoothed in RoPE pairs (2i, 2i+1) by the largest pair norm
+    seen, so the rotation keeps the bound; V channels by their largest magnitude; both
+    normalised to a geometric mean of 1. Unquantized, it changes nothing."""
+
+    k: np.ndarray
+    v: np.ndarray
+
+    @classmethod
+    def calibrate(cls, k: np.ndarray, v: np.ndarray) -> Smoothing:
+        """From cached rows k, v [L, KVH, N, D] of a calibration decode."""
+        pair = np.sqrt(k[..., 0::2] ** 2 + k[..., 1::2] ** 2).max(axis=2)
+        return cls(
+            _geo_normalised(np.repeat(pair, 2, axis=-1)), _geo_normalised(np.abs(v).max(axis=2))
+        )
+
+    def inputs(
+        self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """q [B, H, D], k, v [B, KVH, D] of one layer step, smoothed in the batch ``rows``."""
+        sk, sv, r = self.k[layer], self.v[layer], rows[:, None, None]
+        group = q.shape[1] // k.shape[1]
+        return (
+            np.where(r, q * np.repeat(sk, group, axis=0), q),
+            np.where(r, k / sk, k),
+            np.where(r, v / sv, v),
+        )
+
+    def output(self, layer: int, out: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Attention output [B, H, D] back in the model's units in the smoothed rows."""
+        group = out.shape[1] // self.v.shape[1]
+        scale = np.repeat(self.v[layer], group, axis=0)
+        return np.where(rows[:, None, None], out * scale, out).astype(DTYPE)
+
+
+def _geo_normalised(s: np.ndarray) -> np.ndarray:
+    s = np.maximum(s.astype(np.float64), 1e-6)
+    return (s / np.exp(np.log(s).mean(axis=-1, keepdims=True))).astype(DTYPE)
+
+
 class SpattenCache:
     """KV caches of all layers for ``len(configs)`` sequences decoded in lock step."""
 
-    def __init__(self, hp: Hyper, configs: list[CacheConfig], capacity: int) -> None:
+    def __init__(
+        self,
+        hp: Hyper,
+        configs: list[CacheConfig],
+        capacity: int,
+        smoothing: Smoothing | None = None,
+    ) -> None:
         self.hp, self.configs, self.capacity = hp, list(configs), capacity
+        self.smooth_rows = np.array([c.smooth for c in self.configs])
+        if self.smooth_rows.any() and smoothing is None:
+            raise ValueError("a setting with smooth=True needs a Smoothing")
+        self.smoothing = smoothing
         b = len(self.configs)
         shape = (hp.n_layers, b, hp.n_kv_heads, capacity, hp.head_dim)
         self.k = np.zeros(shape, dtype=DTYPE)  # K as first used (MSBs)
@@ -160,6 +217,9 @@ class SpattenCache:
         self.kv_bytes_dense = np.zeros(b)
         self.requant_rows = np.zeros(b, dtype=np.int64)
         self.query_rows = np.zeros(b, dtype=np.int64)
+        self.trace_row: int | None = None  # batch row whose steps go to ``trace``
+        self.trace: list[GenStep] = []
+        self._step_info: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ the step
     def attend(self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -168,12 +228,30 @@ class SpattenCache:
         n = int(self.length[layer])
         if n >= self.capacity:
             raise ValueError(f"cache capacity {self.capacity} exceeded")
+        smooth = self.smoothing is not None and self.smooth_rows.any()
+        if smooth:
+            q, k, v = self.smoothing.inputs(layer, q, k, v, self.smooth_rows)
         self._append(layer, n, k, v)
         mask = self.live[layer, :, : n + 1]
         out, prob = self._attention(layer, n + 1, q, mask)
         self.importance[layer, :, : n + 1] += prob.sum(axis=1)
+        live = int(mask[self.trace_row].sum()) if self.trace_row is not None else 0
         self._evict(layer, n)
-        return out
+        if self.trace_row is not None and self._step_info is not None:
+            r, (need, vmask) = self.trace_row, self._step_info
+            kept = int(self.live[layer, r, : n + 1].sum())
+            self.trace.append(
+                GenStep(
+                    n,
+                    layer,
+                    n + 1,
+                    live,
+                    tuple(bool(x) for x in need[r]),
+                    tuple(int(x) for x in vmask[r].sum(axis=-1)),
+                    kept if kept < live else 0,
+                )
+            )
+        return self.smoothing.output(layer, out, self.smooth_rows) if smooth else out
 
     def _append(self, layer: int, n: int, k: np.ndarray, v: np.ndarray) -> None:
         self.k[layer, :, :, n] = _bits_view(k, self.k_bits)
@@ -198,6 +276,7 @@ class SpattenCache:
                 _, prob_full = gqa_attention(q, self.k_full[layer, :, :, :length], v, mask)
                 prob = np.where(need[..., None], prob_full, prob)
         vmask = self._value_mask(prob, mask)
+        self._step_info = (need, vmask) if self.trace_row is not None else None
         used = np.where(vmask, prob, 0.0).astype(DTYPE).reshape(b, n_kv, n_heads // n_kv, length)
         out = (used @ v).reshape(b, n_heads, d)
         if self.counting:
@@ -255,3 +334,14 @@ class SpattenCache:
     def occupancy(self) -> np.ndarray:
         """Live tokens per layer and row [L, B]."""
         return self.live.sum(axis=2)
+
+
+def trace_bits(cfg: CacheConfig) -> GenBits:
+    """Bit columns of the trace of a setting (float K or V: unquantized)."""
+    return GenBits(
+        k_bits=None if cfg.k_bits == FLOAT_BITS else cfg.k_bits,
+        k_lsb=cfg.k_lsb,
+        threshold=cfg.requant_threshold,
+        v_bits=None if cfg.v_bits == FLOAT_BITS else cfg.v_bits,
+        importance=cfg.policy == "spatten",
+    )

@@ -257,3 +257,74 @@ def densify(rows: Iterable[TraceRow]) -> list[TraceRow]:
                     quant_key_bit=UNQUANTIZED, quant_value_bit=UNQUANTIZED, if_requant=False,
                     auto_requant_incre=UNQUANTIZED, auto_requant_thres=float(UNQUANTIZED),
                     if_topk=False, topk=UNQUANTIZED) for r in rows]
+
+
+# ----------------------------------------------------------------------------- generation
+@dataclass(frozen=True)
+class GenStep:
+    """One (decode step, layer) of a generation run (golden.kvcache / golden.kvfixed), what
+    its trace rows need: ``cached`` positions so far (the new one included), ``live`` keys
+    fetched, per query head the requant decision and the V rows used, ``topk`` the tokens the
+    cache policy kept when it evicted this step (0: no eviction)."""
+
+    step: int
+    layer: int
+    cached: int
+    live: int
+    requant: tuple[bool, ...]
+    values: tuple[int, ...]
+    topk: int = 0
+
+
+@dataclass(frozen=True)
+class GenBits:
+    """Bit columns of a generation trace; ``None`` = unquantized (written as -1)."""
+
+    k_bits: int | None
+    k_lsb: int
+    threshold: float
+    v_bits: int | None
+    importance: bool  # the policy accumulates token importance
+
+
+def _bits(value: int | None) -> int:
+    return UNQUANTIZED if value is None else value
+
+
+def generation_rows(step: GenStep, d: int, bits: GenBits) -> list[TraceRow]:
+    """Rows (one per query head) of one (decode step, layer): the official columns with
+    iteration = the new token's position, sentence length = cached positions, keys fetched =
+    live tokens (a KV head's rows serve its whole GQA group), the top-k on the last head."""
+    requant_on = bits.k_lsb > 0 and bits.k_bits is not None
+    last = len(step.requant) - 1
+    return [
+        TraceRow(
+            iteration_id=step.step,
+            layer_id=step.layer,
+            head_id=h,
+            embedding_length_D=float(d),
+            sentence_length_L=step.cached,
+            key_fetch_num=step.live,
+            quant_key_bit=_bits(bits.k_bits),
+            quant_query_bit=QUERY_BITS if bits.k_bits is not None else UNQUANTIZED,
+            auto_requant_thres=bits.threshold if requant_on else UNQUANTIZED,
+            if_requant=bool(step.requant[h]) and requant_on,
+            auto_requant_incre=bits.k_lsb if requant_on else UNQUANTIZED,
+            value_fetch_num=int(step.values[h]),
+            quant_value_bit=_bits(bits.v_bits),
+            if_accumulate_importance=bits.importance,
+            if_rescale_previous_importance=False,
+            if_topk=bool(step.topk) and h == last,
+            topk=step.topk if step.topk and h == last else UNQUANTIZED,
+        )
+        for h in range(len(step.requant))
+    ]
+
+
+def generation_trace(steps: Iterable[GenStep], d: int, bits: GenBits,
+                     config: str | None = None) -> Trace:
+    """Trace of a generation run, rows ordered by step, layer, head."""
+    trace = Trace(config=config)
+    for step in steps:
+        trace.rows += generation_rows(step, d, bits)
+    return trace

@@ -8,10 +8,12 @@ import argparse
 import sys
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from golden import lm_eval as le
 from golden.eval import write_json
-from golden.kvcache import FLOAT_BITS, CacheConfig
+from golden.kvcache import FLOAT_BITS, CacheConfig, trace_bits
+from golden.traces import GenStep, generation_trace, write_trace
 from spatten.args import NON_NEGATIVE, POSITIVE, RATIO, THRESHOLD, BadInput, read_text
 
 PROG = "spatten eval-lm"
@@ -99,8 +101,23 @@ def add_eval_lm_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         help=f"V bits of the 12-bit integers ({FLOAT_BITS} = float)",
     )
     p.add_argument("--value-keep", type=RATIO, default=1.0, help="local V pruning keep ratio")
+    p.add_argument(
+        "--smooth", action="store_true", help="default run with host-side K/V channel smoothing"
+    )
+    p.add_argument(
+        "--fixed",
+        action="store_true",
+        help="also decode the default run with the bit-exact fixed-point model (slow: "
+        "~0.1 s per token and window on top)",
+    )
     p.add_argument("--json", metavar="OUT", help="write results as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="plot perplexity vs K/V reduction")
+    p.add_argument(
+        "--trace-out",
+        metavar="FILE.csv",
+        help="write the default run's first window as an official-format trace "
+        "(every decode step, layer and query head; for spatten bench --trace)",
+    )
     p.set_defaults(handler=run_eval_lm)
     return p
 
@@ -125,6 +142,7 @@ def _configs(args: argparse.Namespace) -> tuple[CacheConfig, list[CacheConfig], 
         "requant_threshold": args.requant_threshold,
         "v_bits": args.v_bits,
         "value_keep": args.value_keep,
+        "smooth": args.smooth,
     }
     try:
         default = CacheConfig(
@@ -162,6 +180,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.context < 16 or args.context > smollm.hyper().context:
         raise BadInput(f"--context {args.context} not in 16..{smollm.hyper().context}")
     default, sweep, configs = _configs(args)
+    if args.trace_out and not Path(args.trace_out).resolve().parent.is_dir():
+        raise BadInput(f"--trace-out {args.trace_out}: no such directory")
     text, source = _read_text(args.text)
     try:
         wins = le.windows(smollm.tokenize(text), args.context, args.windows)
@@ -172,7 +192,11 @@ def _run(args: argparse.Namespace) -> int:
         f"({source})",
         file=sys.stderr,
     )
-    results = le.evaluate(configs, wins, _progress(args.context - 1))
+    results = le.evaluate(
+        configs, wins, _progress(args.context - 1), trace_config=default if args.trace_out else None
+    )
+    if args.fixed:
+        results += le.evaluate([default], wins, _progress(args.context - 1), fixed=True)
     dense = results[0]
     seconds = time.perf_counter() - started
     print(
@@ -201,10 +225,29 @@ def _run(args: argparse.Namespace) -> int:
                 },
                 "runs": [r.to_dict() for r in results[1:]],
                 "default": best.to_dict(),
+                **({"default_fixed": results[-1].to_dict()} if args.fixed else {}),
                 "sweep_budgets": sorted({c.budget for c in sweep}),
                 "seconds": seconds,
             },
         )
     if args.plot:
         le.plot(results, dense.perplexity, default, args.plot)
+    if args.trace_out:
+        _write_trace(args.trace_out, best.trace, default)
     return 0
+
+
+def _write_trace(path: str, steps: list[GenStep], cfg: CacheConfig) -> None:
+    from golden import smollm
+
+    trace = generation_trace(steps, smollm.hyper().head_dim, trace_bits(cfg), trace_name(cfg))
+    try:
+        write_trace(path, trace)
+    except OSError as err:
+        raise BadInput(f"--trace-out {path}: {err.strerror or err}") from None
+    print(f"trace: {len(trace.rows)} rows ({len(steps)} layer steps) -> {path}")
+
+
+def trace_name(cfg: CacheConfig) -> str:
+    """The trailing config line of a trace (no commas: it is one CSV cell)."""
+    return "smollm2-135m/eval-lm/" + le.label(cfg).replace(", ", "/").replace(" ", "-")

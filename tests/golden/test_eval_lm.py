@@ -24,6 +24,12 @@ def text_file(tmp_path: Path) -> Path:
     return path
 
 
+def tiny_argv(text: Path, windows: int, budget: int, *extra: str) -> list[str]:
+    """``spatten eval-lm`` on ``text``, context 32, sweep budget 8, the default's ``budget``."""
+    return ["eval-lm", "--text", str(text), "--context", "32", "--windows", str(windows),
+            "--budgets", "8", "--budget", str(budget), *extra]  # fmt: skip
+
+
 def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], needle: str) -> None:
     try:
         code = cli.main(["eval-lm", *argv])
@@ -94,27 +100,21 @@ def test_default_text_without_wikitext(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(smollm.tokenize(text)) >= need
 
 
+def test_smooth_option_sets_the_default() -> None:
+    from spatten.eval_lm import _configs
+
+    args = cli.build_parser().parse_args(
+        ["eval-lm", "--context", "64", "--budget", "16", "--smooth"]
+    )
+    default, _, configs = _configs(args)
+    assert default.smooth and sum(c.smooth for c in configs) == 2  # default + its quant-only
+
+
 def test_tiny_run_writes_json_and_plot(
     text_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, png = tmp_path / "r.json", tmp_path / "r.png"
-    argv = [
-        "eval-lm",
-        "--text",
-        str(text_file),
-        "--context",
-        "32",
-        "--windows",
-        "2",
-        "--budgets",
-        "8",
-        "--budget",
-        "12",
-        "--json",
-        str(out),
-        "--plot",
-        str(png),
-    ]
+    argv = tiny_argv(text_file, 2, 12, "--json", str(out), "--plot", str(png))
     assert cli.main(argv) == 0
     assert "default:" in capsys.readouterr().out
     result = json.loads(out.read_text())
@@ -145,3 +145,22 @@ def test_wikitext_dense_perplexity_and_policies() -> None:
     assert dense.perplexity < 20.0
     assert dense.perplexity < spatten.perplexity < sinks.perplexity
     assert spatten.kv_reduction == sinks.kv_reduction > 2.5
+
+
+@pytest.mark.slow
+def test_tiny_run_fixed_point(
+    text_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--fixed decodes the default run again with the bit-exact model (golden.kvfixed): the
+    fixed-point perplexity tracks the float one (16 scored tokens, K 6+4 / V 6 without
+    pruning: measured 10.427 vs 10.260, +1.6 %)."""
+    out = tmp_path / "r.json"
+    argv = tiny_argv(text_file, 1, 0, "--fixed", "--json", str(out))
+    assert cli.main(argv) == 0
+    assert "[fixed]" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    fl, fi = result["default"], result["default_fixed"]
+    assert (fl["model"], fi["model"]) == ("float", "fixed")
+    assert fl["config"] == fi["config"]
+    assert abs(fi["perplexity"] / fl["perplexity"] - 1) < 0.05
+    assert fi["kv_reduction"] > 1.5 and fi["occupancy_per_layer"] == fl["occupancy_per_layer"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from golden import fixed as fx
-from golden.kvcache import CacheConfig, SpattenCache, quantize_rows, seen
+from golden.kvcache import CacheConfig, Smoothing, SpattenCache, quantize_rows, seen
 from golden.smollm import Hyper
 
 HP = Hyper(
@@ -191,3 +191,48 @@ def test_local_value_pruning_uses_top_rows() -> None:
     assert (prob[0].sum(axis=-1) == 5).all() and prob[0][:, 5:].all()
     assert (prob[1].sum(axis=-1) == 10).all()
     assert not np.allclose(out[0], out[1])
+
+
+def _smoothing(seed: int = 8) -> Smoothing:
+    rng = np.random.default_rng(seed)
+    shape = (HP.n_layers, HP.n_kv_heads, 20, HP.head_dim)
+    loud = np.ones(HP.head_dim)
+    loud[2:4] = 30.0  # one loud RoPE pair of channels, as in real K
+    return Smoothing.calibrate(rng.normal(size=shape) * loud, rng.normal(size=shape) * loud)
+
+
+def test_smoothing_calibration_pairs_and_normalised() -> None:
+    sm = _smoothing()
+    np.testing.assert_array_equal(sm.k[..., 0::2], sm.k[..., 1::2])  # RoPE pairs share one
+    np.testing.assert_allclose(np.log(sm.k).mean(axis=-1), 0, atol=1e-5)
+    np.testing.assert_allclose(np.log(sm.v).mean(axis=-1), 0, atol=1e-5)
+    assert (sm.k[..., 2:4] > 5 * sm.k[..., 4:6]).all()
+
+
+def _loud_run(configs: list[CacheConfig], sm: Smoothing, steps: int = 24) -> list[np.ndarray]:
+    rng = np.random.default_rng(9)
+    cache = SpattenCache(HP, configs, steps, sm)
+    loud = np.ones(HP.head_dim, dtype=np.float32)
+    loud[2:4] = 30.0
+    b = len(configs)
+    outs = []
+    for _ in range(steps):
+        q = rng.normal(size=(1, HP.n_heads, HP.head_dim)).astype(np.float32).repeat(b, 0) * 0.3
+        k = (rng.normal(size=(1, HP.n_kv_heads, HP.head_dim)) * loud).astype(np.float32)
+        v = (rng.normal(size=(1, HP.n_kv_heads, HP.head_dim)) * loud).astype(np.float32)
+        outs.append(cache.attend(0, q, k.repeat(b, 0), v.repeat(b, 0)))
+    return outs
+
+
+def test_smoothing_changes_nothing_unquantized_and_helps_quantized() -> None:
+    sm = _smoothing()
+    quant = {"k_bits": 4, "v_bits": 4}
+    cfgs = [CacheConfig(), CacheConfig(smooth=True), CacheConfig(**quant),
+            CacheConfig(smooth=True, **quant)]
+    outs = np.array(_loud_run(cfgs, sm))  # [steps, B, H, D]
+    np.testing.assert_allclose(outs[:, 1], outs[:, 0], rtol=1e-4, atol=1e-5)
+    plain = np.abs(outs[:, 2] - outs[:, 0]).mean()
+    smoothed = np.abs(outs[:, 3] - outs[:, 0]).mean()
+    assert smoothed < 0.7 * plain, (smoothed, plain)
+    with pytest.raises(ValueError, match="Smoothing"):
+        SpattenCache(HP, [CacheConfig(smooth=True)], 4)
