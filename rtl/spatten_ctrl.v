@@ -24,7 +24,9 @@ module spatten_ctrl #(
     parameter integer QS     = 16,     // query slots = (query, head) items between Q fetch and
                                        // row decision (a power of two 4..32, >= H_MAX: in
                                        // generation slot h holds head h's query)
-    parameter integer QSW    = $clog2(QS)
+    parameter integer QSW    = $clog2(QS),
+    parameter integer KREG   = 4,      // key-buffer regions = heads in flight (2 or 4)
+    parameter integer RGW    = $clog2(KREG)
 ) (
     input  wire                       clk,
     input  wire                       rst_n,
@@ -93,12 +95,12 @@ module spatten_ctrl #(
     output wire [CHANNELS-1:0]        kb_wr_en,
     output wire                       kb_wr_merge,
     output wire                       kb_rd_start,  // Q.K reads region kb_rd_rg
-    output wire                       kb_rd_rg,
+    output wire [RGW-1:0]             kb_rd_rg,
     input  wire                       kb_rd_busy,
-    output wire                       kb_wr_rg,     // region the fetched K rows go to
+    output wire [RGW-1:0]             kb_wr_rg,     // region the fetched K rows go to
     output wire                       vb_clr,
     output reg                        kb_clr,       // region kb_clr_rg's valid bits: a new K plane
-    output reg                        kb_clr_rg,
+    output reg  [RGW-1:0]             kb_clr_rg,
     output wire [CHANNELS-1:0]        vb_wr_en,
     input  wire [MAX_N-1:0]           vb_valid,
     output reg  [LANES*16-1:0]        vb_rd_idx,
@@ -186,6 +188,9 @@ module spatten_ctrl #(
   localparam integer HX = HIDX_W + 1;     // head counter width (counts up to H_MAX)
 
   generate
+    if (KREG != 2 && KREG != 4) begin : g_bad_kreg
+      `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: KREG must be 2 or 4 (got %0d)", KREG);
+    end
     if (QS < 4 || QS > 32 || (QS & (QS - 1)) != 0 || QS < H_MAX) begin : g_bad_qs
       `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: QS must be a power of two 4..32 and >= H_MAX (got %0d, H_MAX %0d)", QS, H_MAX);
     end
@@ -196,8 +201,8 @@ module spatten_ctrl #(
   //  * sequencer (st): a command's start, the end-of-command pruning, DONE / ERROR, CLEAR;
   //  * front (f_st): walks the (head, query) items; per item the Q row into a query slot, the
   //    head's K MSB plane into a free key-buffer region (streamed under Q.K), the K LSB plane
-  //    for a re-pass, then the Q.K pass; it runs ahead of the rest by up to QS items and two
-  //    heads (two key-buffer regions);
+  //    for a re-pass, then the Q.K pass; it runs ahead of the rest by up to QS items and KREG
+  //    heads (key-buffer regions);
   //  * row stage (r_st): the rows leave softmax in item order; the decision at the row head
   //    (requant -> the row dropped and the item sent back to the front as a re-pass; every
   //    row the front issued after it is dropped too: it belongs to the old epoch), else the
@@ -266,7 +271,7 @@ module spatten_ctrl #(
   wire fr_q, fr_k, fr_l, br_v;
   reg  fu_busy, vu_busy;         // a job granted, its done not seen
   reg  [1:0] fjob;               // SPATTEN_FJOB_* of the front job in flight: where its rows go
-  reg        fu_rg;              // its key-buffer region (K jobs)
+  reg  [RGW-1:0] fu_rg;          // its key-buffer region (K jobs)
   reg  [QSW-1:0] fu_slot;        // its query slot (one-row Q jobs)
   reg            fu_batch;       // the job is the command's Q batch (generation)
   wire gnt_v    = ~vu_busy & ~v_job_valid & ~stop & br_v;
@@ -321,11 +326,11 @@ module spatten_ctrl #(
   reg            frep;        // a re-pass (K LSB merged, Q.K with MSB + LSB bits)
   reg            fep;         // epoch: flips with every re-pass the front takes back
   reg            fhave;       // an item is left
-  reg            frg;         // key-buffer region of the item's head
+  reg  [RGW-1:0] frg;         // key-buffer region of the item's head
   // key-buffer regions: the head whose MSB plane it holds, busy (rows of that head not yet
   // decided), LSB plane merged, MSB job done
-  reg [HX-1:0]   rg_head [0:1];
-  reg [1:0]      rg_vld, rg_busy, rg_lsb, rg_done;
+  reg [HX-1:0]   rg_head [0:KREG-1];
+  reg [KREG-1:0] rg_vld, rg_busy, rg_lsb, rg_done;
   // query slots: the item whose Q row a slot holds (valid until that item's row passes)
   reg [HX-1:0]   qs_h  [0:QS-1];
   reg [15:0]     qs_qi [0:QS-1];
@@ -342,8 +347,24 @@ module spatten_ctrl #(
   wire           batch_q    = cfg_mode && cfg_stride >= 32'(row_bytes(d7, 5'd12));
   wire [QSW-1:0] f_slot     = cfg_mode ? QSW'(fh) : fseq[QSW-1:0];
   wire           f_slot_hit = qs_vld[f_slot] && qs_h[f_slot] == fh && qs_qi[f_slot] == fqi;
-  wire           rg_hit0    = rg_vld[0] && rg_head[0] == fh;
-  wire           rg_hit1    = rg_vld[1] && rg_head[1] == fh;
+  // the region holding fh's K plane, and a free region (the lowest of each)
+  reg            rg_hit, rg_free;
+  reg [RGW-1:0]  rg_hit_i, rg_free_i;
+  integer rgi;
+  always @(*) begin
+    rg_hit = 1'b0; rg_hit_i = {RGW{1'b0}};
+    rg_free = 1'b0; rg_free_i = {RGW{1'b0}};
+    for (rgi = KREG - 1; rgi >= 0; rgi = rgi - 1) begin
+      if (rg_vld[rgi] && rg_head[rgi] == fh) begin
+        rg_hit = 1'b1;
+        rg_hit_i = RGW'(rgi);
+      end
+      if (!rg_busy[rgi]) begin
+        rg_free = 1'b1;
+        rg_free_i = RGW'(rgi);
+      end
+    end
+  end
   wire [31:0]    f_off      = 32'(fh) * cfg_stride;
   // the first live head, and the next live head after fh (below HEADS and H_MAX)
   reg [HX-1:0]   f_first, f_nh;
@@ -365,7 +386,7 @@ module spatten_ctrl #(
   end
 
   // the descriptor of every issued Q.K row, to the row stage (rows leave softmax in order)
-  localparam integer RQW = 16 + HX + 16 + 1 + QSW + 1 + 1 + 1;
+  localparam integer RQW = 16 + HX + 16 + RGW + QSW + 1 + 1 + 1;
   wire           rq_push, rq_pop, rq_room, rq_have;
   wire [RQW-1:0] rq_head;
   /* verilator lint_off UNUSEDSIGNAL */
@@ -381,7 +402,7 @@ module spatten_ctrl #(
   wire [15:0]    r_seq  = rq_head[RQW-1 -: 16];
   wire [HX-1:0]  r_h    = rq_head[RQW-17 -: HX];
   wire [15:0]    r_qi   = rq_head[RQW-17-HX -: 16];
-  wire           r_rg   = rq_head[QSW + 3];
+  wire [RGW-1:0] r_rg   = rq_head[QSW + 3 +: RGW];
   wire [QSW-1:0] r_slot = rq_head[3 +: QSW];
   wire           r_rep  = rq_head[2];
   wire           r_ep   = rq_head[1];
@@ -634,8 +655,8 @@ module spatten_ctrl #(
           frep <= 1'b0;
           fep <= 1'b0;
           fhave <= f_first_any;
-          rg_vld <= 2'b00;
-          rg_busy <= 2'b00;
+          rg_vld <= {KREG{1'b0}};
+          rg_busy <= {KREG{1'b0}};
           qs_vld <= {QS{1'b0}};
           redo <= 1'b0;
           rep <= 1'b0;   // both epochs start equal (a drained failed command may leave them apart)
@@ -654,11 +675,11 @@ module spatten_ctrl #(
           end else if (!fhave) f_st <= F_END;
           else if (!f_slot_hit) begin
             if (!qs_vld[f_slot]) f_st <= F_QREQ;  // else the slot's item is not decided yet
-          end else if (rg_hit0 || rg_hit1) begin
-            frg <= rg_hit1;
-            f_st <= (frep && !rg_lsb[rg_hit1]) ? F_LREQ : F_QK;
-          end else if (!(rg_busy[0] && rg_busy[1])) begin
-            frg <= rg_busy[0];   // the free region
+          end else if (rg_hit) begin
+            frg <= rg_hit_i;
+            f_st <= (frep && !rg_lsb[rg_hit_i]) ? F_LREQ : F_QK;
+          end else if (rg_free) begin
+            frg <= rg_free_i;
             f_st <= F_KREQ;
           end
         end

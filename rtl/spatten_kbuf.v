@@ -1,4 +1,4 @@
-// Key buffer of spatten_top: two regions of n x D_MAX x 12-bit keys, one per head in flight
+// Key buffer of spatten_top: REGIONS regions of n x D_MAX x 12-bit keys, one per head in flight
 // (the controller fetches the next head's K plane into one region while Q.K reads the other).
 // Every write, clear and read names its region (wr_rg with the write ports, clr_rg with clr,
 // rd_rg sampled with rd_start).
@@ -21,14 +21,16 @@ module spatten_kbuf #(
     parameter integer LANES = 8,    // keys per read beat
     parameter integer D_MAX = 64,   // values per key
     parameter integer MAX_N = 256,  // keys, a multiple of LANES
-    parameter integer WR_PORTS = 1  // keys written per cycle, 1..16
+    parameter integer WR_PORTS = 1, // keys written per cycle, 1..16
+    parameter integer REGIONS = 2,  // heads held, 2 or 4
+    parameter integer RGW = $clog2(REGIONS)
 ) (
     input  wire                        clk,
     input  wire                        rst_n,
     input  wire                        clr,       // a new head: every key of clr_rg invalid
-    input  wire                        clr_rg,
+    input  wire [RGW-1:0]              clr_rg,
     input  wire [WR_PORTS-1:0]         wr_en,
-    input  wire                        wr_rg,
+    input  wire [RGW-1:0]              wr_rg,
     input  wire [WR_PORTS*16-1:0]      wr_idx,
     input  wire [WR_PORTS*D_MAX*12-1:0] wr_data,
     input  wire                        wr_merge,
@@ -36,7 +38,7 @@ module spatten_kbuf #(
     input  wire [3:0]                  lsb_bits,
     input  wire                        rd_start,
     input  wire [15:0]                 rd_n,
-    input  wire                        rd_rg,
+    input  wire [RGW-1:0]              rd_rg,
     output wire                        rd_busy,
     output reg                         k_valid,
     input  wire                        k_ready,
@@ -49,14 +51,17 @@ module spatten_kbuf #(
     if (MAX_N % LANES != 0 || MAX_N < LANES) begin : g_bad
       `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: MAX_N must be a multiple of LANES");
     end
+    if (REGIONS != 2 && REGIONS != 4) begin : g_bad_rg
+      `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: REGIONS must be 2 or 4 (got %0d)", REGIONS);
+    end
     if (WR_PORTS < 1 || WR_PORTS > 16) begin : g_bad_wp
       `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: WR_PORTS must be 1..16 (got %0d)", WR_PORTS);
     end
   endgenerate
 
   localparam integer AW = $clog2(MAX_N);
-  reg [KW-1:0] mem [0:2*MAX_N-1];  // region r at [r*MAX_N +: MAX_N]
-  wire [AW:0] wbase = {wr_rg, {AW{1'b0}}};
+  reg [KW-1:0] mem [0:REGIONS*MAX_N-1];  // region r at [r*MAX_N +: MAX_N]
+  wire [AW+RGW-1:0] wbase = {wr_rg, {AW{1'b0}}};
 
   // LSB merge mask: bits [11-m -: l] of each 12-bit value
   wire [11:0] lmask = 12'(((13'd1 << lsb_bits) - 13'd1) << (4'd12 - msb_bits - lsb_bits));
@@ -65,7 +70,7 @@ module spatten_kbuf #(
   always @(*) begin
     for (p = 0; p < WR_PORTS; p = p + 1)
       for (d = 0; d < D_MAX; d = d + 1)
-        merged[p][d*12 +: 12] = (mem[wbase | (AW+1)'(wr_idx[p*16 +: AW])][d*12 +: 12] & ~lmask)
+        merged[p][d*12 +: 12] = (mem[wbase | (AW+RGW)'(wr_idx[p*16 +: AW])][d*12 +: 12] & ~lmask)
                               | ((wr_data[(p*D_MAX + d)*12 +: 12] >> msb_bits) & lmask);
   end
 
@@ -73,25 +78,25 @@ module spatten_kbuf #(
   always @(posedge clk) begin
     for (wp = 0; wp < WR_PORTS; wp = wp + 1)
       if (wr_en[wp])
-        mem[wbase | (AW+1)'(wr_idx[wp*16 +: AW])] <= wr_merge ? merged[wp] : wr_data[wp*KW +: KW];
+        mem[wbase | (AW+RGW)'(wr_idx[wp*16 +: AW])] <= wr_merge ? merged[wp] : wr_data[wp*KW +: KW];
   end
 
   // key valid bits (MSB writes; an LSB merge only refines a key that is already valid)
-  reg  [MAX_N-1:0] vld_q [0:1];
+  reg  [MAX_N-1:0] vld_q [0:REGIONS-1];
   integer vp, vr;
   always @(posedge clk) begin
-    for (vr = 0; vr < 2; vr = vr + 1)
-      if (!rst_n || (clr && clr_rg == 1'(vr))) begin
+    for (vr = 0; vr < REGIONS; vr = vr + 1)
+      if (!rst_n || (clr && clr_rg == RGW'(vr))) begin
         vld_q[vr] <= {MAX_N{1'b0}};
       end else begin
         for (vp = 0; vp < WR_PORTS; vp = vp + 1)
-          if (wr_en[vp] && !wr_merge && wr_rg == 1'(vr)) vld_q[vr][wr_idx[vp*16 +: AW]] <= 1'b1;
+          if (wr_en[vp] && !wr_merge && wr_rg == RGW'(vr)) vld_q[vr][wr_idx[vp*16 +: AW]] <= 1'b1;
       end
   end
 
   // reader
   reg        active_q;
-  reg        rg_q;     // region being read
+  reg [RGW-1:0] rg_q;  // region being read
   reg [15:0] beat_q;
   reg [15:0] left_q;   // keys not yet sent
   // the beat's keys (those below n) are all written

@@ -240,7 +240,9 @@ module spatten_top #(
   localparam integer QS = (H_MAX <= 4) ? 4 : (H_MAX <= 8) ? 8 : (H_MAX <= 16) ? 16 : 32;
   localparam integer QSW = $clog2(QS);
   wire kb_wr_merge, kb_rd_start, vb_clr, kb_clr;
-  wire kb_clr_rg, kb_wr_rg, kb_rd_rg, kb_rd_busy;
+  localparam integer KREG = 4;  // key-buffer regions: heads whose K plane is held at once
+  wire [$clog2(KREG)-1:0] kb_clr_rg, kb_wr_rg, kb_rd_rg;
+  wire kb_rd_busy;
   wire [CHANNELS-1:0] q_load;
   wire [CHANNELS*QSW-1:0] q_load_slot;
   wire [QSW-1:0] q_rd_slot;
@@ -252,7 +254,8 @@ module spatten_top #(
   wire [LANES*16-1:0] vb_rd_idx;
   wire [LANES*KW-1:0] vb_rd_data;
 
-  spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(CHANNELS)) u_kbuf (
+  spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(CHANNELS),
+                 .REGIONS(KREG)) u_kbuf (
       .clk(clk), .rst_n(rst_n), .clr(kb_clr), .clr_rg(kb_clr_rg), .wr_en(kb_wr_en),
       .wr_rg(kb_wr_rg), .wr_idx(f_out_idx),
       .wr_data(f_out_data), .wr_merge(kb_wr_merge), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
@@ -460,7 +463,8 @@ module spatten_top #(
 
   // ---------------------------------------------------------------- controller
   spatten_ctrl #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
-                 .MACS_ADD_W(MACS_ADD_W), .CHANNELS(CHANNELS), .QS(QS)) u_ctrl (
+                 .MACS_ADD_W(MACS_ADD_W), .CHANNELS(CHANNELS), .QS(QS),
+                 .KREG(KREG)) u_ctrl (
       .clk(clk), .rst_n(rst_n),
       .cmd_start(cmd_start), .cmd_clear(cmd_clear), .cmd_abort(cmd_abort),
       .cfg_mode(cfg_mode), .cfg_n(cfg_n), .cfg_d(cfg_d), .cfg_heads(cfg_heads),
