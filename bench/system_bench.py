@@ -42,6 +42,7 @@ from golden.traffic import dense_bytes
 from verif.tools import BUILD, RTL
 from verif.trace_run import (
     BYTE_CLASSES,
+    MEMS,
     TraceCommand,
     load_trace,
     macs_of,
@@ -469,8 +470,9 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
 
 
 # ================================================================ main =========================
-def run_icarus(trace: str | None, seed: int) -> dict[str, Any]:
-    res = run_trace_on_rtl(trace, "icarus", steps=1, seed=seed, progress=False, dense=False)
+def run_icarus(trace: str | None, seed: int, mem: str) -> dict[str, Any]:
+    res = run_trace_on_rtl(trace, "icarus", steps=1, seed=seed, progress=False, dense=False,
+                           mem=mem)
     res["sim_speed"] = sim_speed(res["records"])
     res["layers"] = sorted({r["command"]["layer"] for r in res["records"]})
     return res
@@ -497,6 +499,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="also write the results (system.json contents) here")
     ap.add_argument("--no-icarus", action="store_true", help="skip the Icarus speed run")
+    ap.add_argument("--mem", choices=MEMS, default="hdl",
+                    help="read memory of the testbench: the HDL model (tb/run/axi_rd_mem_model.v, "
+                         "default) or the cocotbext-axi models (python)")
     ap.add_argument("--quiet", action="store_true", help="simulator output to log files")
 
 
@@ -511,7 +516,7 @@ def bench_build(args: argparse.Namespace, channels: int, dense: bool = True) -> 
     """One Verilator build on the trace: records, per-command table, totals, phases (and the
     dense twins of the commands when ``dense``)."""
     res = run_trace_on_rtl(args.trace, "verilator", args.steps, args.seed, not args.quiet,
-                           dense=dense, channels=channels)
+                           dense=dense, channels=channels, mem=args.mem)
     res["sim_speed"] = sim_speed(res["records"])
     groups = group_layers(load_trace(args.trace).rows)
     table = [analyze(r, groups, res["params"]) for r in res["records"]]
@@ -584,7 +589,7 @@ def run_bench(args: argparse.Namespace) -> int:
     builds = [bench_build(args, ch, dense=i == 0) for i, ch in enumerate(args.channels)]
     main_b = builds[0]
     res, table, tot = main_b["res"], main_b["table"], main_b["tot"]
-    icarus = None if args.no_icarus else run_icarus(args.trace, args.seed)
+    icarus = None if args.no_icarus else run_icarus(args.trace, args.seed, args.mem)
     cpu = {k: {"seconds": sum(cpu_seconds(r["command"], args.seed) for r in res["records"]
                               if r["command"]["kind"] == k)} for k in ("pruned", "dense")}
     plots = plot_all(table, tot, cpu, res["params"])

@@ -84,6 +84,7 @@ PARAMS = {  # icarus: fewer lanes (simulation speed), same D / N range
     "icarus": {"LANES": 4, "D_MAX": 64, "MAX_N": 1024, "H_MAX": 16, "CHANNELS": 2},
 }
 MEM_LATENCY = 20  # cycles from AR to the first R beat of the AXI RAM model, no jitter/pauses
+MEMS = ("hdl", "python")  # read memory of the run: HDL model (verif/hdl_mem.py) or cocotbext-axi
 COUNTERS = ("CYCLES", "BUSY_CYCLES", "MEM_STALL_CYCLES", "MACS_LO", "MACS_HI", "BYTES_Q",
             "BYTES_K_MSB", "BYTES_K_LSB", "BYTES_V_MSB", "BYTES_E", "REQUANT_ROWS",
             "KEPT_TOKENS", "LIVE_HEADS")
@@ -397,7 +398,9 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                      steps: int | None = None, seed: int = 1, progress: bool = True,
                      dense: bool = True, layers: Sequence[int] | None = None,
                      latency: int = MEM_LATENCY, channels: int | None = None,
-                     preflight: bool = True) -> dict[str, Any]:
+                     preflight: bool = True, mem: str = "python",
+                     build_params: dict[str, int] | None = None,
+                     corrupt: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
     """Run trace-shaped generation commands on ``spatten_top`` (Verilator or Icarus) and check
     them against the golden command model; see the module docstring for the mapping.
 
@@ -407,10 +410,19 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     the dense twin of every command (for ``dram_bytes_dense``); ``channels`` sets the build's
     read ports (default PARAMS[sim]). TraceRunError for a command the build refuses: before
     simulating (``preflight``, the golden START checks) and after (an ERROR_CODE the device
-    reported; ``preflight=False`` leaves the refusal to the RTL)."""
+    reported; ``preflight=False`` leaves the refusal to the RTL).
+
+    ``mem``: ``"python"`` = cocotbext-axi read memories on ``spatten_top``; ``"hdl"`` = the
+    benchmark top ``spatten_bench_top`` with the HDL read memory (fixed latency, one beat per
+    port per cycle; ``verif.hdl_mem``), much faster at many channels. ``build_params``
+    overrides PARAMS[sim]; ``corrupt`` (address, xor) pairs flip bytes of the HDL memory only
+    (a mutant: the run must then report mismatches)."""
+    from verif import hdl_mem
     from verif.runner import Bench, run
 
-    build = {**PARAMS[sim], **({"CHANNELS": channels} if channels else {})}
+    if mem not in MEMS:
+        raise ValueError(f"mem must be one of {MEMS} (got {mem!r})")
+    build = {**PARAMS[sim], **(build_params or {}), **({"CHANNELS": channels} if channels else {})}
     steps = DEFAULT_STEPS[sim] if steps is None else steps
     trace = load_trace(trace_path)
     if layers is None and sim == "icarus":
@@ -422,16 +434,26 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                                                       build["MAX_N"], build["H_MAX"]))
     out_dir = BUILD / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"{sim}_ch{build['CHANNELS']}"
+    tag = f"{sim}_ch{build['CHANNELS']}_{mem}"
     job, out = out_dir / f"trace_{tag}_job.json", out_dir / f"trace_{tag}_records.json"
     job.write_text(json.dumps({"commands": [asdict(c) for c in cmds], "seed": seed,
-                               "latency": latency, "progress": progress}))
+                               "latency": latency, "progress": progress, "mem": mem,
+                               "corrupt": [list(c) for c in corrupt]}))
     out.unlink(missing_ok=True)
+    if mem == "hdl":  # the latency is built into the HDL model
+        bench = Bench(hdl_mem.TOPLEVEL, [str(TB_DIR / f) for f in hdl_mem.SOURCES], {},
+                      test_module="trace_tb", tb_dir=TB_DIR, include_dirs=(TB_DIR,),
+                      verilator_args=hdl_mem.VERILATOR_ARGS)
+        hdl_params, plusargs = {"MEM_LATENCY": latency}, hdl_mem.plusargs(out_dir / tag)
+        (out_dir / tag).mkdir(exist_ok=True)
+    else:
+        bench = Bench("spatten_top", ["spatten_top.v"], {}, test_module="trace_tb",
+                      tb_dir=TB_DIR)
+        hdl_params, plusargs = {}, []
     wall0 = time.perf_counter()
     # a plain Verilator build: the bench measures, it does not cover
-    res = run(Bench("spatten_top", ["spatten_top.v"], {}, test_module="trace_tb", tb_dir=TB_DIR),
-              sim, build, seed=seed, log_to_file=not progress, variant="bench",
-              coverage=False,
+    res = run(bench, sim, {**build, **hdl_params}, seed=seed, log_to_file=not progress,
+              variant="bench", coverage=False, plusargs=plusargs,
               extra_env={"SPATTEN_BENCH_JOB": str(job), "SPATTEN_BENCH_OUT": str(out)})
     wall = time.perf_counter() - wall0
     if not out.is_file():
@@ -442,6 +464,6 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     summary = summarize(data["records"], build)
     summary.update(sim=sim, steps=sorted({c.iteration for c in cmds}), wall_s=wall,
                    sim_ok=res.ok, trace=str(trace_path or DEFAULT_TRACE), seed=seed,
-                   latency=latency, complete=len(data["records"]) == len(cmds),
+                   latency=latency, mem=mem, complete=len(data["records"]) == len(cmds),
                    test_wall_s=data.get("test_wall_s"))
     return summary

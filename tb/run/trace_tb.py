@@ -1,10 +1,15 @@
 """cocotb test of the trace runner (``verif.trace_run.run_trace_on_rtl`` builds and runs it).
 
-Reads the job (commands, seed, memory latency) from SPATTEN_BENCH_JOB, drives ``spatten_top``
-through ``verif.axil.AxilDevice`` with a fixed memory latency and no jitter or pauses (a
-benchmark, not a stress test), runs every command with ``verif.trace_run.run_commands``
-(each checked against the golden command model) and rewrites SPATTEN_BENCH_OUT after each
-command, so a long run leaves partial results.
+Reads the job (commands, seed, memory latency, memory model) from SPATTEN_BENCH_JOB, drives
+``spatten_top`` through ``verif.axil.AxilDevice`` with a fixed memory latency and no jitter or
+pauses (a benchmark, not a stress test), runs every command with
+``verif.trace_run.run_commands`` (each checked against the golden command model) and rewrites
+SPATTEN_BENCH_OUT after each command, so a long run leaves partial results.
+
+Memory ``"python"``: the DUT is ``spatten_top`` and cocotbext-axi models serve every port.
+``"hdl"``: the DUT is ``spatten_bench_top`` (``spatten_top`` + the HDL read memory, latency
+built in) and the device is ``verif.hdl_mem.HdlMemDevice``; the job's ``corrupt`` list of
+(address, xor) flips bytes of the HDL memory only (the expect-fail test).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import Any
 import cocotb
 from cocotb.utils import get_sim_time
 
-from verif.axil import measuring_device
+from verif.axil import AxilDevice, measuring_device
+from verif.hdl_mem import HdlMemDevice
 from verif.seeding import params
 from verif.trace_run import MEM_SIZE, TraceCommand, run_commands
 
@@ -60,9 +66,14 @@ class StateProfile:
 async def trace_bench(dut: Any) -> None:
     job = json.loads(Path(os.environ["SPATTEN_BENCH_JOB"]).read_text())
     out = Path(os.environ["SPATTEN_BENCH_OUT"])
-    dev = await measuring_device(dut, params()["CHANNELS"], MEM_SIZE, job["latency"], PERIOD_NS)
+    hdl = job.get("mem", "python") == "hdl"
+    dev = await measuring_device(dut, params()["CHANNELS"], MEM_SIZE, job["latency"], PERIOD_NS,
+                                 HdlMemDevice if hdl else AxilDevice)
+    for addr, xor in job.get("corrupt", []):
+        assert isinstance(dev, HdlMemDevice), "corrupt needs the HDL memory"
+        dev.corrupt(addr, xor)
     cmds = [TraceCommand.from_dict(c) for c in job["commands"]]
-    profile = StateProfile(dut.u_ctrl.st)
+    profile = StateProfile((dut.u_top if hdl else dut).u_ctrl.st)
     cocotb.start_soon(profile.run())
     t0 = time.perf_counter()
 
