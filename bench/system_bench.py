@@ -356,6 +356,14 @@ def limits_text(tot: dict[str, dict[str, Any]], table: Sequence[dict[str, Any]],
     ]
 
 
+def mem_text(res: dict[str, Any]) -> str:
+    """The read memory of a run (``--mem``)."""
+    if res.get("mem") == "hdl":
+        return ("HDL read memory (tb/run/axi_rd_mem_model.v: one beat per port per cycle, "
+                "loaded through a backdoor), cocotbext-axi write RAM")
+    return "cocotbext-axi AXI RAM models (Python) on every port"
+
+
 def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
            tot: dict[str, dict[str, Any]], cpu: dict[str, dict[str, float]],
            icarus: dict[str, Any] | None, plots: Sequence[str], wall: float) -> str:
@@ -373,7 +381,7 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
         f"`{res['trace']}`, decode steps {res['steps']} (evenly spaced, first and last "
         f"included), all 12 layers each; every (step, layer) is one generation command of 12 "
         f"heads, and its dense twin (N = V = L, 12-bit, no requant / top-k) runs too. Memory: "
-        f"AXI RAM model, latency {res['latency']} cycles, no jitter, no pauses. Seed "
+        f"{mem_text(res)}, latency {res['latency']} cycles, no jitter, no pauses. Seed "
         f"{res['seed']}. Commands: {res['commands']}, **mismatches vs the golden command "
         f"model: {res['mismatches']}** (E rows, KEEP list, byte/MAC/requant counters, "
         f"KEPT_TOKENS, LIVE_HEADS). Requant rows measured {res['requant_rate']:.3f} of rows "
@@ -439,7 +447,7 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
         "## 5. Simulator speed",
         "",
         f"- Verilator, full system {params}: **{res['sim_speed']:,.0f} simulated cycles/s** "
-        f"while commands execute (START..DONE, Python AXI memory models included); whole "
+        f"while commands execute (START..DONE; read memory: {mem_text(res)}); whole "
         f"trace run incl. build, golden model and data: {res['wall_s']:.0f} s, of which "
         f"the cocotb test {res['test_wall_s'] or 0:.0f} s (the rest: Verilator build, when "
         f"not cached, and simulator start)",

@@ -35,7 +35,8 @@ TB_RUN = Path(__file__).resolve().parents[1] / "tb" / "run"
 SOURCES = ("spatten_bench_top.v", "axi_rd_mem_model.v")  # in tb/run/
 # only the wrapper's ports and the profiled controller state visible through VPI (the .vlt
 # file): Verilator optimises the rest, the cocotb runner's --public-flat-rw undone
-VERILATOR_ARGS = ("--no-public-flat-rw", str(TB_RUN / "spatten_bench_top.vlt"), "-CFLAGS", "-O2")
+VERILATOR_ARGS = ("--no-public-flat-rw", str(TB_RUN / "spatten_bench_top.vlt"))
+CXX_OPT = "-O2"  # C++ optimisation of the benchmark build (Verilator's default: -Os)
 
 
 def plusargs(folder: Path) -> list[str]:
@@ -98,6 +99,7 @@ class HdlMemDevice(AxilDevice):
         self.dirty: list[tuple[int, int]] = []  # both start zeroed
         self.patch: dict[int, int] = {}
         self.loads = 0
+        self.high = 0  # end of the highest byte range ever marked
         self._seq = {"load": 0, "dump": 0}
         dut.mem_load_req.value = 0
         dut.mem_dump_req.value = 0
@@ -105,6 +107,7 @@ class HdlMemDevice(AxilDevice):
             wram.on_write = self._mark
 
     def _mark(self, addr: int, n: int) -> None:
+        self.high = max(self.high, addr + n)
         if self.dirty and self.dirty[-1][1] == addr:  # the next beat of a burst
             self.dirty[-1] = (self.dirty[-1][0], addr + n)
         else:
@@ -147,6 +150,13 @@ class HdlMemDevice(AxilDevice):
         await self._handshake("dump")
         data = parse_dump(self.dump_file.read_text())
         return data[addr - lo * WORD:addr - lo * WORD + n]
+
+    async def mirror_errors(self) -> list[int]:
+        """Addresses where the HDL memory differs from the bytearray (read back through the
+        backdoor over every byte ever written): empty unless a byte was ``corrupt``-ed."""
+        got = np.frombuffer(await self.read_back(0, self.high), dtype=np.uint8)
+        want = np.frombuffer(bytes(self.mem[:self.high]), dtype=np.uint8)
+        return np.flatnonzero(got != want).tolist()
 
     # ------------------------------------------------------------------ Device protocol
     async def write_mem(self, addr: int, data: bytes) -> None:

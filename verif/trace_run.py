@@ -400,7 +400,8 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                      latency: int = MEM_LATENCY, channels: int | None = None,
                      preflight: bool = True, mem: str = "python",
                      build_params: dict[str, int] | None = None,
-                     corrupt: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
+                     corrupt: Sequence[tuple[int, int]] = (), cxx_opt: str | None = None
+                     ) -> dict[str, Any]:
     """Run trace-shaped generation commands on ``spatten_top`` (Verilator or Icarus) and check
     them against the golden command model; see the module docstring for the mapping.
 
@@ -416,9 +417,11 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     benchmark top ``spatten_bench_top`` with the HDL read memory (fixed latency, one beat per
     port per cycle; ``verif.hdl_mem``), much faster at many channels. ``build_params``
     overrides PARAMS[sim]; ``corrupt`` (address, xor) pairs flip bytes of the HDL memory only
-    (a mutant: the run must then report mismatches)."""
+    (a mutant: the run must then report mismatches); ``cxx_opt``: C++ optimisation flag of the
+    HDL-memory Verilator build (default ``hdl_mem.CXX_OPT``; a short test builds faster with
+    ``-O0``)."""
     from verif import hdl_mem
-    from verif.runner import Bench, run
+    from verif.runner import Bench, param_tag, run
 
     if mem not in MEMS:
         raise ValueError(f"mem must be one of {MEMS} (got {mem!r})")
@@ -443,7 +446,8 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     if mem == "hdl":  # the latency is built into the HDL model
         bench = Bench(hdl_mem.TOPLEVEL, [str(TB_DIR / f) for f in hdl_mem.SOURCES], {},
                       test_module="trace_tb", tb_dir=TB_DIR, include_dirs=(TB_DIR,),
-                      verilator_args=hdl_mem.VERILATOR_ARGS)
+                      verilator_args=(*hdl_mem.VERILATOR_ARGS, "-CFLAGS",
+                                      cxx_opt or hdl_mem.CXX_OPT))
         hdl_params, plusargs = {"MEM_LATENCY": latency}, hdl_mem.plusargs(out_dir / tag)
         (out_dir / tag).mkdir(exist_ok=True)
     else:
@@ -452,8 +456,10 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
         hdl_params, plusargs = {}, []
     wall0 = time.perf_counter()
     # a plain Verilator build: the bench measures, it does not cover
-    res = run(bench, sim, {**build, **hdl_params}, seed=seed, log_to_file=not progress,
-              variant="bench", coverage=False, plusargs=plusargs,
+    params = {**build, **hdl_params}
+    res = run(bench, sim, params, seed=seed, log_to_file=not progress,
+              variant=f"bench_{param_tag(params)}{cxx_opt or ''}", coverage=False,
+              plusargs=plusargs,
               extra_env={"SPATTEN_BENCH_JOB": str(job), "SPATTEN_BENCH_OUT": str(out)})
     wall = time.perf_counter() - wall0
     if not out.is_file():
@@ -465,5 +471,6 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     summary.update(sim=sim, steps=sorted({c.iteration for c in cmds}), wall_s=wall,
                    sim_ok=res.ok, trace=str(trace_path or DEFAULT_TRACE), seed=seed,
                    latency=latency, mem=mem, complete=len(data["records"]) == len(cmds),
-                   test_wall_s=data.get("test_wall_s"))
+                   test_wall_s=data.get("test_wall_s"),
+                   mirror_errors=data.get("mirror_errors"))
     return summary
