@@ -394,6 +394,25 @@ def summarize(records: Sequence[dict[str, Any]], params: dict[str, int]) -> dict
 TB_DIR = ROOT / "tb" / "run"  # trace_tb.py, the cocotb test module
 
 
+def testbench(mem: str, latency: int, folder: Path, cxx_opt: str | None
+              ) -> tuple[Any, dict[str, int], list[str], str]:
+    """(Bench, extra HDL parameters, plusargs, build-folder suffix) of the ``mem`` testbench:
+    ``spatten_top`` with the Python models, or the benchmark top with the HDL memory (its
+    latency built in, backdoor files in ``folder``)."""
+    from verif import hdl_mem
+    from verif.runner import Bench
+
+    if mem == "python":
+        return (Bench("spatten_top", ["spatten_top.v"], {}, test_module="trace_tb",
+                      tb_dir=TB_DIR), {}, [], "")
+    cxx = cxx_opt or hdl_mem.CXX_OPT
+    folder.mkdir(parents=True, exist_ok=True)
+    bench = Bench(hdl_mem.TOPLEVEL, [str(TB_DIR / f) for f in hdl_mem.SOURCES], {},
+                  test_module="trace_tb", tb_dir=TB_DIR, include_dirs=(TB_DIR,),
+                  verilator_args=(*hdl_mem.VERILATOR_ARGS, "-CFLAGS", cxx))
+    return bench, {"MEM_LATENCY": latency}, hdl_mem.plusargs(folder), cxx
+
+
 def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                      steps: int | None = None, seed: int = 1, progress: bool = True,
                      dense: bool = True, layers: Sequence[int] | None = None,
@@ -420,8 +439,7 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     (a mutant: the run must then report mismatches); ``cxx_opt``: C++ optimisation flag of the
     HDL-memory Verilator build (default ``hdl_mem.CXX_OPT``; a short test builds faster with
     ``-O0``)."""
-    from verif import hdl_mem
-    from verif.runner import Bench, param_tag, run
+    from verif.runner import param_tag, run
 
     if mem not in MEMS:
         raise ValueError(f"mem must be one of {MEMS} (got {mem!r})")
@@ -443,22 +461,12 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                                "latency": latency, "progress": progress, "mem": mem,
                                "corrupt": [list(c) for c in corrupt]}))
     out.unlink(missing_ok=True)
-    if mem == "hdl":  # the latency is built into the HDL model
-        bench = Bench(hdl_mem.TOPLEVEL, [str(TB_DIR / f) for f in hdl_mem.SOURCES], {},
-                      test_module="trace_tb", tb_dir=TB_DIR, include_dirs=(TB_DIR,),
-                      verilator_args=(*hdl_mem.VERILATOR_ARGS, "-CFLAGS",
-                                      cxx_opt or hdl_mem.CXX_OPT))
-        hdl_params, plusargs = {"MEM_LATENCY": latency}, hdl_mem.plusargs(out_dir / tag)
-        (out_dir / tag).mkdir(exist_ok=True)
-    else:
-        bench = Bench("spatten_top", ["spatten_top.v"], {}, test_module="trace_tb",
-                      tb_dir=TB_DIR)
-        hdl_params, plusargs = {}, []
+    bench, hdl_params, plusargs, suffix = testbench(mem, latency, out_dir / tag, cxx_opt)
     wall0 = time.perf_counter()
     # a plain Verilator build: the bench measures, it does not cover
     params = {**build, **hdl_params}
     res = run(bench, sim, params, seed=seed, log_to_file=not progress,
-              variant=f"bench_{param_tag(params)}{cxx_opt or ''}", coverage=False,
+              variant=f"bench_{param_tag(params)}{suffix}", coverage=False,
               plusargs=plusargs,
               extra_env={"SPATTEN_BENCH_JOB": str(job), "SPATTEN_BENCH_OUT": str(out)})
     wall = time.perf_counter() - wall0
