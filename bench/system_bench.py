@@ -1,7 +1,7 @@
 """System performance benchmark (issue 8): ``make bench`` / ``spatten bench``.
 
     .venv/bin/python -m bench.system_bench [--steps 3] [--channels 16,2] [--seed 1]
-        [--trace FILE] [--json OUT] [--no-icarus] [--quiet]
+        [--trace FILE] [--json OUT] [--no-icarus] [--mem hdl|python] [--quiet]
 
 Everything below is measured in the same run and written to build/bench/ (report.md,
 system.json, PNG plots):
@@ -11,7 +11,9 @@ system.json, PNG plots):
    build also runs the dense twins) on the GPT-2 small trace, subsampled decode steps, every
    command checked against the golden command model (``bench.trace_sim``), against the
    official behaviour model ``bert.cpp`` re-implemented (``bench.refmodel``) at the build's
-   channel count and at 16 channels, 512 multipliers, sizeZE 16;
+   channel count and at 16 channels, 512 multipliers, sizeZE 16; the read ports on the HDL
+   memory model of ``tb/run/spatten_bench_top.v`` (``--mem hdl``, default: fixed latency,
+   one beat per port per cycle) or on cocotbext-axi models (``--mem python``);
 2. roofline bounds per command: compute = max(Q.K MACs, P.V MACs) / (LANES x D_MAX),
    memory = max(read bytes / (32 B x CHANNELS), E bytes / 32 B); efficiency = max / cycles;
 3. DRAM bytes per class from the RTL byte counters, pruned trace vs its dense twin;
