@@ -98,7 +98,6 @@ class HdlMemDevice(AxilDevice):
         self.load_file, self.dump_file = Path(str(args[LOAD_ARG])), Path(str(args[DUMP_ARG]))
         self.dirty: list[tuple[int, int]] = []  # both start zeroed
         self.patch: dict[int, int] = {}
-        self.loads = 0
         self.high = 0  # end of the highest byte range ever marked
         self._seq = {"load": 0, "dump": 0}
         dut.mem_load_req.value = 0
@@ -139,7 +138,6 @@ class HdlMemDevice(AxilDevice):
         self.load_file.write_bytes(load_text(self.mem, merge(self.dirty), self.patch))
         self.dirty = []
         await self._handshake("load")
-        self.loads += 1
 
     async def read_back(self, addr: int, n: int) -> bytes:
         """``n`` bytes at ``addr`` read from the HDL memory (``$writememh``), after a flush."""
@@ -154,6 +152,8 @@ class HdlMemDevice(AxilDevice):
     async def mirror_errors(self) -> list[int]:
         """Addresses where the HDL memory differs from the bytearray (read back through the
         backdoor over every byte ever written): empty unless a byte was ``corrupt``-ed."""
+        if not self.high:
+            return []
         got = np.frombuffer(await self.read_back(0, self.high), dtype=np.uint8)
         want = np.frombuffer(bytes(self.mem[:self.high]), dtype=np.uint8)
         return np.flatnonzero(got != want).tolist()
