@@ -1,7 +1,7 @@
 """System performance benchmark (issue 8): ``make bench`` / ``spatten bench``.
 
     .venv/bin/python -m bench.system_bench [--steps 3] [--channels 16,2] [--seed 1]
-        [--trace FILE] [--json OUT] [--no-icarus] [--quiet]
+        [--trace FILE] [--json OUT] [--no-icarus] [--mem hdl|python] [--quiet]
 
 Everything below is measured in the same run and written to build/bench/ (report.md,
 system.json, PNG plots):
@@ -11,7 +11,9 @@ system.json, PNG plots):
    build also runs the dense twins) on the GPT-2 small trace, subsampled decode steps, every
    command checked against the golden command model (``bench.trace_sim``), against the
    official behaviour model ``bert.cpp`` re-implemented (``bench.refmodel``) at the build's
-   channel count and at 16 channels, 512 multipliers, sizeZE 16;
+   channel count and at 16 channels, 512 multipliers, sizeZE 16; the read ports on the HDL
+   memory model of ``tb/run/spatten_bench_top.v`` (``--mem hdl``, default: fixed latency,
+   one beat per port per cycle) or on cocotbext-axi models (``--mem python``);
 2. roofline bounds per command: compute = max(Q.K MACs, P.V MACs) / (LANES x D_MAX),
    memory = max(read bytes / (32 B x CHANNELS), E bytes / 32 B); efficiency = max / cycles;
 3. DRAM bytes per class from the RTL byte counters, pruned trace vs its dense twin;
@@ -42,6 +44,7 @@ from golden.traffic import dense_bytes
 from verif.tools import BUILD, RTL
 from verif.trace_run import (
     BYTE_CLASSES,
+    MEMS,
     TraceCommand,
     load_trace,
     macs_of,
@@ -380,6 +383,14 @@ def limits_text(tot: dict[str, dict[str, Any]], table: Sequence[dict[str, Any]],
     ]
 
 
+def mem_text(res: dict[str, Any]) -> str:
+    """The read memory of a run (``--mem``)."""
+    if res.get("mem") == "hdl":
+        return ("HDL read memory (tb/run/axi_rd_mem_model.v: one beat per port per cycle, "
+                "loaded through a backdoor), cocotbext-axi write RAM")
+    return "cocotbext-axi AXI RAM models (Python) on every port"
+
+
 def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
            tot: dict[str, dict[str, Any]], cpu: dict[str, dict[str, float]],
            icarus: dict[str, Any] | None, plots: Sequence[str], wall: float) -> str:
@@ -397,7 +408,7 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
         f"`{res['trace']}`, decode steps {res['steps']} (evenly spaced, first and last "
         f"included), all 12 layers each; every (step, layer) is one generation command of 12 "
         f"heads, and its dense twin (N = V = L, 12-bit, no requant / top-k) runs too. Memory: "
-        f"AXI RAM model, latency {res['latency']} cycles, no jitter, no pauses. Seed "
+        f"{mem_text(res)}, latency {res['latency']} cycles, no jitter, no pauses. Seed "
         f"{res['seed']}. Commands: {res['commands']}, **mismatches vs the golden command "
         f"model: {res['mismatches']}** (E rows, KEEP list, byte/MAC/requant counters, "
         f"KEPT_TOKENS, LIVE_HEADS). Requant rows measured {res['requant_rate']:.3f} of rows "
@@ -463,7 +474,7 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
         "## 5. Simulator speed",
         "",
         f"- Verilator, full system {params}: **{res['sim_speed']:,.0f} simulated cycles/s** "
-        f"while commands execute (START..DONE, Python AXI memory models included); whole "
+        f"while commands execute (START..DONE; read memory: {mem_text(res)}); whole "
         f"trace run incl. build, golden model and data: {res['wall_s']:.0f} s, of which "
         f"the cocotb test {res['test_wall_s'] or 0:.0f} s (the rest: Verilator build, when "
         f"not cached, and simulator start)",
@@ -499,8 +510,9 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
 
 
 # ================================================================ main =========================
-def run_icarus(trace: str | None, seed: int) -> dict[str, Any]:
-    res = run_trace_on_rtl(trace, "icarus", steps=1, seed=seed, progress=False, dense=False)
+def run_icarus(trace: str | None, seed: int, mem: str) -> dict[str, Any]:
+    res = run_trace_on_rtl(trace, "icarus", steps=1, seed=seed, progress=False, dense=False,
+                           mem=mem)
     res["sim_speed"] = sim_speed(res["records"])
     res["layers"] = sorted({r["command"]["layer"] for r in res["records"]})
     return res
@@ -527,6 +539,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="also write the results (system.json contents) here")
     ap.add_argument("--no-icarus", action="store_true", help="skip the Icarus speed run")
+    ap.add_argument("--mem", choices=MEMS, default="hdl",
+                    help="read memory of the testbench: the HDL model (tb/run/axi_rd_mem_model.v, "
+                         "default) or the cocotbext-axi models (python)")
     ap.add_argument("--quiet", action="store_true", help="simulator output to log files")
 
 
@@ -541,7 +556,7 @@ def bench_build(args: argparse.Namespace, channels: int, dense: bool = True) -> 
     """One Verilator build on the trace: records, per-command table, totals, phases (and the
     dense twins of the commands when ``dense``)."""
     res = run_trace_on_rtl(args.trace, "verilator", args.steps, args.seed, not args.quiet,
-                           dense=dense, channels=channels)
+                           dense=dense, channels=channels, mem=args.mem)
     res["sim_speed"] = sim_speed(res["records"])
     groups = group_layers(load_trace(args.trace).rows)
     table = [analyze(r, groups, res["params"]) for r in res["records"]]
@@ -615,7 +630,7 @@ def run_bench(args: argparse.Namespace) -> int:
     builds = [bench_build(args, ch, dense=i == 0) for i, ch in enumerate(args.channels)]
     main_b = builds[0]
     res, table, tot = main_b["res"], main_b["table"], main_b["tot"]
-    icarus = None if args.no_icarus else run_icarus(args.trace, args.seed)
+    icarus = None if args.no_icarus else run_icarus(args.trace, args.seed, args.mem)
     cpu = {k: {"seconds": sum(cpu_seconds(r["command"], args.seed) for r in res["records"]
                               if r["command"]["kind"] == k)} for k in ("pruned", "dense")}
     plots = plot_all(table, tot, cpu, res["params"])

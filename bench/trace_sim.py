@@ -15,7 +15,7 @@ import sys
 
 from spatten.args import POSITIVE, SEED, fail, one_line_errors
 from verif import trace_run
-from verif.trace_run import DEFAULT_TRACE, PARAMS, TRACE_ERRORS, run_trace_on_rtl
+from verif.trace_run import DEFAULT_TRACE, MEMS, PARAMS, TRACE_ERRORS, run_trace_on_rtl
 
 
 def layer_list(text: str) -> list[int]:
@@ -42,14 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=SEED, default=1)
     ap.add_argument("--channels", type=int, choices=(1, 2, 4, 8, 16),
                     help="read ports of the build (default 2)")
+    ap.add_argument("--mem", choices=MEMS, default="hdl",
+                    help="read memory: HDL model (fast, default) or cocotbext-axi (python)")
     one_line_errors(ap)
     args = ap.parse_args(argv)
     try:
         res = run_trace_on_rtl(args.trace, args.sim, args.steps, args.seed, True,
-                               not args.no_dense, args.layers, channels=args.channels)
+                               not args.no_dense, args.layers, channels=args.channels,
+                               mem=args.mem)
     except TRACE_ERRORS as err:
         return fail(ap.prog, str(err))
-    keys = ("sim", "steps", "commands", "mismatches", "cycles", "cycles_dense", "dram_bytes",
+    keys = ("sim", "mem", "steps", "commands", "mismatches", "cycles", "cycles_dense", "dram_bytes",
             "dram_bytes_dense", "mac_utilization", "requant_rate", "wall_s")
     print(json.dumps({k: res[k] for k in keys}, indent=1))
     return 0 if res["mismatches"] == 0 and res["complete"] else 1

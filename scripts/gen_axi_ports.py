@@ -8,10 +8,13 @@ ports at or above ``CHANNELS`` are tied off. Two include files come from this sc
 * ``rtl/spatten_axi_rd_ports.vh``: the port declarations (inside a port list, each line ends
   with a comma);
 * ``rtl/spatten_axi_rd_map.vh``: per channel, its port wired to slice ``c`` of the flattened
-  vectors of ``kv_fetch_array`` (``ax_*``, declared by the including module), or tied off.
+  vectors of ``kv_fetch_array`` (``ax_*``, declared by the including module), or tied off;
+* ``tb/run/spatten_axi_rd_conn.vh``: the 16 port groups of a ``spatten_top`` instance
+  connected to slice ``c`` of 16-port flattened vectors ``ax_*`` (the benchmark testbench
+  top ``tb/run/spatten_bench_top.v``, which hands them to its HDL memory model).
 
-Usage: ``python scripts/gen_axi_ports.py [OUT_DIR]`` (default ``rtl``). tests/test_generated.py
-fails when the files in rtl/ are stale.
+Usage: ``python scripts/gen_axi_ports.py [OUT_DIR [TB_DIR]]`` (default ``rtl`` and
+``tb/run``). tests/test_generated_rtl.py fails when the committed files are stale.
 """
 
 from __future__ import annotations
@@ -82,14 +85,26 @@ def axi_map() -> str:
     return "".join(lines)
 
 
+def instance_conn() -> str:
+    lines = [HEADER]
+    for c in range(PORTS):
+        for name, _direction, width, vec, _tie in SIGNALS:
+            sl = f"{vec}[{c * width} +: {width}]" if width > 1 else f"{vec}[{c}]"
+            lines.append(f"      .m_axi{c}_{name}({sl}),\n")
+    return "".join(lines)
+
+
 FILES = {"spatten_axi_rd_ports.vh": ports, "spatten_axi_rd_map.vh": axi_map}
+TB_FILES = {"spatten_axi_rd_conn.vh": instance_conn}
 
 
-def write(out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, fn in FILES.items():
-        (out_dir / name).write_text(fn())
+def write(out_dir: Path, tb_dir: Path | None = None) -> None:
+    for folder, files in ((out_dir, FILES), (tb_dir or out_dir, TB_FILES)):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, fn in files.items():
+            (folder / name).write_text(fn())
 
 
 if __name__ == "__main__":
-    write(Path(sys.argv[1] if len(sys.argv) > 1 else "rtl"))
+    args = [Path(a) for a in sys.argv[1:3]]
+    write(args[0] if args else Path("rtl"), args[1] if len(args) > 1 else Path("tb/run"))

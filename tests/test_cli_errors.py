@@ -71,6 +71,7 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: 
     (["bench", "--steps", "0"], "--steps: must be >= 1"),
     (["bench", "--seed", "x"], "not an integer"),
     (["bench", "--channels", "3"], "channel counts"),
+    (["bench", "--mem", "verilog"], "invalid choice"),
     (["blocks", "--seed", "-3"], "--seed: must be in 0..2147483647"),
     (["frobnicate"], "invalid choice"),
 ])
@@ -195,6 +196,7 @@ def test_a_command_the_device_refuses_fails_the_trace_run(tmp_path: Path) -> Non
     (["--layers", "x"], "--layers: not a comma-separated list"),
     (["--layers", "-1"], "--layers: layers must be integers >= 0"),
     (["--steps", "0"], "--steps: must be >= 1"),
+    (["--mem", "dpi"], "--mem: invalid choice"),
     (["missing.csv"], "cannot read trace missing.csv"),
 ])
 def test_trace_sim_command_line(argv: list[str], needle: str,

@@ -12,7 +12,8 @@
 
 :class:`ErrAxiRamWrite` — an ``AxiRamWrite`` whose write response is SLVERR/DECERR when a
 burst touches an error range (the refused beats are not written), after ``latency`` cycles,
-with the bursts recorded.
+with the bursts recorded; ``on_write(addr, nbytes)``, when set, is called after every beat
+written (the benchmark's HDL read memory mirrors what the write port wrote, verif/hdl_mem.py).
 
 Random backpressure: :func:`pause_gen` gives the pause generators of cocotbext-axi.
 """
@@ -124,6 +125,7 @@ class ErrAxiRamWrite(AxiRamWrite):
         self.error_ranges: list[tuple[int, int, int]] = []
         self.bursts: list[tuple[int, int]] = []
         self.beats = 0
+        self.on_write: Callable[[int, int], None] | None = None
         self.aw_channel.queue_occupancy_limit = 16
         self.w_channel.queue_occupancy_limit = 64
 
@@ -156,6 +158,8 @@ class ErrAxiRamWrite(AxiRamWrite):
                     for i in range(self.byte_lanes):
                         if strb >> i & 1:
                             self.write((a + i) % self.size, data[i:i + 1])
+                    if self.on_write is not None:
+                        self.on_write(a % self.size, self.byte_lanes)
                 self.beats += 1
             if self.latency:
                 await ClockCycles(self.clock, self.latency)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -145,17 +145,21 @@ class AxilDevice:
 
 
 async def measuring_device(dut: HierarchyObject, channels: int, mem_size: int, latency: int,
-                           period_ns: int = 10) -> AxilDevice:
+                           period_ns: int = 10,
+                           device: Callable[[HierarchyObject, AxilConfig], AxilDevice]
+                           = AxilDevice) -> AxilDevice:
     """``spatten_top`` ready for measured runs (``spatten run``, the trace benchmark): clock
     started, reset, done interrupt enabled; AXI memory with a fixed ``latency``, no jitter and no
-    random pauses (a measurement, not a stress test); one INFO line per bus access silenced."""
+    random pauses (a measurement, not a stress test); one INFO line per bus access silenced.
+    ``device`` builds the device (``verif.hdl_mem.HdlMemDevice`` on the benchmark top, whose
+    read ports are HDL memory: no read port is found for the Python models there)."""
     start_clock(dut.clk, period_ns)
     dut.rst_n.value = 0
     cfg = AxilConfig(mem_prefixes=(*channel_prefixes(channels), "m_axiw"), mem_size=mem_size,
                      latency=latency, jitter=0, read_pause=(0.0, 0.0),
                      write_pause=(0.0, 0.0, 0.0), period_ns=period_ns, poll_cycles=16,
                      use_irq=True, timeout_cycles=20_000_000 // 64)
-    dev = AxilDevice(dut, cfg)
+    dev = device(dut, cfg)
     for prefix in (cfg.csr_prefix, *cfg.mem_prefixes):
         logging.getLogger(f"cocotb.{dut._name}.{prefix}").setLevel(logging.WARNING)
     await reset(dut.clk, dut.rst_n, 5)

@@ -30,6 +30,8 @@ class Bench:
     parameters: Mapping[str, int] = field(default_factory=dict)
     test_module: str = ""  # defaults to test_<toplevel>
     tb_dir: Path | None = None  # defaults to tb/<toplevel>
+    include_dirs: Sequence[Path] = ()  # `include search path besides rtl/
+    verilator_args: Sequence[str] = ()  # extra Verilator build arguments (e.g. a .vlt file)
 
     @property
     def module(self) -> str:
@@ -104,6 +106,7 @@ def run(
     rtl_dir: Path = RTL,
     variant: str = "",
     coverage: bool | None = None,
+    plusargs: Sequence[str] = (),
 ) -> Results:
     """Build (incrementally) and run ``bench`` on ``sim``; return what the results XML says.
     ``coverage`` overrides SPATTEN_COVERAGE for this run (Verilator only)."""
@@ -118,13 +121,14 @@ def run(
     build_dir = BUILD / "sim" / bench.toplevel / sim / variant
     build_dir.mkdir(parents=True, exist_ok=True)
     # -y: submodules are found in rtl/ by module name, so a Bench lists only its top file.
-    build_args = ["-I" + str(rtl_dir), "-y", str(rtl_dir)]
+    build_args = ["-I" + str(rtl_dir), "-y", str(rtl_dir), *(f"-I{d}" for d in bench.include_dirs)]
     if sim == "verilator":
         # Coverage and asserts are cheap at our sizes; --x-assign/initial unique makes a
         # missing reset show up as random values instead of a friendly zero.
         build_args += ["--assert", "--x-assign", "unique", "--x-initial", "unique"]
         if cov:
             build_args += ["--coverage-line", "--coverage-toggle", "--coverage-user"]
+        build_args += list(bench.verilator_args)
     runner = get_runner(sim)
     log = build_dir / "sim.log" if log_to_file else None
     runner.build(
@@ -150,10 +154,10 @@ def run(
            **(extra_env or {})}
     if sim == "verilator":
         # Each run gets its own seed for Verilator's own randomisation of X values.
-        plusargs = [f"+verilator+seed+{seed % 2**31 or 1}", "+verilator+rand+reset+2",
-                    f"+verilator+coverage+file+coverage-{testcase or 'all'}.dat"]
+        sim_plusargs = [f"+verilator+seed+{seed % 2**31 or 1}", "+verilator+rand+reset+2",
+                        f"+verilator+coverage+file+coverage-{testcase or 'all'}.dat"]
     else:
-        plusargs = []
+        sim_plusargs = []
     try:
         runner.test(
             test_module=bench.module,
@@ -165,7 +169,7 @@ def run(
             test_dir=build_dir,
             results_xml=str(xml),
             extra_env=env,
-            plusargs=plusargs,
+            plusargs=[*sim_plusargs, *plusargs],
             log_file=log,
         )
     except SystemExit:

@@ -93,6 +93,7 @@ PARAMS = {  # icarus: fewer lanes (simulation speed), same D / N range
     "icarus": {"LANES": 4, "D_MAX": 64, "MAX_N": 1024, "H_MAX": 16, "CHANNELS": 2},
 }
 MEM_LATENCY = 20  # cycles from AR to the first R beat of the AXI RAM model, no jitter/pauses
+MEMS = ("hdl", "python")  # read memory of the run: HDL model (verif/hdl_mem.py) or cocotbext-axi
 COUNTERS = ("CYCLES", "BUSY_CYCLES", "MEM_STALL_CYCLES", "MACS_LO", "MACS_HI", "BYTES_Q",
             "BYTES_K_MSB", "BYTES_K_LSB", "BYTES_V_MSB", "BYTES_E", "REQUANT_ROWS",
             "KEPT_TOKENS", "LIVE_HEADS")
@@ -401,11 +402,33 @@ def summarize(records: Sequence[dict[str, Any]], params: dict[str, int]) -> dict
 TB_DIR = ROOT / "tb" / "run"  # trace_tb.py, the cocotb test module
 
 
+def testbench(mem: str, latency: int, folder: Path, cxx_opt: str | None
+              ) -> tuple[Any, dict[str, int], list[str], str]:
+    """(Bench, extra HDL parameters, plusargs, build-folder suffix) of the ``mem`` testbench:
+    ``spatten_top`` with the Python models, or the benchmark top with the HDL memory (its
+    latency built in, backdoor files in ``folder``)."""
+    from verif import hdl_mem
+    from verif.runner import Bench
+
+    if mem == "python":
+        return (Bench("spatten_top", ["spatten_top.v"], {}, test_module="trace_tb",
+                      tb_dir=TB_DIR), {}, [], "")
+    cxx = cxx_opt or hdl_mem.CXX_OPT
+    folder.mkdir(parents=True, exist_ok=True)
+    bench = Bench(hdl_mem.TOPLEVEL, [str(TB_DIR / f) for f in hdl_mem.SOURCES], {},
+                  test_module="trace_tb", tb_dir=TB_DIR, include_dirs=(TB_DIR,),
+                  verilator_args=(*hdl_mem.VERILATOR_ARGS, "-CFLAGS", cxx))
+    return bench, {"MEM_LATENCY": latency}, hdl_mem.plusargs(folder), cxx
+
+
 def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                      steps: int | None = None, seed: int = 1, progress: bool = True,
                      dense: bool = True, layers: Sequence[int] | None = None,
                      latency: int = MEM_LATENCY, channels: int | None = None,
-                     preflight: bool = True) -> dict[str, Any]:
+                     preflight: bool = True, mem: str = "python",
+                     build_params: dict[str, int] | None = None,
+                     corrupt: Sequence[tuple[int, int]] = (), cxx_opt: str | None = None
+                     ) -> dict[str, Any]:
     """Run trace-shaped generation commands on ``spatten_top`` (Verilator or Icarus) and check
     them against the golden command model; see the module docstring for the mapping.
 
@@ -415,10 +438,20 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     the dense twin of every command (for ``dram_bytes_dense``); ``channels`` sets the build's
     read ports (default PARAMS[sim]). TraceRunError for a command the build refuses: before
     simulating (``preflight``, the golden START checks) and after (an ERROR_CODE the device
-    reported; ``preflight=False`` leaves the refusal to the RTL)."""
-    from verif.runner import Bench, run
+    reported; ``preflight=False`` leaves the refusal to the RTL).
 
-    build = {**PARAMS[sim], **({"CHANNELS": channels} if channels else {})}
+    ``mem``: ``"python"`` = cocotbext-axi read memories on ``spatten_top``; ``"hdl"`` = the
+    benchmark top ``spatten_bench_top`` with the HDL read memory (fixed latency, one beat per
+    port per cycle; ``verif.hdl_mem``), much faster at many channels. ``build_params``
+    overrides PARAMS[sim]; ``corrupt`` (address, xor) pairs flip bytes of the HDL memory only
+    (a mutant: the run must then report mismatches); ``cxx_opt``: C++ optimisation flag of the
+    HDL-memory Verilator build (default ``hdl_mem.CXX_OPT``; a short test builds faster with
+    ``-O0``)."""
+    from verif.runner import param_tag, run
+
+    if mem not in MEMS:
+        raise ValueError(f"mem must be one of {MEMS} (got {mem!r})")
+    build = {**PARAMS[sim], **(build_params or {}), **({"CHANNELS": channels} if channels else {})}
     steps = DEFAULT_STEPS[sim] if steps is None else steps
     trace = load_trace(trace_path)
     if layers is None and sim == "icarus":
@@ -430,16 +463,19 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
                                                       build["MAX_N"], build["H_MAX"]))
     out_dir = BUILD / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"{sim}_ch{build['CHANNELS']}"
+    tag = f"{sim}_ch{build['CHANNELS']}_{mem}"
     job, out = out_dir / f"trace_{tag}_job.json", out_dir / f"trace_{tag}_records.json"
     job.write_text(json.dumps({"commands": [asdict(c) for c in cmds], "seed": seed,
-                               "latency": latency, "progress": progress}))
+                               "latency": latency, "progress": progress, "mem": mem,
+                               "corrupt": [list(c) for c in corrupt]}))
     out.unlink(missing_ok=True)
+    bench, hdl_params, plusargs, suffix = testbench(mem, latency, out_dir / tag, cxx_opt)
     wall0 = time.perf_counter()
     # a plain Verilator build: the bench measures, it does not cover
-    res = run(Bench("spatten_top", ["spatten_top.v"], {}, test_module="trace_tb", tb_dir=TB_DIR),
-              sim, build, seed=seed, log_to_file=not progress, variant="bench",
-              coverage=False,
+    params = {**build, **hdl_params}
+    res = run(bench, sim, params, seed=seed, log_to_file=not progress,
+              variant=f"bench_{param_tag(params)}{suffix}", coverage=False,
+              plusargs=plusargs,
               extra_env={"SPATTEN_BENCH_JOB": str(job), "SPATTEN_BENCH_OUT": str(out)})
     wall = time.perf_counter() - wall0
     if not out.is_file():
@@ -450,6 +486,7 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     summary = summarize(data["records"], build)
     summary.update(sim=sim, steps=sorted({c.iteration for c in cmds}), wall_s=wall,
                    sim_ok=res.ok, trace=str(trace_path or DEFAULT_TRACE), seed=seed,
-                   latency=latency, complete=len(data["records"]) == len(cmds),
-                   test_wall_s=data.get("test_wall_s"))
+                   latency=latency, mem=mem, complete=len(data["records"]) == len(cmds),
+                   test_wall_s=data.get("test_wall_s"),
+                   mirror_errors=data.get("mirror_errors"))
     return summary

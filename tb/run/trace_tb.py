@@ -1,10 +1,15 @@
 """cocotb test of the trace runner (``verif.trace_run.run_trace_on_rtl`` builds and runs it).
 
-Reads the job (commands, seed, memory latency) from SPATTEN_BENCH_JOB, drives ``spatten_top``
-through ``verif.axil.AxilDevice`` with a fixed memory latency and no jitter or pauses (a
-benchmark, not a stress test), runs every command with ``verif.trace_run.run_commands``
-(each checked against the golden command model) and rewrites SPATTEN_BENCH_OUT after each
-command, so a long run leaves partial results.
+Reads the job (commands, seed, memory latency, memory model) from SPATTEN_BENCH_JOB, drives
+``spatten_top`` through ``verif.axil.AxilDevice`` with a fixed memory latency and no jitter or
+pauses (a benchmark, not a stress test), runs every command with
+``verif.trace_run.run_commands`` (each checked against the golden command model) and rewrites
+SPATTEN_BENCH_OUT after each command, so a long run leaves partial results.
+
+Memory ``"python"``: the DUT is ``spatten_top`` and cocotbext-axi models serve every port.
+``"hdl"``: the DUT is ``spatten_bench_top`` (``spatten_top`` + the HDL read memory, latency
+built in) and the device is ``verif.hdl_mem.HdlMemDevice``; the job's ``corrupt`` list of
+(address, xor) flips bytes of the HDL memory only (the expect-fail test).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import Any
 import cocotb
 from cocotb.utils import get_sim_time
 
-from verif.axil import measuring_device
+from verif.axil import AxilDevice, measuring_device
+from verif.hdl_mem import HdlMemDevice
 from verif.seeding import params
 from verif.trace_run import MEM_SIZE, TraceCommand, run_commands
 
@@ -62,10 +68,16 @@ class StateProfile:
 async def trace_bench(dut: Any) -> None:
     job = json.loads(Path(os.environ["SPATTEN_BENCH_JOB"]).read_text())
     out = Path(os.environ["SPATTEN_BENCH_OUT"])
-    dev = await measuring_device(dut, params()["CHANNELS"], MEM_SIZE, job["latency"], PERIOD_NS)
+    hdl = job.get("mem", "python") == "hdl"
+    dev = await measuring_device(dut, params()["CHANNELS"], MEM_SIZE, job["latency"], PERIOD_NS,
+                                 HdlMemDevice if hdl else AxilDevice)
+    for addr, xor in job.get("corrupt", []):
+        assert isinstance(dev, HdlMemDevice), "corrupt needs the HDL memory"
+        dev.corrupt(addr, xor)
     cmds = [TraceCommand.from_dict(c) for c in job["commands"]]
-    profile = StateProfile(dut.u_ctrl.st)
-    stages = {name: StateProfile(getattr(dut.u_ctrl, sig)) for name, sig in STAGE_SIGNALS.items()}
+    ctrl = (dut.u_top if hdl else dut).u_ctrl
+    profile = StateProfile(ctrl.st)
+    stages = {name: StateProfile(getattr(ctrl, sig)) for name, sig in STAGE_SIGNALS.items()}
     for prof in (profile, *stages.values()):
         cocotb.start_soon(prof.run())
     t0 = time.perf_counter()
@@ -84,5 +96,8 @@ async def trace_bench(dut: Any) -> None:
                                    "test_wall_s": time.perf_counter() - t0}))
 
     records = await run_commands(dev, cmds, job["seed"], log, cycles_now)
+    if isinstance(dev, HdlMemDevice):  # the mirror read back: only corrupted bytes differ
+        out.write_text(json.dumps({"records": records, "test_wall_s": time.perf_counter() - t0,
+                                   "mirror_errors": await dev.mirror_errors()}))
     bad = [r for r in records if r["mismatches"]]
     assert not bad, f"{len(bad)} commands differ from golden, first: {bad[0]['mismatches'][:3]}"

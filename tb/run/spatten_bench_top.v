@@ -1,0 +1,129 @@
+`default_nettype none
+// Benchmark testbench top (docs/performance.md §5): spatten_top with every read port on the
+// HDL memory model axi_rd_mem_model (fixed latency, one beat per port per cycle, loaded and
+// read back through its backdoor by verif/hdl_mem.py), so no Python AXI model runs per read
+// beat. The CSR port s_axil_*, the write port m_axiw_* and irq are spatten_top's own, for the
+// cocotb agents (verif/axil.py). Only the benchmark path uses it (verif/trace_run.py,
+// mem="hdl"); the regression (tb/spatten_top) keeps the cocotbext-axi memories with random
+// latency, backpressure and errors.
+module spatten_bench_top #(
+    parameter integer LANES           = 8,
+    parameter integer D_MAX           = 64,
+    parameter integer MAX_N           = 256,
+    parameter integer H_MAX           = 16,
+    parameter integer CHANNELS        = 1,
+    parameter integer FETCH_ROB       = 64,
+    parameter integer LOG2_INTERLEAVE = 9,
+    parameter integer MEM_LATENCY     = 20,       // AR handshake -> first R beat, cycles
+    parameter integer MEM_BYTES       = 1 << 22
+) (
+    input  wire          clk,
+    input  wire          rst_n,
+    input  wire          s_axil_awvalid,
+    output wire          s_axil_awready,
+    input  wire [11:0]   s_axil_awaddr,
+    input  wire [2:0]    s_axil_awprot,
+    input  wire          s_axil_wvalid,
+    output wire          s_axil_wready,
+    input  wire [31:0]   s_axil_wdata,
+    input  wire [3:0]    s_axil_wstrb,
+    output wire          s_axil_bvalid,
+    input  wire          s_axil_bready,
+    output wire [1:0]    s_axil_bresp,
+    input  wire          s_axil_arvalid,
+    output wire          s_axil_arready,
+    input  wire [11:0]   s_axil_araddr,
+    input  wire [2:0]    s_axil_arprot,
+    output wire          s_axil_rvalid,
+    input  wire          s_axil_rready,
+    output wire [31:0]   s_axil_rdata,
+    output wire [1:0]    s_axil_rresp,
+    output wire [1:0]    m_axiw_awid,
+    output wire [31:0]   m_axiw_awaddr,
+    output wire [7:0]    m_axiw_awlen,
+    output wire [2:0]    m_axiw_awsize,
+    output wire [1:0]    m_axiw_awburst,
+    output wire          m_axiw_awvalid,
+    input  wire          m_axiw_awready,
+    output wire [255:0]  m_axiw_wdata,
+    output wire [31:0]   m_axiw_wstrb,
+    output wire          m_axiw_wlast,
+    output wire          m_axiw_wvalid,
+    input  wire          m_axiw_wready,
+    input  wire [1:0]    m_axiw_bid,
+    input  wire [1:0]    m_axiw_bresp,
+    input  wire          m_axiw_bvalid,
+    output wire          m_axiw_bready,
+    output wire          irq,
+    // memory backdoor (axi_rd_mem_model)
+    input  wire          mem_load_req,
+    output wire          mem_load_ack,
+    input  wire          mem_dump_req,
+    output wire          mem_dump_ack,
+    input  wire [31:0]   mem_dump_lo,
+    input  wire [31:0]   mem_dump_hi
+);
+  localparam integer P = 16;  // named read ports of spatten_top (scripts/gen_axi_ports.py)
+  wire [P*4-1:0]   ax_arid, ax_rid;
+  wire [P*32-1:0]  ax_araddr;
+  wire [P*8-1:0]   ax_arlen;
+  wire [P*3-1:0]   ax_arsize;
+  wire [P*2-1:0]   ax_arburst, ax_rresp;
+  wire [P-1:0]     ax_arvalid, ax_arready, ax_rlast, ax_rvalid, ax_rready;
+  wire [P*256-1:0] ax_rdata;
+
+  spatten_top #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
+                .CHANNELS(CHANNELS), .FETCH_ROB(FETCH_ROB),
+                .LOG2_INTERLEAVE(LOG2_INTERLEAVE)) u_top (
+      .clk(clk), .rst_n(rst_n),
+      .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
+      .s_axil_awaddr(s_axil_awaddr), .s_axil_awprot(s_axil_awprot),
+      .s_axil_wvalid(s_axil_wvalid), .s_axil_wready(s_axil_wready),
+      .s_axil_wdata(s_axil_wdata), .s_axil_wstrb(s_axil_wstrb),
+      .s_axil_bvalid(s_axil_bvalid), .s_axil_bready(s_axil_bready), .s_axil_bresp(s_axil_bresp),
+      .s_axil_arvalid(s_axil_arvalid), .s_axil_arready(s_axil_arready),
+      .s_axil_araddr(s_axil_araddr), .s_axil_arprot(s_axil_arprot),
+      .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
+      .s_axil_rdata(s_axil_rdata), .s_axil_rresp(s_axil_rresp),
+`include "spatten_axi_rd_conn.vh"
+      .m_axiw_awid(m_axiw_awid), .m_axiw_awaddr(m_axiw_awaddr), .m_axiw_awlen(m_axiw_awlen),
+      .m_axiw_awsize(m_axiw_awsize), .m_axiw_awburst(m_axiw_awburst),
+      .m_axiw_awvalid(m_axiw_awvalid), .m_axiw_awready(m_axiw_awready),
+      .m_axiw_wdata(m_axiw_wdata), .m_axiw_wstrb(m_axiw_wstrb), .m_axiw_wlast(m_axiw_wlast),
+      .m_axiw_wvalid(m_axiw_wvalid), .m_axiw_wready(m_axiw_wready),
+      .m_axiw_bid(m_axiw_bid), .m_axiw_bresp(m_axiw_bresp), .m_axiw_bvalid(m_axiw_bvalid),
+      .m_axiw_bready(m_axiw_bready), .irq(irq));
+
+  axi_rd_mem_model #(.CHANNELS(CHANNELS), .ID_W(4), .ADDR_W(32), .LATENCY(MEM_LATENCY),
+                     .MEM_BYTES(MEM_BYTES)) u_mem (
+      .clk(clk), .rst_n(rst_n),
+      .arid(ax_arid[CHANNELS*4-1:0]), .araddr(ax_araddr[CHANNELS*32-1:0]),
+      .arlen(ax_arlen[CHANNELS*8-1:0]), .arsize(ax_arsize[CHANNELS*3-1:0]),
+      .arburst(ax_arburst[CHANNELS*2-1:0]), .arvalid(ax_arvalid[CHANNELS-1:0]),
+      .arready(ax_arready[CHANNELS-1:0]), .rid(ax_rid[CHANNELS*4-1:0]),
+      .rdata(ax_rdata[CHANNELS*256-1:0]), .rresp(ax_rresp[CHANNELS*2-1:0]),
+      .rlast(ax_rlast[CHANNELS-1:0]), .rvalid(ax_rvalid[CHANNELS-1:0]),
+      .rready(ax_rready[CHANNELS-1:0]),
+      .load_req(mem_load_req), .load_ack(mem_load_ack),
+      .dump_req(mem_dump_req), .dump_ack(mem_dump_ack),
+      .dump_lo(mem_dump_lo), .dump_hi(mem_dump_hi));
+
+  // ports at or above CHANNELS: spatten_top ties their outputs off and ignores their inputs
+  generate
+    if (CHANNELS < P) begin : g_unused
+      assign ax_arready[P-1:CHANNELS] = '0;
+      assign ax_rid[P*4-1:CHANNELS*4] = '0;
+      assign ax_rdata[P*256-1:CHANNELS*256] = '0;
+      assign ax_rresp[P*2-1:CHANNELS*2] = '0;
+      assign ax_rlast[P-1:CHANNELS] = '0;
+      assign ax_rvalid[P-1:CHANNELS] = '0;
+      /* verilator lint_off UNUSEDSIGNAL */
+      wire unused = &{1'b0, ax_arid[P*4-1:CHANNELS*4], ax_araddr[P*32-1:CHANNELS*32],
+                      ax_arlen[P*8-1:CHANNELS*8], ax_arsize[P*3-1:CHANNELS*3],
+                      ax_arburst[P*2-1:CHANNELS*2], ax_arvalid[P-1:CHANNELS],
+                      ax_rready[P-1:CHANNELS]};
+      /* verilator lint_on UNUSEDSIGNAL */
+    end
+  endgenerate
+endmodule
+`default_nettype wire
