@@ -345,6 +345,41 @@ def traffic_table(tot: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+# what a stage's working state means (docs/spatten_top.md, "Pipeline")
+STATE_MEANING = {
+    ("front", "NEXT"): "waiting for a free key-buffer region (an earlier head's row decision) "
+                       "or query slot",
+    ("front", "KREQ"): "waiting for the K/Q fetch array (one job at a time) to take the head's "
+                       "K plane job",
+    ("front", "QK"): "waiting for the Q.K array or the key reader to take the next row",
+    ("front", "END"): "every item issued, the pipeline draining at the command's end",
+    ("front", "LWAIT"): "the K LSB fetch of a requantized head",
+    ("front", "QWAIT"): "a query row's fetch (summarization)",
+    ("front", "QREQ"): "waiting for the fetch array to take a query row's job",
+    ("row", "PASS"): "passed rows into token importance and the local-V top-k (N / LANES beats)",
+    ("row", "DROP"): "dropping rows: requantized first passes and the rows issued after them",
+    ("back", "KLIST"): "the top-k output into the kept list (the V list streams meanwhile)",
+    ("back", "VWAIT"): "the V fetch's tail after the list's last beat",
+    ("back", "PV"): "P.V beats",
+}
+
+
+def stage_text(stages: dict[str, dict[str, float]], cycles: float) -> list[str]:
+    """Which controller stage limits (the busiest) and where each stage spends its time."""
+    busy = {st: sum(v.values()) for st, v in stages.items()}
+    limiting = max(busy, key=busy.get)
+    lines = [f"- **The stage that limits: {limiting}** ({busy[limiting] / cycles:.1%} of CYCLES "
+             "busy; section 6). Occupancy: "
+             + ", ".join(f"{st} {b / cycles:.1%}" for st, b in busy.items()) + "."]
+    for st, states in stages.items():
+        top = list(states.items())[:2]
+        parts = [f"{name} {c / cycles:.1%}"
+                 + (f" ({STATE_MEANING[(st, name)]})" if (st, name) in STATE_MEANING else "")
+                 for name, c in top]
+        lines.append(f"  - {st}: " + "; ".join(parts) + ".")
+    return lines
+
+
 def limits_text(tot: dict[str, dict[str, Any]], table: Sequence[dict[str, Any]],
                 params: dict[str, int]) -> list[str]:
     """Which bound or block limits each target that is not met (from the measured numbers)."""
@@ -365,19 +400,10 @@ def limits_text(tot: dict[str, dict[str, Any]], table: Sequence[dict[str, Any]],
         + ("below it: this workload is memory bound." if p["compute_bound"] < p["mem_bound"]
            else f"above it: at {ch} channels the {params['LANES']}-lane Q.K / P.V arrays, not "
                 "memory, bound this workload."),
-        f"- The K MSB fetch streams into Q.K (the key buffer's valid bits; it runs under the "
-        f"ROW state), at up to {ch} beats per cycle of the fetch array; the next item's Q row "
-        f"and K plane are prefetched under the current item's P.V (QWAIT is only each "
-        f"command's first head), and the V list fetch (VWAIT, LANES indexes per beat) still "
-        f"pays the fetch latency ({tot['latency']} cycles in the RAM model) for every job.",
-        f"- The rest is serialization in `spatten_ctrl`: per (query, head) "
-        f"Q.K (with the K fetch), softmax, requant decision, local-V top-k, V fetch, P.V and "
-        f"E write run "
-        f"one after another, so every memory latency and every pipeline fill/drain is paid "
-        f"per head: {over:,.0f} cycles per (query, head) above the memory bound on average. "
-        f"BUSY_CYCLES (Q.K or P.V beat accepted) is {p['busy'] / p['cycles']:.1%} of CYCLES "
-        f"and MEM_STALL_CYCLES {p['mem_stall'] / p['cycles']:.1%}. Largest controller states "
-        f"(share of pruned CYCLES, section 6): {top}.",
+        *stage_text(tot["stages"]["pruned"], p["cycles"]),
+        f"- BUSY_CYCLES (Q.K or P.V beat accepted) is {p['busy'] / p['cycles']:.1%} of CYCLES "
+        f"and MEM_STALL_CYCLES {p['mem_stall'] / p['cycles']:.1%}; {over:,.0f} cycles per "
+        f"(query, head) above the memory bound on average. Sequencer states (section 6): {top}.",
         "- Small layers suffer most (the fixed per-head cost dominates); large dense layers "
         "come closest to the memory bound.",
     ]
@@ -491,13 +517,10 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
         "- Full regression wall time: no build/regression_time.json yet (run `make test`; the "
         "root conftest.py records it)")
     lines += ["", "## 6. Per-phase breakdown", "",
-              "Cycles in each state of the command FSM (`spatten_ctrl`), sampled on every "
-              "state change by the testbench; QWAIT = Q fetch (then the K MSB fetch starts and "
-              "streams under Q.K), QK = the query handed to the Q.K array, ROW = Q.K (with the "
-              "K fetch) + softmax + requant decision + importance / top-k feed, "
-              "LWAIT = K LSB fetch, KLIST = local-V top-k output, VWAIT = V fetch, PV = P.V, "
-              "EWAIT/EOUT = E write, TREAD/TSEL/KWRITE = token top-k and KEEP list, FIN = "
-              "waiting for the writer (docs/spatten_top.md has the full list).", "",
+              "Cycles in each state of the controller's sequencer (`spatten_ctrl` `st`), "
+              "sampled on every state change by the testbench: RUN = the three stages below "
+              "at work, TREAD/TSEL/KWRITE = token top-k and KEEP list, HREAD/HSEL = head "
+              "top-k, FIN = waiting for the writer (docs/spatten_top.md, Pipeline).", "",
               *phase_table(tot["phases"], tot), "",
               "Occupancy of the controller's concurrent stages (front: Q / K fetch and Q.K "
               "issue; row: requant decision and the importance / top-k feed; back: kept list, "

@@ -713,6 +713,44 @@ class AbortTest(SpattenBaseTest):
         await self.run_spec(spec, "after-abort")
 
 
+class AbortRandomTest(SpattenBaseTest):
+    """CTRL.ABORT at random points of random commands, both modes, with requant (issue 15.3;
+    the pipeline's stop paths: a row mid-decision, mid-drain, a fetch job in flight, ...). Each
+    command ends either with ERROR ABORTED and the cleared state, or, when it finished before
+    the ABORT landed, with DONE and every output equal to golden's. Then a clean command
+    without CLEAR must match golden from the state the first one left."""
+
+    async def body(self) -> None:
+        for i in range(6):
+            r = self.rng
+            mode = Mode.GENERATION if i % 2 else Mode.SUMMARIZATION
+            cfg = PruneConfig(token_keep=0.5, value_keep=r.choice([1.0, 0.5]), msb_bits=4,
+                              lsb_bits=8, requant_threshold=r.choice([0.5, 1.0]))
+            spec = LayerSpec(mode, r.randint(2, min(self.p["H_MAX"], 4)),
+                             min(16, self.p["D_MAX"]), cfg, 0,
+                             n=r.randint(4, min(24, self.p["MAX_N"])), note=f"abort{i}")
+            regs = await self.prepare(spec)
+            await self.program(regs)
+            mem_before = bytes(self.dev.mem)
+            res = self.model.run_command(regs, mem_before)
+            await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+            await ClockCycles(self.dut.clk, r.randint(1, 400))
+            await self.dev.write_reg(Reg.CTRL, Ctrl.ABORT)
+            st = await self.dev.wait_done()
+            if st & Status.ERROR:
+                await self.expect_error(ErrorCode.ABORTED, f"abort{i}")
+                self.model.clear()
+            else:  # finished first: the ABORT hit an idle device and must change nothing
+                await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+                got = await self.read_checked(f"abort{i}-done")
+                self.env.sb.check(f"abort{i}-done", res, mem_before, bytes(self.dev.mem), got,
+                                  st)
+            spec.clear = False
+            spec.note = f"after-abort{i}"
+            await self.run_spec(spec, f"after-abort{i}")
+
+
+
 class AbortAxiErrorTest(SpattenBaseTest):
     """ABORT and an AXI read error in the same command: ERROR_CODE is AXI_READ (7), the AXI code
     wins. The ABORT is written once the failing Q fetch of head 0 (the first fetch) has been
@@ -777,7 +815,7 @@ class ResetMidCommandTest(SpattenBaseTest):
 
 for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTest, BadNTest,
              BadNShrinkTest, BadHeadsTest, BadAlignTest, BadBitsTest, StartBusyTest,
-             AxiReadErrorTest, AxiWriteErrorTest, AbortTest, AbortAxiErrorTest,
+             AxiReadErrorTest, AxiWriteErrorTest, AbortTest, AbortRandomTest, AbortAxiErrorTest,
              ResetMidCommandTest):
     globals()[_cls.__name__] = pyuvm.test()(_cls)
 
