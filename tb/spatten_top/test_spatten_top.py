@@ -194,6 +194,12 @@ _PROBES = ("rst_n", "s_axil_awvalid", "s_axil_awready", "s_axil_awaddr", "s_axil
              for sig in ("busy", "sub_stall", "out_valid", "out_ready")))
 
 
+# controller state logged when a command hangs (the stages, their queues, the fetch units)
+HANG_PROBES = ("st", "f_st", "r_st", "b_st", "iss_cnt", "con_cnt", "fu_busy", "vu_busy", "redo",
+               "fh", "fqi", "qs_vld", "rg_busy", "rg_done", "rq_have", "bq_have", "kb_rd_busy",
+               "qk_q_ready", "rb_valid", "tv_out_valid", "tv_in_ready")
+
+
 class CounterMonitor(uvm_component):
     """Predicts CYCLES, BUSY_CYCLES and MEM_STALL_CYCLES from what the interfaces show, sampled
     mid-cycle (falling edge), and compares them with the CSRs each time the test reads them
@@ -431,13 +437,9 @@ class SpattenBaseTest(uvm_test):
         await self.dev.write_reg(Reg.CTRL, ctrl)
         try:
             status = await self.dev.wait_done()
-        except TimeoutError:  # DEBUG
+        except TimeoutError:  # a hang: log where every controller stage stands, then fail
             c = self.dut.u_ctrl
-            names = ["st", "f_st", "r_st", "b_st", "iss_cnt", "con_cnt", "fu_busy", "fjob", "g_act",
-                     "redo", "rep", "fep", "fhave", "fh", "fqi", "fseq", "qs_vld", "rg_busy", "rg_vld",
-                     "rg_done", "rg_lsb", "frg", "rq_have", "bq_have", "kb_rd_busy", "qk_q_ready",
-                     "rb_valid", "f_busy", "f_job_valid", "tv_out_valid", "tv_in_ready"]
-            self.logger.error("DEBUG " + " ".join(f"{n}={getattr(c, n).value}" for n in names))
+            self.logger.error("hang: " + " ".join(f"{n}={getattr(c, n).value}" for n in HANG_PROBES))
             raise
         t1 = self.cycle
         irq_set = int(self.dut.irq.value)
