@@ -68,6 +68,13 @@ COV_BINS = ("summarization", "generation", "prune_on", "prune_off", "requant_tak
 
 
 # ================================================================ command specification =======
+@dataclass(frozen=True)
+class Offset:
+    """An override that moves a register from the value the host computed by ``by``."""
+
+    by: int
+
+
 @dataclass
 class LayerSpec:
     """One command of a sequence: shape, pruning setting, data seed; overrides for bad input."""
@@ -78,7 +85,7 @@ class LayerSpec:
     cfg: PruneConfig
     layer: int  # index in the sequence (0: CLEAR first); prune when layer + 1 >= start
     n: int = 0  # tokens (layer 0 / generation cache); later summarization layers: kept
-    overrides: dict[int, int] = field(default_factory=dict)
+    overrides: dict[int, int | Offset] = field(default_factory=dict)
     note: str = ""
     clear: bool = True  # layer 0: CTRL.CLEAR first
 
@@ -385,7 +392,8 @@ class SpattenBaseTest(uvm_test):
             await self.dev.write_mem(addr, data)
         counts = command_counts(cfg, spec.layer, n, len(live))
         regs = command_regs(layout, cfg, counts, spec.mode, image)
-        regs.update({int(k): v for k, v in spec.overrides.items()})
+        for reg, val in spec.overrides.items():
+            regs[int(reg)] = regs[int(reg)] + val.by if isinstance(val, Offset) else val
         return regs
 
     async def program(self, regs: dict[int, int]) -> None:
@@ -545,13 +553,19 @@ class BadInputBase(SpattenBaseTest):
     def bad(self, spec: LayerSpec) -> LayerSpec:
         raise NotImplementedError
 
+    def bads(self, spec: LayerSpec) -> list[LayerSpec]:
+        """The bad commands, run one after another (each refused, each changing nothing)."""
+        return [self.bad(spec)]
+
     async def body(self) -> None:
         good = LayerSpec(Mode.SUMMARIZATION, 2, min(8, self.p["D_MAX"]),
                          PruneConfig(token_keep=0.5, msb_bits=8), 0, n=6, note="good")
         await self.run_spec(good, "before")
-        bad = self.bad(LayerSpec(Mode.SUMMARIZATION, 2, good.d, good.cfg, 1, note="bad"))
-        res = await self.run_spec(bad, "bad")
-        assert res.error == self.code, f"golden says {res.error.name}, test meant {self.code.name}"
+        for i, bad in enumerate(self.bads(LayerSpec(Mode.SUMMARIZATION, 2, good.d, good.cfg, 1,
+                                                    note="bad"))):
+            res = await self.run_spec(bad, f"bad{i}")
+            assert res.error == self.code, \
+                f"golden says {res.error.name}, test meant {self.code.name} ({bad.overrides})"
         await self.run_spec(LayerSpec(Mode.SUMMARIZATION, 2, good.d, good.cfg, 1), "after")
 
 
@@ -612,11 +626,20 @@ class BadHeadsTest(BadInputBase):
 
 
 class BadAlignTest(BadInputBase):
-    code = ErrorCode.MISALIGNED
+    """Every base and HEAD_STRIDE in turn off the 32-byte grid by a random 1..31 bytes (issue
+    15.3): code MISALIGNED each time, nothing written, every register unchanged."""
 
-    def bad(self, spec: LayerSpec) -> LayerSpec:
-        spec.overrides = {Reg.K_LSB_BASE: BASE + 8}
-        return spec
+    code = ErrorCode.MISALIGNED
+    REGS = (Reg.Q_BASE, Reg.K_MSB_BASE, Reg.K_LSB_BASE, Reg.V_MSB_BASE, Reg.E_BASE,
+            Reg.KEEP_BASE, Reg.HEAD_STRIDE)
+
+    def bads(self, spec: LayerSpec) -> list[LayerSpec]:
+        out = []
+        for reg in self.REGS:
+            off = self.rng.randint(1, 31)
+            out.append(LayerSpec(spec.mode, spec.heads, spec.d, spec.cfg, spec.layer,
+                                 overrides={reg: Offset(off)}, note=f"bad {reg.name}+{off}"))
+        return out
 
 
 class BadBitsTest(BadInputBase):
