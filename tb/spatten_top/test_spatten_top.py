@@ -25,6 +25,7 @@ import pyuvm
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from pyuvm import uvm_component, uvm_env, uvm_test
 
+from golden import blocks
 from golden.accel import (
     AccelModel,
     AccelParams,
@@ -692,6 +693,45 @@ class AxiReadErrorTest(SpattenBaseTest):
         await self.run_spec(spec, "after-axi-error")
 
 
+class AxiErrorClassesTest(SpattenBaseTest):
+    """SLVERR or DECERR (at random) on a random beat of every byte class in turn (issue 15.3):
+    Q, K MSB, K LSB (requant always taken, so the plane is read), V (every row kept), E and
+    KEEP (writes, pruning on), on a random head, in either mode. Each command ends with ERROR 7
+    (a read) or 8 (a write) and the cleared state; a clean command without CLEAR then matches
+    golden."""
+
+    async def body(self) -> None:
+        r, d = self.rng, min(16, self.p["D_MAX"])
+        cfg = PruneConfig(token_keep=0.5, msb_bits=4, lsb_bits=8, requant_threshold=1.0)
+        for base_reg, code in ((Reg.Q_BASE, ErrorCode.AXI_READ),
+                               (Reg.K_MSB_BASE, ErrorCode.AXI_READ),
+                               (Reg.K_LSB_BASE, ErrorCode.AXI_READ),
+                               (Reg.V_MSB_BASE, ErrorCode.AXI_READ),
+                               (Reg.E_BASE, ErrorCode.AXI_WRITE),
+                               (Reg.KEEP_BASE, ErrorCode.AXI_WRITE)):
+            mode = r.choice([Mode.SUMMARIZATION, Mode.GENERATION])
+            n = r.randint(4, min(16, self.p["MAX_N"]))
+            spec = LayerSpec(mode, 2, d, cfg, 0, n=n, note=f"err {base_reg.name}")
+            regs = await self.prepare(spec)
+            await self.program(regs)
+            nq = n if mode == Mode.SUMMARIZATION else 1
+            plane = {Reg.Q_BASE: nq * blocks.row_bytes(d, 12),
+                     Reg.K_MSB_BASE: n * blocks.row_bytes(d, cfg.msb_bits),
+                     Reg.K_LSB_BASE: n * blocks.row_bytes(d, cfg.lsb_bits),
+                     Reg.V_MSB_BASE: n * blocks.row_bytes(d, cfg.msb_bits),
+                     Reg.E_BASE: nq * blocks.row_stride(d, 16), Reg.KEEP_BASE: 32}[base_reg]
+            head = 0 if base_reg == Reg.KEEP_BASE else r.randrange(2)
+            lo = (regs[base_reg] + head * regs[Reg.HEAD_STRIDE]
+                  + 32 * r.randrange(-(-plane // 32)))
+            resp = r.choice([2, 3])  # SLVERR, DECERR
+            self.dev.set_error_range(lo, lo + 32, resp)
+            self.logger.info(f"{spec.note}: resp {resp} at {lo:#x} (head {head}, {mode.name})")
+            await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+            await self.expect_error(code, spec.note)
+            spec.clear = False
+            await self.run_spec(spec, f"after {spec.note}")
+
+
 class AxiWriteErrorTest(SpattenBaseTest):
     """SLVERR on the first E row of head 0: ERROR code 8 (not DONE), no hang, state cleared;
     then a clean command without CLEAR that matches golden."""
@@ -840,7 +880,7 @@ class ResetMidCommandTest(SpattenBaseTest):
 
 for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTest, BadNTest,
              BadNShrinkTest, BadHeadsTest, BadAlignTest, BadBitsTest, StartBusyTest,
-             AxiReadErrorTest, AxiWriteErrorTest, AbortTest, AbortRandomTest, AbortAxiErrorTest,
+             AxiReadErrorTest, AxiErrorClassesTest, AxiWriteErrorTest, AbortTest, AbortRandomTest, AbortAxiErrorTest,
              ResetMidCommandTest):
     globals()[_cls.__name__] = pyuvm.test()(_cls)
 
