@@ -127,6 +127,8 @@ module spatten_ctrl #(
     output reg                        tv_in_valid,
     input  wire                       tv_in_ready,
     output wire [LANES*16-1:0]        tv_in_index,
+    output reg                        tv_in_sel,    // the engine (of two) a passed row goes to
+    output reg                        tv_out_sel,   // the engine the back reads (same order)
     input  wire                       tv_out_valid,
     output wire                       tv_out_ready,
     input  wire [LANES*16-1:0]        tv_out_index,
@@ -586,6 +588,8 @@ module spatten_ctrl #(
       con_cnt <= 16'd0;
       rb_beat <= 16'd0;
       rep <= 1'b0;
+      tv_in_sel <= 1'b0;
+      tv_out_sel <= 1'b0;
     end else begin
       // ABORT is latched only while a command runs (an ABORT while idle or clearing is a
       // no-op) and is dropped in S_IDLE, so it never reaches a later command.
@@ -776,7 +780,10 @@ module spatten_ctrl #(
             r_st <= R_PASS;
           end
         end
-        R_PASS, R_DROP: if (rq_pop) r_st <= R_IDLE;
+        R_PASS, R_DROP: if (rq_pop) begin
+          r_st <= R_IDLE;
+          if (r_st == R_PASS) tv_in_sel <= ~tv_in_sel;  // the next passed row: the other engine
+        end
         default: r_st <= R_IDLE;
       endcase
 
@@ -801,6 +808,7 @@ module spatten_ctrl #(
           kl_cnt <= kl_cnt + pop(tv_out_keep);
           if (tv_out_last) begin  // the V job (if it was issued) finishes the list walk
             kl_done <= 1'b1;
+            tv_out_sel <= ~tv_out_sel;
             b_st <= (v_issued || gnt_v) ? B_VWAIT : B_IDLE;  // not issued: stopped, draining
             pv_j <= 16'd0;
             pv_done <= 1'b0;

@@ -339,13 +339,34 @@ module spatten_top #(
   /* verilator lint_off UNUSEDSIGNAL */
   wire tv_sat, tt_sat, th_sat;
   /* verilator lint_on UNUSEDSIGNAL */
-  topk_engine #(.P(LANES), .MAX_N(MAX_N), .SCORE_W(16), .INDEX_W(16)) u_topk_v (
-      .clk(clk), .rst_n(rst_n),
-      .in_valid(tv_in_valid), .in_ready(tv_in_ready), .in_score(rb_prob), .in_index(tv_in_index),
-      .in_keep(rb_keep), .in_k(($clog2(MAX_N+1)+1)'(cfg_value_keep)), .in_last(rb_last),
-      .out_valid(tv_out_valid), .out_ready(tv_out_ready), .out_index(tv_out_index),
-      .out_score(tv_out_score), .out_keep(tv_out_keep), .out_last(tv_out_last),
-      .out_saturated(tv_sat));
+  // Two local-V engines take the passed rows in turn (tv_in_sel / tv_out_sel: the row
+  // stage's and the back's item parity), so one row's selection and output overlap the next
+  // row's input.
+  wire tv_in_sel, tv_out_sel;
+  wire [1:0] tvx_in_ready, tvx_out_valid, tvx_out_last, tvx_sat;
+  wire [2*PW-1:0] tvx_out_index, tvx_out_score;
+  wire [2*LANES-1:0] tvx_out_keep;
+  genvar gv;
+  generate
+    for (gv = 0; gv < 2; gv = gv + 1) begin : g_topk_v
+      topk_engine #(.P(LANES), .MAX_N(MAX_N), .SCORE_W(16), .INDEX_W(16)) u_topk_v (
+          .clk(clk), .rst_n(rst_n),
+          .in_valid(tv_in_valid & (tv_in_sel == gv[0])), .in_ready(tvx_in_ready[gv]),
+          .in_score(rb_prob), .in_index(tv_in_index),
+          .in_keep(rb_keep), .in_k(($clog2(MAX_N+1)+1)'(cfg_value_keep)), .in_last(rb_last),
+          .out_valid(tvx_out_valid[gv]), .out_ready(tv_out_ready & (tv_out_sel == gv[0])),
+          .out_index(tvx_out_index[gv*PW +: PW]), .out_score(tvx_out_score[gv*PW +: PW]),
+          .out_keep(tvx_out_keep[gv*LANES +: LANES]), .out_last(tvx_out_last[gv]),
+          .out_saturated(tvx_sat[gv]));
+    end
+  endgenerate
+  assign tv_in_ready  = tvx_in_ready[tv_in_sel];
+  assign tv_out_valid = tvx_out_valid[tv_out_sel];
+  assign tv_out_last  = tvx_out_last[tv_out_sel];
+  assign tv_out_index = tvx_out_index[tv_out_sel*PW +: PW];
+  assign tv_out_score = tvx_out_score[tv_out_sel*PW +: PW];
+  assign tv_out_keep  = tvx_out_keep[tv_out_sel*LANES +: LANES];
+  assign tv_sat = |tvx_sat;
 
   // ---------------------------------------------------------------- P.V
   wire pv_valid, pv_ready, pv_last, e_valid, e_ready;
@@ -500,6 +521,7 @@ module spatten_top #(
       .rq_in_valid(rq_in_valid), .rq_in_ready(rq_in_ready), .rq_out_valid(rq_out_valid),
       .rq_out_ready(rq_out_ready), .rq_out_requant(rq_out_requant),
       .tv_in_valid(tv_in_valid), .tv_in_ready(tv_in_ready), .tv_in_index(tv_in_index),
+      .tv_in_sel(tv_in_sel), .tv_out_sel(tv_out_sel),
       .tv_out_valid(tv_out_valid), .tv_out_ready(tv_out_ready), .tv_out_index(tv_out_index),
       .tv_out_score(tv_out_score), .tv_out_keep(tv_out_keep), .tv_out_last(tv_out_last),
       .pv_valid(pv_valid), .pv_ready(pv_ready), .pv_prob(pv_prob), .pv_v(pv_v),
