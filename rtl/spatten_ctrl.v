@@ -81,12 +81,16 @@ module spatten_ctrl #(
     input  wire                       v_job_ready,
     output reg  [31:0]                v_job_base,
     output reg  [15:0]                v_job_stride,
+    output reg                        v_job_range,  // a K MSB plane (range) on the V array, else
+    output reg  [15:0]                v_job_lastrow, //   a V list; rows 0..v_job_lastrow
+    output reg  [3:0]                 v_job_bits,
+    output reg  [2:0]                 v_job_class,
     output reg                        v_in_valid,   // the kept rows not buffered,
     input  wire                       v_in_ready,   // LANES kept-list entries per beat
     output reg  [LANES*16-1:0]        v_in_idx,
     output reg  [LANES-1:0]           v_in_vld,     // the entries whose row is missing
     output reg                        v_in_last,
-    input  wire [CHANNELS-1:0]        v_out_valid,  // a V row on fetch lane c
+    input  wire [CHANNELS-1:0]        v_out_valid,  // a row of the V array on fetch lane c
     input  wire                       v_done,
     input  wire                       f_err,        // either array (sticky)
     input  wire                       f_busy,       // either array
@@ -98,6 +102,8 @@ module spatten_ctrl #(
     output wire [RGW-1:0]             kb_rd_rg,
     input  wire                       kb_rd_busy,
     output wire [RGW-1:0]             kb_wr_rg,     // region the fetched K rows go to
+    output wire [CHANNELS-1:0]        kb2_wr_en,    // K rows from the V array's lanes
+    output wire [RGW-1:0]             kb2_wr_rg,
     output wire                       vb_clr,
     output reg                        kb_clr,       // region kb_clr_rg's valid bits: a new K plane
     output reg  [RGW-1:0]             kb_clr_rg,
@@ -276,9 +282,18 @@ module spatten_ctrl #(
   reg  [RGW-1:0] fu_rg;          // its key-buffer region (K jobs)
   reg  [QSW-1:0] fu_slot;        // its query slot (one-row Q jobs)
   reg            fu_batch;       // the job is the command's Q batch (generation)
-  wire gnt_v    = ~vu_busy & ~v_job_valid & ~stop & br_v;
+  // A K MSB job goes to the K/Q array, or to the V array when that one is free and the K/Q
+  // array is not (the back's V lists first): two heads' K planes then stream at once.
+  reg            vu_k;           // the V array's job in flight is a K MSB plane
+  reg  [RGW-1:0] vu_rg;          // its key-buffer region
   wire fr_qb;                    // the front's Q batch request
-  wire gnt_f    = ~fu_busy & ~f_job_valid & ~stop & (fr_q | fr_k | fr_l | fr_qb);
+  wire fu_free  = ~fu_busy & ~f_job_valid & ~stop;
+  wire vu_free  = ~vu_busy & ~v_job_valid & ~stop;
+  wire gnt_v    = vu_free & br_v;
+  wire gnt_f    = fu_free & (fr_q | fr_k | fr_l | fr_qb);
+  wire gnt_kv   = vu_free & ~br_v & fr_k & ~fu_free;
+  wire done_vk  = v_done & vu_k;       // a K plane on the V array
+  wire done_vv  = v_done & ~vu_k;      // a V list
   wire done_q   = f_done & fjob == `SPATTEN_FJOB_Q;
   wire done_l   = f_done & fjob == `SPATTEN_FJOB_K_LSB;
   wire done_k   = f_done & fjob == `SPATTEN_FJOB_K_MSB;
@@ -309,7 +324,9 @@ module spatten_ctrl #(
   assign kb_wr_en    = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_K_MSB || fjob == `SPATTEN_FJOB_K_LSB}};
   assign kb_wr_merge = fjob == `SPATTEN_FJOB_K_LSB;
   assign kb_wr_rg    = fu_rg;
-  assign vb_wr_en    = v_out_valid;
+  assign vb_wr_en    = v_out_valid & {CHANNELS{~vu_k}};
+  assign kb2_wr_en   = v_out_valid & {CHANNELS{vu_k}};
+  assign kb2_wr_rg   = vu_rg;
   assign q_load      = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_Q}};
   genvar gq;
   generate
@@ -510,7 +527,7 @@ module spatten_ctrl #(
   wire [31:0]  b_off = 32'(bh) * cfg_stride;
   assign bq_pop = b_st == B_IDLE && bq_have;
   assign vb_clr = bq_pop & bq_head[0];   // a new head: its V rows are not buffered yet
-  assign br_v   = b_st == B_KLIST && !v_issued;
+  assign br_v   = (b_st == B_KLIST || b_st == B_VWAIT) && !v_issued;
   assign tv_out_ready = b_st == B_KLIST;
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
   reg        pv_done;
@@ -632,21 +649,28 @@ module spatten_ctrl #(
       end
       if (v_job_valid & v_job_ready) begin
         v_job_valid <= 1'b0;
-        g_act <= 1'b1;
+        g_act <= ~vu_k;  // a V list: its walk starts
       end
       if (v_in_fire) begin
         if (v_in_last) g_act <= 1'b0;
         g_i <= g_i + 16'(LANES);
       end
       if (v_done) vu_busy <= 1'b0;
-      if (gnt_v) begin
+      if (done_vk) rg_done[vu_rg] <= 1'b1;
+      if (gnt_v | gnt_kv) begin
         v_job_valid  <= 1'b1;
         vu_busy      <= 1'b1;
-        v_issued     <= 1'b1;
-        v_job_base   <= cfg_v_base + b_off;
+        vu_k         <= gnt_kv;
+        vu_rg        <= frg;
+        v_job_range  <= gnt_kv;
+        v_job_lastrow <= n16 - 16'd1;
+        v_job_bits   <= cfg_msb;
+        v_job_class  <= gnt_kv ? `SPATTEN_CLASS_K_MSB : `SPATTEN_CLASS_V_MSB;
+        v_job_base   <= gnt_kv ? cfg_kmsb_base + f_off : cfg_v_base + b_off;
         v_job_stride <= row_bytes(d7, {1'b0, cfg_msb});
         g_i <= 16'd0;
       end
+      if (gnt_v) v_issued <= 1'b1;
 
       // ---------------------------------------------------------- front
       if (f_qk_fire) iss_cnt <= iss_cnt + 16'd1;
@@ -718,7 +742,7 @@ module spatten_ctrl #(
         F_KREQ: begin
           if (stop) f_st <= F_IDLE;
           else if (redo) f_st <= F_NEXT;
-          else if (gnt_f) begin  // the head's K MSB plane, streamed under its Q.K
+          else if (gnt_f || gnt_kv) begin  // the head's K MSB plane, streamed under its Q.K
             kb_clr <= 1'b1;
             kb_clr_rg <= frg;
             rg_head[frg] <= fh;
@@ -809,12 +833,15 @@ module spatten_ctrl #(
           if (tv_out_last) begin  // the V job (if it was issued) finishes the list walk
             kl_done <= 1'b1;
             tv_out_sel <= ~tv_out_sel;
-            b_st <= (v_issued || gnt_v) ? B_VWAIT : B_IDLE;  // not issued: stopped, draining
+            b_st <= B_VWAIT;  // (a V job not issued yet waits for the V array there)
             pv_j <= 16'd0;
             pv_done <= 1'b0;
           end
         end
-        B_VWAIT: if (v_done) b_st <= stop ? B_IDLE : B_PV;  // the list walk always completes
+        B_VWAIT: begin  // the list walk always completes once issued
+          if (!v_issued && !gnt_v && stop) b_st <= B_IDLE;
+          else if (done_vv) b_st <= stop ? B_IDLE : B_PV;
+        end
         B_PV: begin
           if (pv_valid & pv_ready) begin
             pv_valid <= 1'b0;

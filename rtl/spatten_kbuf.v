@@ -4,7 +4,7 @@
 // rd_rg sampled with rd_start).
 // * write ports: WR_PORTS keys per cycle, one per fetch lane (joined 12-bit values, value d at
 //   [12d +: 12]; port p at slice p); the lanes of one cycle name distinct keys;
-//   wr_merge = 0 replaces the key (MSB plane), wr_merge = 1 merges an LSB-plane row: the
+//   wr_merge[p] = 0 replaces the key (MSB plane), 1 merges an LSB-plane row: the
 //   fetcher delivers the LSB plane as a plane of lsb_bits bits (its bits at [11 -: lsb_bits] of
 //   each value); they are placed at bits [11-m -: l] of the stored key, the MSB bits kept.
 // * read port: a stream of ceil(n/LANES) beats of LANES keys (key l of the beat at
@@ -21,7 +21,7 @@ module spatten_kbuf #(
     parameter integer LANES = 8,    // keys per read beat
     parameter integer D_MAX = 64,   // values per key
     parameter integer MAX_N = 256,  // keys, a multiple of LANES
-    parameter integer WR_PORTS = 1, // keys written per cycle, 1..16
+    parameter integer WR_PORTS = 1, // keys written per cycle, 1..32
     parameter integer REGIONS = 2,  // heads held, 2 or 4
     parameter integer RGW = $clog2(REGIONS)
 ) (
@@ -30,10 +30,10 @@ module spatten_kbuf #(
     input  wire                        clr,       // a new head: every key of clr_rg invalid
     input  wire [RGW-1:0]              clr_rg,
     input  wire [WR_PORTS-1:0]         wr_en,
-    input  wire [RGW-1:0]              wr_rg,
+    input  wire [WR_PORTS*RGW-1:0]     wr_rg,     // per port
     input  wire [WR_PORTS*16-1:0]      wr_idx,
     input  wire [WR_PORTS*D_MAX*12-1:0] wr_data,
-    input  wire                        wr_merge,
+    input  wire [WR_PORTS-1:0]         wr_merge,  // per port
     input  wire [3:0]                  msb_bits,
     input  wire [3:0]                  lsb_bits,
     input  wire                        rd_start,
@@ -54,14 +54,15 @@ module spatten_kbuf #(
     if (REGIONS != 2 && REGIONS != 4) begin : g_bad_rg
       `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: REGIONS must be 2 or 4 (got %0d)", REGIONS);
     end
-    if (WR_PORTS < 1 || WR_PORTS > 16) begin : g_bad_wp
-      `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: WR_PORTS must be 1..16 (got %0d)", WR_PORTS);
+    if (WR_PORTS < 1 || WR_PORTS > 32) begin : g_bad_wp
+      `SPATTEN_ELAB_FATAL(1, "spatten_kbuf: WR_PORTS must be 1..32 (got %0d)", WR_PORTS);
     end
   endgenerate
 
   localparam integer AW = $clog2(MAX_N);
   reg [KW-1:0] mem [0:REGIONS*MAX_N-1];  // region r at [r*MAX_N +: MAX_N]
-  wire [AW+RGW-1:0] wbase = {wr_rg, {AW{1'b0}}};
+  // port p writes key wr_idx[p] of region wr_rg[p] (inline, not a function reading the
+  // ports: Icarus would not re-evaluate the always @(*) below when only they change)
 
   // LSB merge mask: bits [11-m -: l] of each 12-bit value
   wire [11:0] lmask = 12'(((13'd1 << lsb_bits) - 13'd1) << (4'd12 - msb_bits - lsb_bits));
@@ -70,7 +71,7 @@ module spatten_kbuf #(
   always @(*) begin
     for (p = 0; p < WR_PORTS; p = p + 1)
       for (d = 0; d < D_MAX; d = d + 1)
-        merged[p][d*12 +: 12] = (mem[wbase | (AW+RGW)'(wr_idx[p*16 +: AW])][d*12 +: 12] & ~lmask)
+        merged[p][d*12 +: 12] = (mem[{wr_rg[p*RGW +: RGW], wr_idx[p*16 +: AW]}][d*12 +: 12] & ~lmask)
                               | ((wr_data[(p*D_MAX + d)*12 +: 12] >> msb_bits) & lmask);
   end
 
@@ -78,7 +79,7 @@ module spatten_kbuf #(
   always @(posedge clk) begin
     for (wp = 0; wp < WR_PORTS; wp = wp + 1)
       if (wr_en[wp])
-        mem[wbase | (AW+RGW)'(wr_idx[wp*16 +: AW])] <= wr_merge ? merged[wp] : wr_data[wp*KW +: KW];
+        mem[{wr_rg[wp*RGW +: RGW], wr_idx[wp*16 +: AW]}] <= wr_merge[wp] ? merged[wp] : wr_data[wp*KW +: KW];
   end
 
   // key valid bits (MSB writes; an LSB merge only refines a key that is already valid)
@@ -90,7 +91,8 @@ module spatten_kbuf #(
         vld_q[vr] <= {MAX_N{1'b0}};
       end else begin
         for (vp = 0; vp < WR_PORTS; vp = vp + 1)
-          if (wr_en[vp] && !wr_merge && wr_rg == RGW'(vr)) vld_q[vr][wr_idx[vp*16 +: AW]] <= 1'b1;
+          if (wr_en[vp] && !wr_merge[vp] && wr_rg[vp*RGW +: RGW] == RGW'(vr))
+            vld_q[vr][wr_idx[vp*16 +: AW]] <= 1'b1;
       end
   end
 

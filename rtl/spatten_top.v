@@ -143,7 +143,10 @@ module spatten_top #(
   wire        v_in_valid, v_in_ready, v_in_last;
   wire [31:0] f_job_base, v_job_base;
   wire [31:0] f_job_stride;
-  wire [15:0] f_job_first, f_job_lastrow, v_job_stride, fq_in_idx;
+  wire [15:0] f_job_first, f_job_lastrow, v_job_stride, v_job_lastrow, fq_in_idx;
+  wire        v_job_range;
+  wire [3:0]  v_job_bits;
+  wire [2:0]  v_job_class;
   wire        f_job_range, fq_in_valid, fq_in_ready, fq_in_last;
   wire [LANES*16-1:0] v_in_idx;
   wire [LANES-1:0]    v_in_vld;
@@ -205,9 +208,9 @@ module spatten_top #(
                    .STRIDE_W(16), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(LANES)) u_vfetch (
       .clk(clk), .rst_n(rst_n),
       .job_valid(v_job_valid), .job_ready(v_job_ready), .job_base(v_job_base),
-      .job_stride(v_job_stride), .job_d(7'(cfg_d)), .job_bits(cfg_msb),
-      .job_class(`SPATTEN_CLASS_V_MSB), .job_range(1'b0), .job_first(16'd0),
-      .job_lastrow(16'd0),
+      .job_stride(v_job_stride), .job_d(7'(cfg_d)), .job_bits(v_job_bits),
+      .job_class(v_job_class), .job_range(v_job_range), .job_first(16'd0),
+      .job_lastrow(v_job_lastrow),
       .in_valid(v_in_valid), .in_ready(v_in_ready), .in_idx(v_in_idx), .in_vld(v_in_vld),
       .in_empty(1'b0), .in_last(v_in_last),
       .out_valid(v_out_valid), .out_ready(1'b1), .out_data(v_out_data),
@@ -242,13 +245,14 @@ module spatten_top #(
   wire kb_wr_merge, kb_rd_start, vb_clr, kb_clr;
   // key-buffer regions: heads whose K plane is held at once (4 measured no faster on the
   // GPT-2 trace than 2: the K fetch jobs, one at a time, limit the front; docs/performance.md)
-  localparam integer KREG = 2;
+  localparam integer KREG = 4;
   wire [$clog2(KREG)-1:0] kb_clr_rg, kb_wr_rg, kb_rd_rg;
   wire kb_rd_busy;
   wire [CHANNELS-1:0] q_load;
   wire [CHANNELS*QSW-1:0] q_load_slot;
   wire [QSW-1:0] q_rd_slot;
-  wire [CHANNELS-1:0] kb_wr_en, vb_wr_en;
+  wire [CHANNELS-1:0] kb_wr_en, kb2_wr_en, vb_wr_en;
+  wire [$clog2(KREG)-1:0] kb2_wr_rg;
   wire k_valid, k_ready, k_last;
   wire [LANES*KW-1:0] k_data;
   wire [LANES-1:0] k_keep;
@@ -256,11 +260,12 @@ module spatten_top #(
   wire [LANES*16-1:0] vb_rd_idx;
   wire [LANES*KW-1:0] vb_rd_data;
 
-  spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(CHANNELS),
+  // write ports: the K/Q array's lanes, then the V array's (a K plane may stream on either)
+  spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(2 * CHANNELS),
                  .REGIONS(KREG)) u_kbuf (
-      .clk(clk), .rst_n(rst_n), .clr(kb_clr), .clr_rg(kb_clr_rg), .wr_en(kb_wr_en),
-      .wr_rg(kb_wr_rg), .wr_idx(f_out_idx),
-      .wr_data(f_out_data), .wr_merge(kb_wr_merge), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
+      .clk(clk), .rst_n(rst_n), .clr(kb_clr), .clr_rg(kb_clr_rg), .wr_en({kb2_wr_en, kb_wr_en}),
+      .wr_rg({{CHANNELS{kb2_wr_rg}}, {CHANNELS{kb_wr_rg}}}), .wr_idx({v_out_idx, f_out_idx}),
+      .wr_data({v_out_data, f_out_data}), .wr_merge({{CHANNELS{1'b0}}, {CHANNELS{kb_wr_merge}}}), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
       .rd_start(kb_rd_start), .rd_n(16'(cfg_n)), .rd_rg(kb_rd_rg), .rd_busy(kb_rd_busy),
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
 
@@ -505,13 +510,15 @@ module spatten_top #(
       .fq_in_last(fq_in_last), .f_out_idx(f_out_idx),
       .f_out_valid(f_out_valid), .f_done(f_done),
       .v_job_valid(v_job_valid), .v_job_ready(v_job_ready), .v_job_base(v_job_base),
-      .v_job_stride(v_job_stride),
+      .v_job_stride(v_job_stride), .v_job_range(v_job_range), .v_job_lastrow(v_job_lastrow),
+      .v_job_bits(v_job_bits), .v_job_class(v_job_class),
       .v_in_valid(v_in_valid), .v_in_ready(v_in_ready), .v_in_idx(v_in_idx), .v_in_vld(v_in_vld),
       .v_in_last(v_in_last), .v_out_valid(v_out_valid), .v_done(v_done),
       .f_err(f_err), .f_busy(f_busy),
       .err_clear(err_clear),
       .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),
       .kb_rd_rg(kb_rd_rg), .kb_rd_busy(kb_rd_busy), .kb_wr_rg(kb_wr_rg),
+      .kb2_wr_en(kb2_wr_en), .kb2_wr_rg(kb2_wr_rg),
       .vb_clr(vb_clr), .kb_clr(kb_clr), .kb_clr_rg(kb_clr_rg), .vb_wr_en(vb_wr_en),
       .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
       .vb_rd_data(vb_rd_data), .q_load(q_load), .q_load_slot(q_load_slot), .q_rd_slot(q_rd_slot),

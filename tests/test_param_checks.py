@@ -114,7 +114,7 @@ CASES: dict[tuple[str, str], list[dict[str, int]]] = {
     ("spatten_csr", "g_bad_bytes_w"): [{"BYTES_ADD_W": 33}, Early({"BYTES_ADD_W": 0})],
     ("spatten_csr", "g_bad_derived"): [{"NW": 5}, {"DW": 2}, {"HW": 1}, {"HIDX_W": 7}],
     ("spatten_kbuf", "g_bad"): [{"MAX_N": 12}, {"MAX_N": 4}],
-    ("spatten_kbuf", "g_bad_wp"): [{"WR_PORTS": 0}, {"WR_PORTS": 17}],
+    ("spatten_kbuf", "g_bad_wp"): [{"WR_PORTS": 0}, {"WR_PORTS": 33}],
     ("spatten_kbuf", "g_bad_rg"): [{"REGIONS": 3}, {"REGIONS": 8}],
     ("spatten_ctrl", "g_bad_qs"): [{"QS": 8, "H_MAX": 16}, {"QS": 2}, {"QS": 12}, {"QS": 64}],
     ("spatten_ctrl", "g_bad_kreg"): [{"KREG": 3}, {"KREG": 8}],
