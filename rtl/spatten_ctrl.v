@@ -355,9 +355,27 @@ module spatten_ctrl #(
   reg [15:0]     qs_qi [0:QS-1];
   reg [QS-1:0]   qs_vld;
   // re-pass handed back by the row stage
-  reg            redo;
-  reg [HX-1:0]   redo_h;
-  reg [15:0]     redo_qi, redo_seq;
+  // (a queue: in generation the row stage goes on deciding rows while a re-pass waits, so
+  // several may wait; in summarization the epoch keeps it at one)
+  wire           redo, redo_push, redo_pop;
+  wire [HX-1:0]  redo_h;
+  wire [15:0]    redo_qi, redo_seq;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [$clog2(QS+1)-1:0] redo_count;
+  wire redo_full, redo_empty, redo_last_unused, redo_room;
+  /* verilator lint_on UNUSEDSIGNAL */
+  stream_fifo #(.WIDTH(HX + 32), .DEPTH(QS)) u_redo_fifo (
+      .clk(clk), .rst_n(rst_n & ~go),  // empty at every command's start
+      .in_valid(redo_push), .in_ready(redo_room), .in_data({r_h, r_qi, r_seq}), .in_last(1'b1),
+      .out_valid(redo), .out_ready(redo_pop), .out_data({redo_h, redo_qi, redo_seq}),
+      .out_last(redo_last_unused), .count(redo_count), .full(redo_full), .empty(redo_empty));
+  // Generation: a re-pass is inserted (f_ins) and the front then goes on from the saved item:
+  // the other heads' rows already issued need not be redone (each item is its own head, the
+  // sums they feed do not depend on the order; summarization keeps the serial order because
+  // a head's value buffer and kept lists depend on its queries' order)
+  reg            f_ins, sv_have;
+  reg [HX-1:0]   sv_h;
+  reg [15:0]     sv_qi, sv_seq;
 
   // Generation (one query per head): the query rows of every live head come in one list job
   // at the start of the command (rows at Q_BASE + h * HEAD_STRIDE, one beat-aligned row each,
@@ -481,6 +499,8 @@ module spatten_ctrl #(
   wire r_pass = rq_out_valid & ~stop & ~take_requant;
   assign rq_out_ready = r_st == R_DEC && (stop || take_requant || bq_room);
   wire r_dec_fire = rq_out_valid & rq_out_ready;
+  assign redo_push = r_st == R_DEC && r_dec_fire && !stop && take_requant;
+  assign redo_pop  = f_st == F_NEXT && !stop && redo && !f_ins;
   stream_fifo #(.WIDTH(BQW), .DEPTH(QS)) u_bq_fifo (
       .clk(clk), .rst_n(rst_n),
       .in_valid(r_dec_fire & r_pass), .in_ready(bq_room),
@@ -596,7 +616,6 @@ module spatten_ctrl #(
       g_act <= 1'b0;
       pv_valid <= 1'b0;
       abort_q <= 1'b0;
-      redo <= 1'b0;
       start_after_clr <= 1'b0;
       err_after_clr <= 1'b0;
       clr_ti_done <= 1'b0;
@@ -686,20 +705,27 @@ module spatten_ctrl #(
           rg_vld <= {KREG{1'b0}};
           rg_busy <= {KREG{1'b0}};
           qs_vld <= {QS{1'b0}};
-          redo <= 1'b0;
+          f_ins <= 1'b0;
           rep <= 1'b0;   // both epochs start equal (a drained failed command may leave them apart)
           f_st <= (batch_q && f_first_any) ? F_QBREQ : F_NEXT;
         end
         F_NEXT: begin
           if (stop) f_st <= F_IDLE;
-          else if (redo) begin  // take the re-pass back: the item again, then the ones after it
-            redo <= 1'b0;
+          else if (redo && !f_ins) begin  // take the re-pass back (one inserted at a time)
             fh <= redo_h;
             fqi <= redo_qi;
             fseq <= redo_seq;
             frep <= 1'b1;
-            fep <= ~fep;
             fhave <= 1'b1;
+            if (cfg_mode) begin  // generation: the item alone, then on where the front was
+              f_ins <= 1'b1;
+              sv_h <= fh;
+              sv_qi <= fqi;
+              sv_seq <= fseq;
+              sv_have <= fhave;
+            end else begin       // summarization: the item again, then the ones after it
+              fep <= ~fep;
+            end
           end else if (!fhave) f_st <= F_END;
           else if (!f_slot_hit) begin
             if (!qs_vld[f_slot]) f_st <= F_QREQ;  // else the slot's item is not decided yet
@@ -766,7 +792,13 @@ module spatten_ctrl #(
           f_st <= stop ? F_IDLE : F_NEXT;
           fseq <= fseq + 16'd1;
           frep <= 1'b0;
-          if (fqi + 16'd1 < nq) fqi <= fqi + 16'd1;
+          if (f_ins) begin  // an inserted re-pass: back to where the front was
+            f_ins <= 1'b0;
+            fh <= sv_h;
+            fqi <= sv_qi;
+            fseq <= sv_seq;
+            fhave <= sv_have;
+          end else if (fqi + 16'd1 < nq) fqi <= fqi + 16'd1;
           else begin
             fqi <= 16'd0;
             fh <= f_nh;
@@ -792,11 +824,7 @@ module spatten_ctrl #(
           if (stop) r_st <= R_DROP;
           else if (take_requant) begin  // drop the row; the item comes back as a re-pass
             cnt_requant_inc <= 1'b1;
-            redo <= 1'b1;
-            redo_h <= r_h;
-            redo_qi <= r_qi;
-            redo_seq <= r_seq;
-            rep <= ~rep;
+            if (!cfg_mode) rep <= ~rep;  // summarization: the rows issued after it are dropped
             r_st <= R_DROP;
           end else begin  // passed: its query slot, and after the head's last query its region, are free
             qs_vld[r_slot] <= 1'b0;
