@@ -104,9 +104,14 @@ module spatten_axi_rd_mux #(
 
 `ifndef SYNTHESIS
   // a source must keep its AR valid until accepted (the held choice relies on it)
+  // (once a reset has been seen: before it the state is random)
   integer ci;
+  /* verilator lint_off PROCASSINIT */  // simulation only: the flag must start low
+  reg chk_q = 1'b0;
+  /* verilator lint_on PROCASSINIT */
   always @(posedge clk) begin
-    if (rst_n)
+    if (!rst_n) chk_q <= 1'b1;
+    if (chk_q && rst_n)
       for (ci = 0; ci < CHANNELS; ci = ci + 1)
         if (hold_q[ci] && !(owner_q[ci] ? b_arvalid[ci] : a_arvalid[ci]))
           $error("spatten_axi_rd_mux: channel %0d: ARVALID dropped before ARREADY", ci);

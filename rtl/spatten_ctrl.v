@@ -1056,10 +1056,16 @@ module spatten_ctrl #(
 `ifndef SYNTHESIS
   // The row stage's queue holds a descriptor for every row in the datapath: a row at the
   // row buffer with no descriptor means the front and the row stage disagree.
+  // Checked only once a reset has been seen: before it the state is random (Verilator's
+  // --x-initial unique) and rst_n may read high.
+  /* verilator lint_off PROCASSINIT */  // simulation only: the flag must start low
+  reg chk_q = 1'b0;
+  /* verilator lint_on PROCASSINIT */
   always @(posedge clk) begin
-    if (rst_n && rb_valid && !rq_have)
+    if (!rst_n) chk_q <= 1'b1;
+    if (chk_q && rst_n && rb_valid && !rq_have)
       $error("spatten_ctrl: a row at the row buffer without its descriptor");
-    if (rst_n && st == S_IDLE && (f_st != F_IDLE || r_st != R_IDLE || b_st != B_IDLE))
+    if (chk_q && rst_n && st == S_IDLE && (f_st != F_IDLE || r_st != R_IDLE || b_st != B_IDLE))
       $error("spatten_ctrl: a stage is not idle between commands");
   end
 `endif
