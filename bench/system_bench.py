@@ -120,6 +120,14 @@ def totals(table: Sequence[dict[str, Any]]) -> dict[str, Any]:
 # ================================================================ per-phase breakdown ==========
 # the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
 STAGES = {"front": "F", "row": "R", "back": "B"}
+# working states that are waiting, not work: the front's END (every item issued, the pipeline
+# draining at the command's end) does not count towards its busy share
+WAITING = {("front", "END")}
+
+
+def stage_busy(stage: str, states: dict[str, float]) -> float:
+    """Cycles ``stage`` works (its IDLE already left out, its waiting states too)."""
+    return sum(c for name, c in states.items() if (stage, name) not in WAITING)
 
 
 def ctrl_state_names(prefix: str = "S") -> dict[str, str]:
@@ -161,12 +169,13 @@ def phase_table(phases: dict[str, dict[str, float]], tot: dict[str, dict[str, An
 def stage_table(stages: dict[str, dict[str, dict[str, float]]], tot: dict[str, dict[str, Any]]
                 ) -> list[str]:
     """Occupancy of every controller stage: cycles in each of its working states, and the
-    stage's busy fraction (all of them) against the command cycles."""
+    stage's busy fraction (those states, its waiting ones left out) against the command
+    cycles."""
     kinds = [k for k in ("pruned", "dense") if k in stages]
     lines = ["| stage | state | " + " | ".join(f"{k} cycles | % of CYCLES" for k in kinds) + " |",
              "|---|---|" + "---:|---:|" * len(kinds)]
     for stage in STAGES:
-        busy = {k: sum(stages[k][stage].values()) for k in kinds}
+        busy = {k: stage_busy(stage, stages[k][stage]) for k in kinds}
         cells = [f"**{busy[k]:,.0f}** | **{busy[k] / tot[k]['cycles']:.1%}**" for k in kinds]
         lines.append(f"| {stage} | (busy) | {' | '.join(cells)} |")
         for name in stages[kinds[0]][stage]:
@@ -366,7 +375,7 @@ STATE_MEANING = {
 
 def stage_text(stages: dict[str, dict[str, float]], cycles: float) -> list[str]:
     """Which controller stage limits (the busiest) and where each stage spends its time."""
-    busy = {st: sum(v.values()) for st, v in stages.items()}
+    busy = {st: stage_busy(st, v) for st, v in stages.items()}
     limiting = max(busy, key=busy.get)
     lines = [f"- **The stage that limits: {limiting}** ({busy[limiting] / cycles:.1%} of CYCLES "
              "busy; section 6). Occupancy: "

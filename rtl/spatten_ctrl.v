@@ -1,6 +1,6 @@
 // Controller of spatten_top: runs one layer command as a pipeline of (query, head) items
 // (docs/spatten_top.md, "Pipeline"). Per item: Q fetch into a query slot, the head's K MSB
-// plane into one of two key-buffer regions (streamed under Q.K), Q.K + softmax into the row
+// plane into one of KREG key-buffer regions (streamed under Q.K, on either fetch array), Q.K + softmax into the row
 // buffer, requant decision at the row head (drop the row, K LSB plane once per head, re-pass),
 // accepted row -> token importance ACC + local-V top-k, kept list, V fetch of the rows not
 // buffered, P.V, E write + head importance; the front runs up to QS items ahead of the row

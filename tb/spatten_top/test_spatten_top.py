@@ -939,6 +939,8 @@ MUTANTS = [
      "Q.K reads the first key-buffer region for every head"),
     ("spatten_ctrl.v", "assign q_rd_slot   = f_slot;", "assign q_rd_slot   = {QSW{1'b0}};",
      "Q.K takes every query from the first query slot"),
+    ("spatten_ctrl.v", "            fhave <= sv_have;", "            fhave <= 1'b1;",
+     "after an inserted re-pass the front issues items past the last"),
     # CounterMonitor (issue 15: this one survived every test while the counter was only logged)
     ("spatten_top.v", "assign cnt_stall_inc = rst_n & ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
      "assign cnt_stall_inc = rst_n | ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
