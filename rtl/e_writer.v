@@ -376,11 +376,14 @@ module e_writer #(
   reg             aw_hold_q, w_hold_q;
   reg [BA_W+7:0]  aw_prev_q;
   reg [256:0]     w_prev_q;
+  reg             rst_seen_q;  // no check before the first reset (random initial state)
+  initial rst_seen_q = 1'b0;
   always @(posedge clk) begin
     if (!rst_n) begin
       aw_hold_q <= 1'b0;
       w_hold_q  <= 1'b0;
-    end else begin
+      rst_seen_q <= 1'b1;
+    end else if (rst_seen_q) begin
       if (aw_hold_q && !(m_axi_awvalid && {aw_addr_q, aw_len_q} == aw_prev_q))
         $fatal(1, "e_writer: AW dropped or changed before its handshake");
       if (w_hold_q && !(m_axi_wvalid && {m_axi_wlast, m_axi_wdata} == w_prev_q))
