@@ -476,7 +476,6 @@ module spatten_ctrl #(
   assign fq_in_last  = ~qg_nh_any;
   assign fr_k = f_st == F_KREQ && !redo;  // frg: the region F_NEXT found free
   assign fr_l = f_st == F_LREQ;
-  reg [15:0] iss_cnt, con_cnt;  // rows issued to Q.K / consumed at the row buffer
 
   // ================================================================ row stage
   localparam [1:0] R_IDLE = 2'd0, R_DEC = 2'd1, R_PASS = 2'd2, R_DROP = 2'd3;
@@ -580,7 +579,9 @@ module spatten_ctrl #(
   reg [15:0] kc, kw;
 
   // every part idle, nothing in flight (a finished command, or a drained failed one)
-  wire rows_idle = iss_cnt == con_cnt && r_st == R_IDLE && !bq_have && b_st == B_IDLE
+  // (the row queue holds a descriptor per issued row until the row leaves the row buffer:
+  // empty = every issued row consumed)
+  wire rows_idle = rq_empty && r_st == R_IDLE && !bq_have && b_st == B_IDLE
                    && !fu_busy && !f_job_valid && !vu_busy && !v_job_valid && !g_act && !qg_act;
   wire all_done  = f_st == F_END && !redo && rows_idle;
 
@@ -620,8 +621,6 @@ module spatten_ctrl #(
       err_after_clr <= 1'b0;
       clr_ti_done <= 1'b0;
       clr_hi_done <= 1'b0;
-      iss_cnt <= 16'd0;
-      con_cnt <= 16'd0;
       rb_beat <= 16'd0;
       rep <= 1'b0;
       tv_in_sel <= 1'b0;
@@ -692,7 +691,6 @@ module spatten_ctrl #(
       if (gnt_v) v_issued <= 1'b1;
 
       // ---------------------------------------------------------- front
-      if (f_qk_fire) iss_cnt <= iss_cnt + 16'd1;
       case (f_st)
         F_IDLE: if (go) f_st <= F_FIRST;
         F_FIRST: begin
@@ -814,7 +812,6 @@ module spatten_ctrl #(
 
       // ---------------------------------------------------------- row stage
       if (rb_fire) rb_beat <= rb_last ? 16'd0 : rb_beat + 16'd1;
-      if (rq_pop) con_cnt <= con_cnt + 16'd1;
       case (r_st)
         R_IDLE: if (rb_valid && rq_have) begin
           if (stop || r_old) r_st <= R_DROP;  // a failed command, or the epoch before a re-pass

@@ -203,7 +203,7 @@ _PROBES = ("rst_n", "s_axil_awvalid", "s_axil_awready", "s_axil_awaddr", "s_axil
 
 
 # controller state logged when a command hangs (the stages, their queues, the fetch units)
-HANG_PROBES = ("st", "f_st", "r_st", "b_st", "iss_cnt", "con_cnt", "fu_busy", "vu_busy", "redo",
+HANG_PROBES = ("st", "f_st", "r_st", "b_st", "fu_busy", "vu_busy", "redo",
                "fh", "fqi", "qs_vld", "rg_busy", "rg_done", "rq_have", "bq_have", "kb_rd_busy",
                "qk_q_ready", "rb_valid", "tv_out_valid", "tv_in_ready")
 
