@@ -119,10 +119,11 @@ def totals(table: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 # ================================================================ per-phase breakdown ==========
 # the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
-STAGES = {"front": "F", "row": "R", "back": "B"}
+STAGES = {"front": "F", "row": "R", "back": "B", "output": "P"}
 # working states that are waiting, not work: the front's END (every item issued, the pipeline
-# draining at the command's end) does not count towards its busy share
-WAITING = {("front", "END")}
+# draining at the command's end) and the back's HAND (its item ready, the output stage busy)
+# do not count towards their stage's busy share
+WAITING = {("front", "END"), ("back", "HAND")}
 
 
 def stage_busy(stage: str, states: dict[str, float]) -> float:
@@ -369,7 +370,10 @@ STATE_MEANING = {
     ("row", "DROP"): "dropping rows: requantized first passes and the rows issued after them",
     ("back", "KLIST"): "the top-k output into the kept list (the V list streams meanwhile)",
     ("back", "VWAIT"): "the V fetch's tail after the list's last beat",
-    ("back", "PV"): "P.V beats",
+    ("back", "HAND"): "the item's list and V rows ready, the output stage still busy",
+    ("output", "PV"): "P.V beats",
+    ("output", "EWAIT"): "the P.V pipeline's latency to the E row",
+    ("output", "EOUT"): "the E write and the head-importance beats",
 }
 
 

@@ -26,7 +26,8 @@ module spatten_ctrl #(
                                        // generation slot h holds head h's query)
     parameter integer QSW    = $clog2(QS),
     parameter integer KREG   = 4,      // key-buffer regions = heads in flight (2 or 4)
-    parameter integer RGW    = $clog2(KREG)
+    parameter integer RGW    = $clog2(KREG),
+    parameter integer TOPK_P = LANES   // lanes of the local-V top-k output (spatten_top: 16)
 ) (
     input  wire                       clk,
     input  wire                       rst_n,
@@ -104,7 +105,10 @@ module spatten_ctrl #(
     output wire [RGW-1:0]             kb_wr_rg,     // region the fetched K rows go to
     output wire [CHANNELS-1:0]        kb2_wr_en,    // K rows from the V array's lanes
     output wire [RGW-1:0]             kb2_wr_rg,
-    output wire                       vb_clr,
+    output wire                       vb_clr,       // clear region vb_clr_rg (a new head's V rows)
+    output wire                       vb_clr_rg,
+    output wire                       vb_wr_rg,     // region the fetched V rows go to (the list stage's)
+    output wire                       vb_rd_rg,     // region P.V reads (the output stage's)
     output reg                        kb_clr,       // region kb_clr_rg's valid bits: a new K plane
     output reg  [RGW-1:0]             kb_clr_rg,
     output wire [CHANNELS-1:0]        vb_wr_en,
@@ -137,9 +141,9 @@ module spatten_ctrl #(
     output reg                        tv_out_sel,   // the engine the back reads (same order)
     input  wire                       tv_out_valid,
     output wire                       tv_out_ready,
-    input  wire [LANES*16-1:0]        tv_out_index,
-    input  wire [LANES*16-1:0]        tv_out_score,
-    input  wire [LANES-1:0]           tv_out_keep,
+    input  wire [TOPK_P*16-1:0]       tv_out_index,
+    input  wire [TOPK_P*16-1:0]       tv_out_score,
+    input  wire [TOPK_P-1:0]          tv_out_keep,
     input  wire                       tv_out_last,
     // ---------------------------------------------------------------- P.V
     output reg                        pv_valid,
@@ -202,6 +206,9 @@ module spatten_ctrl #(
     if (QS < 4 || QS > 32 || (QS & (QS - 1)) != 0 || QS < H_MAX) begin : g_bad_qs
       `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: QS must be a power of two 4..32 and >= H_MAX (got %0d, H_MAX %0d)", QS, H_MAX);
     end
+    if (TOPK_P < LANES || TOPK_P > 32 || (TOPK_P & (TOPK_P - 1)) != 0) begin : g_bad_topk_p
+      `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: TOPK_P must be a power of two LANES..32 (got %0d)", TOPK_P);
+    end
   endgenerate
 
   // ================================================================ structure
@@ -241,12 +248,12 @@ module spatten_ctrl #(
   function automatic [15:0] row_stride(input [6:0] d, input [4:0] b);
     row_stride = 16'((((16'(d) * 16'(b)) + 16'd255) >> 8) << 5);
   endfunction
-  // popcount of a top-k output keep (a prefix)
-  function automatic [15:0] pop(input [LANES-1:0] k);
+  // popcount of a top-k output keep (a prefix; up to 32 lanes: LANES or TOPK_P wide)
+  function automatic [15:0] pop(input [31:0] k);
     integer i;
     begin
       pop = 16'd0;
-      for (i = 0; i < LANES; i = i + 1) pop = pop + 16'(k[i]);
+      for (i = 0; i < 32; i = i + 1) pop = pop + 16'(k[i]);
     end
   endfunction
 
@@ -305,18 +312,21 @@ module spatten_ctrl #(
   // while it waits. A list without a missing row is a beat of holes (no bytes).
   reg        g_act;
   reg [15:0] g_i;
-  reg [15:0] kl_idx  [0:MAX_N-1];
-  reg [15:0] kl_prob [0:MAX_N-1];
-  reg        kl_miss [0:MAX_N-1];
+  // two kept lists (slot ls: the list stage's, ps: the output stage's), index {slot, entry}
+  reg [15:0] kl_idx  [0:2*MAX_N-1];
+  reg [15:0] kl_prob [0:2*MAX_N-1];
+  reg        kl_miss [0:2*MAX_N-1];
   reg [15:0] kl_cnt;
   reg        kl_done, v_issued;
+  reg        ls, ps;     // kept-list slots
+  reg        vr, pr;     // value-buffer regions (list stage, output stage)
   integer gl_i;
   always @(*) begin
     v_in_valid = g_act & (kl_done | (g_i + 16'(LANES) < kl_cnt));
     v_in_last  = kl_done & (g_i + 16'(LANES) >= kl_cnt);
     for (gl_i = 0; gl_i < LANES; gl_i = gl_i + 1) begin
-      v_in_idx[gl_i*16 +: 16] = kl_idx[AW'(g_i + 16'(gl_i))];
-      v_in_vld[gl_i] = (g_i + 16'(gl_i) < kl_cnt) & kl_miss[AW'(g_i + 16'(gl_i))];
+      v_in_idx[gl_i*16 +: 16] = kl_idx[{ls, AW'(g_i + 16'(gl_i))}];
+      v_in_vld[gl_i] = (g_i + 16'(gl_i) < kl_cnt) & kl_miss[{ls, AW'(g_i + 16'(gl_i))}];
     end
   end
   wire v_in_fire = v_in_valid & v_in_ready;
@@ -538,35 +548,53 @@ module spatten_ctrl #(
   assign tt_out_ready = st == S_TSEL && ti_ready;
 
   // ================================================================ back
-  localparam [2:0] B_IDLE = 3'd0, B_KLIST = 3'd1, B_VWAIT = 3'd3, B_PV = 3'd4,
-                   B_EWAIT = 3'd5, B_EOUT = 3'd6;  // 2 was the V job request
+  // Two stages joined by a double-buffered kept list and a two-region value buffer:
+  //  * list stage (b_st): the item's kept list from its local-V engine into slot ls, the V
+  //    list job of the rows region vr lacks, the wait for its last row; then the hand-over
+  //    (B_HAND) once the output stage is free;
+  //  * output stage (p_st): P.V over slot ps / region pr, the E write and head importance.
+  // A new head's item takes the other region (cleared at the pop): the output stage only
+  // ever reads the region of the item it was handed. An item of the same head keeps the
+  // region (summarization: the V rows of earlier queries stay buffered, golden's rule); the
+  // output stage then reads rows that are already valid while new rows of that head land.
+  // The list stage pops its next item only after the hand-over, when the V job of the one
+  // before is complete, so the valid bits it reads are those of the serial order.
+  localparam [2:0] B_IDLE = 3'd0, B_KLIST = 3'd1, B_VWAIT = 3'd3, B_HAND = 3'd4;
+  localparam [1:0] P_IDLE = 2'd0, P_PV = 2'd1, P_EWAIT = 2'd2, P_EOUT = 2'd3;
   reg [2:0]    b_st;
-  reg [HX-1:0] bh;
-  reg [15:0]   bqi;
+  reg [1:0]    p_st;
+  reg [HX-1:0] bh, ph;
+  reg [15:0]   bqi, pqi, p_cnt;
   wire [31:0]  b_off = 32'(bh) * cfg_stride;
+  wire [31:0]  p_off = 32'(ph) * cfg_stride;
   assign bq_pop = b_st == B_IDLE && bq_have;
-  assign vb_clr = bq_pop & bq_head[0];   // a new head: its V rows are not buffered yet
+  assign vb_clr    = bq_pop & bq_head[0];   // a new head: its V rows are not buffered yet
+  assign vb_clr_rg = ~vr;
+  assign vb_wr_rg  = vr;
+  assign vb_rd_rg  = pr;
   assign br_v   = (b_st == B_KLIST || b_st == B_VWAIT) && !v_issued;
   assign tv_out_ready = b_st == B_KLIST;
+  wire   hand   = b_st == B_HAND && p_st == P_IDLE;
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
   reg        pv_done;
   integer ri;
   always @(*) begin
-    for (ri = 0; ri < LANES; ri = ri + 1) vb_rd_idx[ri*16 +: 16] = kl_idx[AW'(pv_j + 16'(ri))];
+    for (ri = 0; ri < LANES; ri = ri + 1)
+      vb_rd_idx[ri*16 +: 16] = kl_idx[{ps, AW'(pv_j + 16'(ri))}];
   end
-  assign e_ready = b_st == B_EWAIT;
+  assign e_ready = p_st == P_EWAIT;
 
   // head importance: the back's E rows (ACC), the sequencer's CLEAR / READ
   reg [15:0] hb;   // E beat to head importance
   reg        w_job_done, w_row_done, hi_done;
   reg [D_MAX*16-1:0] ereg;
-  assign hi_head = HIDX_W'(bh);
+  assign hi_head = HIDX_W'(ph);
   always @(*) begin
     hi_valid = 1'b0; hi_op = `SPATTEN_IMP_OP_ACC; hi_last = 1'b0; hi_live = live_cmd;
     hi_data = ereg[32'(hb) * (LANES*16) +: LANES*16];
     if (st == S_CLR) begin
       hi_valid = ~clr_hi_done; hi_op = `SPATTEN_IMP_OP_CLEAR; hi_last = 1'b1;
-    end else if (b_st == B_EOUT) begin
+    end else if (p_st == P_EOUT) begin
       hi_valid = ~hi_done; hi_last = hb == 16'(EB - 1);
     end else if (st == S_HREAD) begin
       hi_valid = 1'b1; hi_op = `SPATTEN_IMP_OP_READ; hi_last = 1'b1;
@@ -581,14 +609,14 @@ module spatten_ctrl #(
   // every part idle, nothing in flight (a finished command, or a drained failed one)
   // (the row queue holds a descriptor per issued row until the row leaves the row buffer:
   // empty = every issued row consumed)
-  wire rows_idle = rq_empty && r_st == R_IDLE && !bq_have && b_st == B_IDLE
+  wire rows_idle = rq_empty && r_st == R_IDLE && !bq_have && b_st == B_IDLE && p_st == P_IDLE
                    && !fu_busy && !f_job_valid && !vu_busy && !v_job_valid && !g_act && !qg_act;
   wire all_done  = f_st == F_END && !redo && rows_idle;
 
   // MACs: n * d per decided Q.K row (squashed rows are not counted: golden counts the
   // passes of the serial order), kept * d per P.V
   reg [MACS_ADD_W-1:0] macs_b;
-  always @(*) macs_b = (b_st == B_EWAIT && e_valid && !stop) ? MACS_ADD_W'(32'(kl_cnt) * 32'(cfg_d))
+  always @(*) macs_b = (p_st == P_EWAIT && e_valid && !stop) ? MACS_ADD_W'(32'(p_cnt) * 32'(cfg_d))
                                                              : {MACS_ADD_W{1'b0}};
 
   integer li, qsi;
@@ -604,6 +632,9 @@ module spatten_ctrl #(
       f_st <= F_IDLE;
       r_st <= R_IDLE;
       b_st <= B_IDLE;
+      p_st <= P_IDLE;
+      ls <= 1'b0;
+      vr <= 1'b0;
       live_heads <= {H_MAX{1'b1}};
       kept_tokens <= {NW{1'b0}};
       error_code <= 4'd0;
@@ -841,60 +872,81 @@ module spatten_ctrl #(
         B_IDLE: if (bq_pop) begin
           bh <= bq_head[BQW-1 -: HX];
           bqi <= bq_head[16:1];
+          if (bq_head[0]) vr <= ~vr;  // a new head: the other region (cleared now)
           kl_cnt <= 16'd0;
           kl_done <= 1'b0;
           v_issued <= 1'b0;
           b_st <= B_KLIST;
         end
         B_KLIST: if (tv_out_valid) begin
-          for (li = 0; li < LANES; li = li + 1) begin
+          for (li = 0; li < TOPK_P; li = li + 1) begin
             if (tv_out_keep[li]) begin
-              kl_idx[AW'((kl_cnt + 16'(li)))]  <= tv_out_index[li*16 +: 16];
-              kl_prob[AW'((kl_cnt + 16'(li)))] <= tv_out_score[li*16 +: 16];
-              kl_miss[AW'((kl_cnt + 16'(li)))] <= ~vb_valid[tv_out_index[li*16 +: AW]];
+              kl_idx[{ls, AW'((kl_cnt + 16'(li)))}]  <= tv_out_index[li*16 +: 16];
+              kl_prob[{ls, AW'((kl_cnt + 16'(li)))}] <= tv_out_score[li*16 +: 16];
+              kl_miss[{ls, AW'((kl_cnt + 16'(li)))}] <= ~vb_valid[tv_out_index[li*16 +: AW]];
             end
           end
-          kl_cnt <= kl_cnt + pop(tv_out_keep);
+          kl_cnt <= kl_cnt + pop(32'(tv_out_keep));
           if (tv_out_last) begin  // the V job (if it was issued) finishes the list walk
             kl_done <= 1'b1;
             tv_out_sel <= ~tv_out_sel;
             b_st <= B_VWAIT;  // (a V job not issued yet waits for the V array there)
-            pv_j <= 16'd0;
-            pv_done <= 1'b0;
           end
         end
         B_VWAIT: begin  // the list walk always completes once issued
           if (!v_issued && !gnt_v && stop) b_st <= B_IDLE;
-          else if (done_vv) b_st <= stop ? B_IDLE : B_PV;
+          else if (done_vv) b_st <= stop ? B_IDLE : B_HAND;
         end
-        B_PV: begin
+        B_HAND: begin
+          if (stop) b_st <= B_IDLE;  // a failed command computes no more E rows
+          else if (hand) begin
+            ls <= ~ls;
+            b_st <= B_IDLE;
+          end
+        end
+        default: b_st <= B_IDLE;
+      endcase
+
+      // ---------------------------------------------------------- back: output stage
+      case (p_st)
+        P_IDLE: if (hand && !stop) begin
+          ps <= ls;
+          pr <= vr;
+          ph <= bh;
+          pqi <= bqi;
+          p_cnt <= kl_cnt;
+          pv_j <= 16'd0;
+          pv_done <= 1'b0;
+          p_st <= P_PV;
+        end
+        P_PV: begin
           if (pv_valid & pv_ready) begin
             pv_valid <= 1'b0;
-            if (pv_last) b_st <= B_EWAIT;
+            if (pv_last) p_st <= P_EWAIT;
           end
           if ((!pv_valid || pv_ready) && !(pv_valid && pv_last) && !pv_done) begin
             // lanes past the list carry zeros, not stale / never-written entries: P.V
             // multiplies before masking, and an X there would poison E in 4-state simulation
             for (li = 0; li < LANES; li = li + 1) begin
-              pv_prob[li*16 +: 16] <= (pv_j + 16'(li) < kl_cnt) ? kl_prob[AW'(pv_j + 16'(li))]
-                                                                  : 16'd0;
-              pv_v[li*D_MAX*12 +: D_MAX*12] <= (pv_j + 16'(li) < kl_cnt)
+              pv_prob[li*16 +: 16] <= (pv_j + 16'(li) < p_cnt) ? kl_prob[{ps, AW'(pv_j + 16'(li))}]
+                                                                 : 16'd0;
+              pv_v[li*D_MAX*12 +: D_MAX*12] <= (pv_j + 16'(li) < p_cnt)
                   ? vb_rd_data[li*D_MAX*12 +: D_MAX*12] : {D_MAX*12{1'b0}};
-              pv_keep[li] <= pv_j + 16'(li) < kl_cnt;
+              pv_keep[li] <= pv_j + 16'(li) < p_cnt;
             end
             pv_valid <= 1'b1;
-            pv_last <= pv_j + 16'(LANES) >= kl_cnt;
-            pv_done <= pv_j + 16'(LANES) >= kl_cnt;
+            pv_last <= pv_j + 16'(LANES) >= p_cnt;
+            pv_done <= pv_j + 16'(LANES) >= p_cnt;
             pv_j <= pv_j + 16'(LANES);
           end
         end
-        B_EWAIT: if (e_valid) begin
-          if (stop) b_st <= B_IDLE;  // a failed command writes no more E rows
+        P_EWAIT: if (e_valid) begin
+          if (stop) p_st <= P_IDLE;  // a failed command writes no more E rows
           else begin
             ereg <= e_data;
-            b_st <= B_EOUT;
+            p_st <= P_EOUT;
             w_job_valid <= 1'b1;
-            w_job_base <= cfg_e_base + b_off;
+            w_job_base <= cfg_e_base + p_off;
             w_job_stride <= row_stride(d7, 5'd16);
             w_job_raw <= 1'b0;
             w_job_class <= `SPATTEN_CLASS_E;
@@ -902,13 +954,13 @@ module spatten_ctrl #(
             hb <= 16'd0;
           end
         end
-        B_EOUT: begin
+        P_EOUT: begin
           if (w_job_valid & w_job_ready) begin
             w_job_valid <= 1'b0;
             w_job_done <= 1'b1;
             w_in_valid <= 1'b1;
             w_in_data <= ereg;
-            w_in_idx <= bqi;
+            w_in_idx <= pqi;
             w_in_last <= 1'b1;
           end
           if (w_in_valid & w_in_ready) begin
@@ -919,9 +971,9 @@ module spatten_ctrl #(
             hb <= hb + 16'd1;
             if (hi_last) hi_done <= 1'b1;
           end
-          if (w_row_done && hi_done) b_st <= B_IDLE;
+          if (w_row_done && hi_done) p_st <= P_IDLE;
         end
-        default: b_st <= B_IDLE;
+        default: p_st <= P_IDLE;
       endcase
 
       // ---------------------------------------------------------- sequencer
@@ -972,7 +1024,7 @@ module spatten_ctrl #(
         S_TSEL: if (tt_out_valid & ti_ready) begin
           for (li = 0; li < LANES; li = li + 1)
             if (tt_out_keep[li]) keep_mem[AW'((kc + 16'(li)))] <= tt_out_index[li*16 +: 16];
-          kc <= kc + pop(tt_out_keep);
+          kc <= kc + pop(32'(tt_out_keep));
           if (tt_out_last) begin
             st <= S_KWRITE;
             kw <= 16'd0;
@@ -1046,7 +1098,8 @@ module spatten_ctrl #(
     if (b_st == B_KLIST && tv_out_valid) $display("%0t DBG B klist idx0=%0d keep=%b", $time, tv_out_index[15:0], tv_out_keep);
     if (gnt_v) $display("%0t DBG B vgrant h=%0d", $time, bh);
     if (|v_out_valid) $display("%0t DBG V row %b", $time, v_out_valid);
-    if (b_st == B_EWAIT && e_valid) $display("%0t DBG B e h=%0d qi=%0d e0=%h", $time, bh, bqi, e_data[63:0]);
+    if (hand) $display("%0t DBG B hand h=%0d qi=%0d", $time, bh, bqi);
+    if (p_st == P_EWAIT && e_valid) $display("%0t DBG B e h=%0d qi=%0d e0=%h", $time, ph, pqi, e_data[63:0]);
   end
 `endif
 
@@ -1062,7 +1115,8 @@ module spatten_ctrl #(
     if (!rst_n) chk_q <= 1'b1;
     if (chk_q && rst_n && rb_valid && !rq_have)
       $error("spatten_ctrl: a row at the row buffer without its descriptor");
-    if (chk_q && rst_n && st == S_IDLE && (f_st != F_IDLE || r_st != R_IDLE || b_st != B_IDLE))
+    if (chk_q && rst_n && st == S_IDLE && (f_st != F_IDLE || r_st != R_IDLE || b_st != B_IDLE
+                                       || p_st != P_IDLE))
       $error("spatten_ctrl: a stage is not idle between commands");
   end
 `endif

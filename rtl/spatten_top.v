@@ -12,7 +12,11 @@ module spatten_top #(
     parameter integer H_MAX    = 16,   // heads: 2..32
     parameter integer CHANNELS = 1,    // memory read ports: power of two 1..16
     parameter integer FETCH_ROB = 64,  // reorder buffer beats per read port: >= its latency + 24
-    parameter integer LOG2_INTERLEAVE = 9  // channel granule 2^n bytes, 6..9
+    parameter integer LOG2_INTERLEAVE = 9, // channel granule 2^n bytes, 6..9
+    // lanes of the two local-V top-k engines (the paper's P = 16): a power of two, a multiple
+    // of LANES, <= 32 and <= MAX_N / 2; the row stage's LANES-wide beats are packed into
+    // TOPK_P-wide ones (stream_upsize) in front of them
+    parameter integer TOPK_P = 16
 ) (
     input  wire          clk,
     input  wire          rst_n,
@@ -83,7 +87,12 @@ module spatten_top #(
     if (FETCH_ROB < 8 || FETCH_ROB > 1024 || (FETCH_ROB & (FETCH_ROB - 1)) != 0) begin : g_bad_rob
       `SPATTEN_ELAB_FATAL(1, "spatten_top: FETCH_ROB must be a power of two 8..1024 (got %0d)", FETCH_ROB);
     end
+    if (TOPK_P < LANES || TOPK_P > 32 || (TOPK_P & (TOPK_P - 1)) != 0 || 2 * TOPK_P > MAX_N)
+      begin : g_bad_topk_p
+      `SPATTEN_ELAB_FATAL(1, "spatten_top: TOPK_P must be a power of two, LANES..32 and <= MAX_N/2 (got %0d)", TOPK_P);
+    end
   endgenerate
+  localparam integer TPW = TOPK_P * 16;
 
   // ---------------------------------------------------------------- CSR
   wire             cmd_start, cmd_clear, cmd_abort, cfg_mode, cfg_prune;
@@ -242,7 +251,7 @@ module spatten_top #(
   // per head, fetched in one job)
   localparam integer QS = (H_MAX <= 4) ? 4 : (H_MAX <= 8) ? 8 : (H_MAX <= 16) ? 16 : 32;
   localparam integer QSW = $clog2(QS);
-  wire kb_wr_merge, kb_rd_start, vb_clr, kb_clr;
+  wire kb_wr_merge, kb_rd_start, vb_clr, vb_clr_rg, vb_wr_rg, vb_rd_rg, kb_clr;
   // key-buffer regions: heads whose K plane is held at once (with K planes on either fetch
   // array and generation re-passes inserted, 4 regions take the pruned GPT-2 trace from
   // 94,492 to 84,618 cycles; docs/performance.md)
@@ -270,9 +279,11 @@ module spatten_top #(
       .rd_start(kb_rd_start), .rd_n(16'(cfg_n)), .rd_rg(kb_rd_rg), .rd_busy(kb_rd_busy),
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
 
-  spatten_vbuf #(.D_MAX(D_MAX), .MAX_N(MAX_N), .RD_PORTS(LANES), .WR_PORTS(CHANNELS)) u_vbuf (
-      .clk(clk), .rst_n(rst_n), .clr(vb_clr), .wr_en(vb_wr_en), .wr_idx(v_out_idx),
-      .wr_data(v_out_data), .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .valid(vb_valid));
+  spatten_vbuf #(.D_MAX(D_MAX), .MAX_N(MAX_N), .RD_PORTS(LANES), .WR_PORTS(CHANNELS),
+                 .REGIONS(2)) u_vbuf (
+      .clk(clk), .rst_n(rst_n), .clr(vb_clr), .clr_rg(vb_clr_rg), .wr_en(vb_wr_en),
+      .wr_rg(vb_wr_rg), .wr_idx(v_out_idx), .wr_data(v_out_data), .rd_rg(vb_rd_rg),
+      .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .vld_rg(vb_wr_rg), .valid(vb_valid));
 
   // a query row waits in its query slot until the item's Q.K pass takes it (and again for a
   // re-pass); the rows of one cycle (lanes) name distinct slots
@@ -340,38 +351,54 @@ module spatten_top #(
 
   // ---------------------------------------------------------------- local-V top-k
   wire tv_in_valid, tv_in_ready, tv_out_valid, tv_out_ready, tv_out_last;
-  wire [PW-1:0] tv_in_index, tv_out_index, tv_out_score;
-  wire [LANES-1:0] tv_out_keep;
+  wire [PW-1:0] tv_in_index;
+  wire [TPW-1:0] tv_out_index, tv_out_score;
+  wire [TOPK_P-1:0] tv_out_keep;
   /* verilator lint_off UNUSEDSIGNAL */
   wire tv_sat, tt_sat, th_sat;
   /* verilator lint_on UNUSEDSIGNAL */
   // Two local-V engines take the passed rows in turn (tv_in_sel / tv_out_sel: the row
   // stage's and the back's item parity), so one row's selection and output overlap the next
-  // row's input.
+  // row's input. Each has its own upsizer, so a row's last packed beat still reaches its own
+  // engine after tv_in_sel has moved on to the next row.
   wire tv_in_sel, tv_out_sel;
   wire [1:0] tvx_in_ready, tvx_out_valid, tvx_out_last, tvx_sat;
-  wire [2*PW-1:0] tvx_out_index, tvx_out_score;
-  wire [2*LANES-1:0] tvx_out_keep;
-  genvar gv;
+  wire [2*TPW-1:0] tvx_out_index, tvx_out_score;
+  wire [2*TOPK_P-1:0] tvx_out_keep;
+  genvar gv, gu;
   generate
     for (gv = 0; gv < 2; gv = gv + 1) begin : g_topk_v
-      topk_engine #(.P(LANES), .MAX_N(MAX_N), .SCORE_W(16), .INDEX_W(16)) u_topk_v (
+      wire              up_valid, up_ready, up_last;
+      wire [2*TPW-1:0]  up_data;   // per row beat j: {index lanes, score lanes}
+      wire [TOPK_P-1:0] up_keep;
+      wire [TPW-1:0]    up_score, up_index;
+      stream_upsize #(.W(2 * PW), .K(LANES), .R(TOPK_P / LANES)) u_up (
           .clk(clk), .rst_n(rst_n),
           .in_valid(tv_in_valid & (tv_in_sel == gv[0])), .in_ready(tvx_in_ready[gv]),
-          .in_score(rb_prob), .in_index(tv_in_index),
-          .in_keep(rb_keep), .in_k(($clog2(MAX_N+1)+1)'(cfg_value_keep)), .in_last(rb_last),
+          .in_data({tv_in_index, rb_prob}), .in_keep(rb_keep), .in_last(rb_last),
+          .out_valid(up_valid), .out_ready(up_ready), .out_data(up_data), .out_keep(up_keep),
+          .out_last(up_last));
+      for (gu = 0; gu < TOPK_P / LANES; gu = gu + 1) begin : g_lane
+        assign up_score[gu*PW +: PW] = up_data[gu*2*PW +: PW];
+        assign up_index[gu*PW +: PW] = up_data[gu*2*PW + PW +: PW];
+      end
+      topk_engine #(.P(TOPK_P), .MAX_N(MAX_N), .SCORE_W(16), .INDEX_W(16)) u_topk_v (
+          .clk(clk), .rst_n(rst_n),
+          .in_valid(up_valid), .in_ready(up_ready),
+          .in_score(up_score), .in_index(up_index),
+          .in_keep(up_keep), .in_k(($clog2(MAX_N+1)+1)'(cfg_value_keep)), .in_last(up_last),
           .out_valid(tvx_out_valid[gv]), .out_ready(tv_out_ready & (tv_out_sel == gv[0])),
-          .out_index(tvx_out_index[gv*PW +: PW]), .out_score(tvx_out_score[gv*PW +: PW]),
-          .out_keep(tvx_out_keep[gv*LANES +: LANES]), .out_last(tvx_out_last[gv]),
+          .out_index(tvx_out_index[gv*TPW +: TPW]), .out_score(tvx_out_score[gv*TPW +: TPW]),
+          .out_keep(tvx_out_keep[gv*TOPK_P +: TOPK_P]), .out_last(tvx_out_last[gv]),
           .out_saturated(tvx_sat[gv]));
     end
   endgenerate
   assign tv_in_ready  = tvx_in_ready[tv_in_sel];
   assign tv_out_valid = tvx_out_valid[tv_out_sel];
   assign tv_out_last  = tvx_out_last[tv_out_sel];
-  assign tv_out_index = tvx_out_index[tv_out_sel*PW +: PW];
-  assign tv_out_score = tvx_out_score[tv_out_sel*PW +: PW];
-  assign tv_out_keep  = tvx_out_keep[tv_out_sel*LANES +: LANES];
+  assign tv_out_index = tvx_out_index[tv_out_sel*TPW +: TPW];
+  assign tv_out_score = tvx_out_score[tv_out_sel*TPW +: TPW];
+  assign tv_out_keep  = tvx_out_keep[tv_out_sel*TOPK_P +: TOPK_P];
   assign tv_sat = |tvx_sat;
 
   // ---------------------------------------------------------------- P.V
@@ -493,7 +520,7 @@ module spatten_top #(
   // ---------------------------------------------------------------- controller
   spatten_ctrl #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
                  .MACS_ADD_W(MACS_ADD_W), .CHANNELS(CHANNELS), .QS(QS),
-                 .KREG(KREG)) u_ctrl (
+                 .KREG(KREG), .TOPK_P(TOPK_P)) u_ctrl (
       .clk(clk), .rst_n(rst_n),
       .cmd_start(cmd_start), .cmd_clear(cmd_clear), .cmd_abort(cmd_abort),
       .cfg_mode(cfg_mode), .cfg_n(cfg_n), .cfg_d(cfg_d), .cfg_heads(cfg_heads),
@@ -520,7 +547,8 @@ module spatten_top #(
       .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),
       .kb_rd_rg(kb_rd_rg), .kb_rd_busy(kb_rd_busy), .kb_wr_rg(kb_wr_rg),
       .kb2_wr_en(kb2_wr_en), .kb2_wr_rg(kb2_wr_rg),
-      .vb_clr(vb_clr), .kb_clr(kb_clr), .kb_clr_rg(kb_clr_rg), .vb_wr_en(vb_wr_en),
+      .vb_clr(vb_clr), .vb_clr_rg(vb_clr_rg), .vb_wr_rg(vb_wr_rg), .vb_rd_rg(vb_rd_rg),
+      .kb_clr(kb_clr), .kb_clr_rg(kb_clr_rg), .vb_wr_en(vb_wr_en),
       .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
       .vb_rd_data(vb_rd_data), .q_load(q_load), .q_load_slot(q_load_slot), .q_rd_slot(q_rd_slot),
       .qk_q_valid(qk_q_valid), .qk_q_ready(qk_q_ready), .qk_q_known(qk_q_known),

@@ -919,7 +919,7 @@ MUTANTS = [
     ("spatten_ctrl.v", "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~r_rep",
      "take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12)",
      "requantized row requantized again"),
-    ("spatten_ctrl.v", "assign vb_clr = bq_pop & bq_head[0];", "assign vb_clr = 1'b0;",
+    ("spatten_ctrl.v", "assign vb_clr    = bq_pop & bq_head[0];", "assign vb_clr    = 1'b0;",
      "value buffer valid bits not reset per head"),
     ("spatten_ctrl.v", "live_heads <= cfg_prune ? new_live : live_cmd;",
      "live_heads <= cfg_prune ? new_live : live_heads;",
@@ -941,6 +941,12 @@ MUTANTS = [
      "Q.K takes every query from the first query slot"),
     ("spatten_ctrl.v", "            fhave <= sv_have;", "            fhave <= 1'b1;",
      "after an inserted re-pass the front issues items past the last"),
+    # the back as two stages: double kept list, two value-buffer regions
+    ("spatten_ctrl.v", "          if (bq_head[0]) vr <= ~vr;  // a new head: the other region (cleared now)",
+     "", "a new head's item keeps the previous head's value-buffer region"),
+    ("spatten_ctrl.v", "      vb_rd_idx[ri*16 +: 16] = kl_idx[{ps, AW'(pv_j + 16'(ri))}];",
+     "      vb_rd_idx[ri*16 +: 16] = kl_idx[{ls, AW'(pv_j + 16'(ri))}];",
+     "P.V reads V rows by the list stage's kept list"),
     # CounterMonitor (issue 15: this one survived every test while the counter was only logged)
     ("spatten_top.v", "assign cnt_stall_inc = rst_n & ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
      "assign cnt_stall_inc = rst_n | ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
