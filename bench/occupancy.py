@@ -1,0 +1,71 @@
+"""Occupancy of the accelerator's units over a command (``make bench``, issue 13): the
+controller's concurrent stages (cycles in each working state of ``spatten_ctrl``'s front / row
+/ back FSMs, sampled by ``tb/run/trace_tb.py``) and the Q.K array (cycles it accepts a key
+beat, the ``qk_beats`` probe of ``tb/run/spatten_bench_top.v``), each as a share of the
+command's CYCLES; the limiting stage is the busiest."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from verif.tools import RTL
+
+# the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
+STAGES = {"front": "F", "row": "R", "back": "B"}
+# working states that are waiting, not work: the front's END (every item issued, the pipeline
+# draining at the command's end) does not count towards its busy share
+WAITING = {("front", "END")}
+
+
+def stage_busy(stage: str, states: dict[str, float]) -> float:
+    """Cycles ``stage`` works (its IDLE already left out, its waiting states too)."""
+    return sum(c for name, c in states.items() if (stage, name) not in WAITING)
+
+
+def ctrl_state_names(prefix: str = "S") -> dict[str, str]:
+    """State number -> name of one FSM of ``spatten_ctrl`` (the sequencer ``S_``, or a stage's
+    prefix; read from the RTL, so it follows edits)."""
+    text = (RTL / "spatten_ctrl.v").read_text()
+    return {num: name for name, num in re.findall(rf"\b{prefix}_(\w+)\s*=\s*\d+'d(\d+)", text)}
+
+
+def named_states(records: Iterable[dict[str, Any]], stage: str | None = None
+                 ) -> dict[str, float]:
+    """Cycles per state of the sequencer (or of ``stage``) summed over ``records`` (IDLE,
+    i.e. host time between commands or a stage waiting for work, left out), largest first."""
+    names = ctrl_state_names(STAGES[stage] if stage else "S")
+    total: dict[str, float] = {}
+    for rec in records:
+        src = rec.get("stages", {}).get(stage, {}) if stage else rec.get("states", {})
+        for num, cycles in src.items():
+            name = names.get(num, num)
+            if name != "IDLE":
+                total[name] = total.get(name, 0.0) + cycles
+    return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+
+
+def min_qk_beats(rec: dict[str, Any], lanes: int) -> int:
+    """Key beats the Q.K array must take for a command: every (query, head) row and every
+    requantized row's re-pass, ceil(N / LANES) beats each (dropped passes not counted)."""
+    cmd = rec["command"]
+    queries = cmd["n"] if cmd.get("mode") == "summarization" else 1
+    rows = queries * cmd["heads"] + rec["counters"]["REQUANT_ROWS"]
+    return rows * math.ceil(cmd["n"] / lanes)
+
+
+def occupancy(records: list[dict[str, Any]], lanes: int) -> dict[str, Any]:
+    """Busy shares of the Q.K array and of every stage over ``records`` (one command or a
+    workload): cycles, qk_beats (None without the probe), qk_busy = qk_beats / CYCLES,
+    qk_useful = the minimum beats (:func:`min_qk_beats`) / CYCLES, stage -> busy share, and
+    the limiting (busiest) stage."""
+    cycles = sum(r["counters"]["CYCLES"] for r in records)
+    beats = [r.get("qk_beats") for r in records]
+    qk = None if None in beats or not records else sum(beats)
+    busy = {st: stage_busy(st, named_states(records, st)) / cycles for st in STAGES}
+    return {"cycles": cycles, "qk_beats": qk,
+            "qk_busy": None if qk is None else qk / cycles,
+            "qk_useful": sum(min_qk_beats(r, lanes) for r in records) / cycles,
+            "stages": busy, "limiting": max(busy, key=busy.__getitem__)}
