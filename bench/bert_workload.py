@@ -25,7 +25,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from bench.occupancy import occupancy
+from bench.occupancy import STAGES, named_states, occupancy
 from golden.config import DEFAULT_PRUNE, DENSE, PruneConfig, kept_count, token_keep_count
 from verif.trace_run import BYTE_CLASSES, TraceCommand, record_bytes, run_commands_on_rtl
 
@@ -80,7 +80,8 @@ def bert_row(rec: dict[str, Any], lanes: int) -> dict[str, Any]:
             "bits": f"{cmd['msb_bits']}+{cmd['lsb_bits']}",
             "requant_rows": k["REQUANT_ROWS"], "kept_tokens": k["KEPT_TOKENS"],
             "mismatches": len(rec["mismatches"]), "bytes": record_bytes(rec),
-            "qk_macs": rec["qk_macs"], "pv_macs": rec["pv_macs"], **occ}
+            "qk_macs": rec["qk_macs"], "pv_macs": rec["pv_macs"],
+            "states": {st: named_states([rec], st) for st in STAGES}, **occ}
 
 
 def bert_rows(records: Sequence[dict[str, Any]], lanes: int) -> list[dict[str, Any]]:

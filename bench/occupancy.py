@@ -2,7 +2,7 @@
 controller's concurrent stages (cycles in each working state of ``spatten_ctrl``'s front / row
 / back FSMs, sampled by ``tb/run/trace_tb.py``) and the Q.K array (cycles it accepts a key
 beat, the ``qk_beats`` probe of ``tb/run/spatten_bench_top.v``), each as a share of the
-command's CYCLES; the limiting stage is the busiest."""
+command's CYCLES, and the stage that limits (:func:`limiting_stage`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ STAGES = {"front": "F", "row": "R", "back": "B"}
 # working states that are waiting, not work: the front's END (every item issued, the pipeline
 # draining at the command's end) does not count towards its busy share
 WAITING = {("front", "END")}
+# a stage within this of the busiest stage's share counts as saturated (limiting_stage)
+SATURATED_GAP = 0.02
 
 
 def stage_busy(stage: str, states: dict[str, float]) -> float:
@@ -47,6 +49,16 @@ def named_states(records: Iterable[dict[str, Any]], stage: str | None = None
     return dict(sorted(total.items(), key=lambda kv: -kv[1]))
 
 
+def limiting_stage(shares: dict[str, float]) -> str:
+    """The stage that limits a pipeline of stages (``shares``: stage -> busy share, in pipeline
+    order front, row, back): the most downstream stage whose share is within SATURATED_GAP of
+    the busiest. A stage held by backpressure from a later one stays in its working state
+    (the front in QK while the Q.K array is stalled), so every stage upstream of the
+    bottleneck looks as busy as the bottleneck, and the stages after it are starved."""
+    top = max(shares.values())
+    return [st for st in STAGES if shares[st] >= top - SATURATED_GAP][-1]
+
+
 def min_qk_beats(rec: dict[str, Any], lanes: int) -> int:
     """Key beats the Q.K array must take for a command: every (query, head) row and every
     requantized row's re-pass, ceil(N / LANES) beats each (dropped passes not counted)."""
@@ -60,7 +72,7 @@ def occupancy(records: list[dict[str, Any]], lanes: int) -> dict[str, Any]:
     """Busy shares of the Q.K array and of every stage over ``records`` (one command or a
     workload): cycles, qk_beats (None without the probe), qk_busy = qk_beats / CYCLES,
     qk_useful = the minimum beats (:func:`min_qk_beats`) / CYCLES, stage -> busy share, and
-    the limiting (busiest) stage."""
+    busiest and the limiting stage (:func:`limiting_stage`)."""
     cycles = sum(r["counters"]["CYCLES"] for r in records)
     beats = [r.get("qk_beats") for r in records]
     qk = None if None in beats or not records else sum(beats)
@@ -68,4 +80,5 @@ def occupancy(records: list[dict[str, Any]], lanes: int) -> dict[str, Any]:
     return {"cycles": cycles, "qk_beats": qk,
             "qk_busy": None if qk is None else qk / cycles,
             "qk_useful": sum(min_qk_beats(r, lanes) for r in records) / cycles,
-            "stages": busy, "limiting": max(busy, key=busy.__getitem__)}
+            "stages": busy, "busiest": max(busy, key=busy.__getitem__),
+            "limiting": limiting_stage(busy)}

@@ -85,6 +85,17 @@ def test_occupancy_shares_and_limiting_stage() -> None:
     assert occupancy.occupancy([fake(), fake(beats=None)], 8)["qk_busy"] is None
 
 
+@pytest.mark.parametrize(("shares", "limiting"), [
+    ((0.999, 0.993, 0.993), "back"),  # all saturated: the last one holds the others
+    ((0.998, 0.986, 0.854), "row"),  # the back starved: the row stage holds the front
+    ((0.577, 0.646, 0.769), "back"),
+    ((0.9, 0.5, 0.5), "front"),
+])
+def test_limiting_stage_is_the_last_saturated_one(shares: tuple[float, ...], limiting: str
+                                                   ) -> None:
+    assert occupancy.limiting_stage(dict(zip(occupancy.STAGES, shares, strict=True))) == limiting
+
+
 def test_bert_rows_and_report_section() -> None:
     recs = [fake(kind="bert-dense", n=512, beats=900), fake(n=512, beats=700),
             fake(kind="pruned")]  # a trace record: not a BERT point
@@ -104,10 +115,11 @@ def test_bert_rows_and_report_section() -> None:
     rows[1]["qk_busy"] = 0.8
     text = "\n".join(system_bench.bert_section({"res": res, "rows": rows, "wall_s": 3.0}))
     assert "-> **met**" in text
+    assert "- N = 512, pruned:" in text and "**The stage that limits: row** (50.0% of" in text
     table = "\n".join(system_bench.occupancy_lines(
         system_bench.bert_workloads({"res": res, "rows": rows})))
     assert "| bert-base-n512-pruned | 2 | 1,000 | 0.800 | 393.728 | 30.0% | 50.0% | 30.0% | " \
-           "**row** |" in table
+           "row | **row** |" in table
 
 
 def test_workloads_option() -> None:
