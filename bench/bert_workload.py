@@ -17,11 +17,16 @@ requantize (the GPT-2 trace: 0.118). Every command is checked against the golden
 model (0 mismatches required, as the trace). :func:`bert_rows` gives per command its cycles,
 the Q.K array busy fraction (``qk_beats`` / CYCLES), the occupancy of every controller stage
 and the limiting one (``bench.occupancy``).
+
+    .venv/bin/python -m bench.bert_workload [bench.system_bench options]
+
+runs this workload alone (= ``bench.system_bench ... --workloads bert``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,3 +113,15 @@ def bert_table(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"{st['row']:.1%} | {st['back']:.1%} | {r['limiting']} | {read:,} | "
             f"{r['mismatches']} |")
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.bert_workload ARGS`` = ``python -m bench.system_bench ARGS
+    --workloads bert``."""
+    from bench import system_bench
+
+    return system_bench.main([*(sys.argv[1:] if argv is None else argv), "--workloads", "bert"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,15 +2,26 @@
 controller's concurrent stages (cycles in each working state of ``spatten_ctrl``'s front / row
 / back FSMs, sampled by ``tb/run/trace_tb.py``) and the Q.K array (cycles it accepts a key
 beat, the ``qk_beats`` probe of ``tb/run/spatten_bench_top.v``), each as a share of the
-command's CYCLES, and the stage that limits (:func:`limiting_stage`)."""
+command's CYCLES, and the stage that limits (:func:`limiting_stage`).
+
+    .venv/bin/python -m bench.occupancy build/bench/bert_verilator_ch16_hdl_records.json [...]
+
+prints it again, per command kind, from the record files a bench run left in build/bench
+(no simulation).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import re
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from spatten.args import fail, one_line_errors
 from verif.tools import RTL
 
 # the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
@@ -82,3 +93,47 @@ def occupancy(records: list[dict[str, Any]], lanes: int) -> dict[str, Any]:
             "qk_useful": sum(min_qk_beats(r, lanes) for r in records) / cycles,
             "stages": busy, "busiest": max(busy, key=busy.__getitem__),
             "limiting": limiting_stage(busy)}
+
+
+LANES = 8  # the bench builds' Q.K lanes (verif.trace_run.PARAMS)
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """The ``records`` of a bench record file; ValueError (one line) when it is not one."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError(f"{path} is not JSON") from None
+    records = data.get("records") if isinstance(data, dict) else None
+    if not records or not all(isinstance(r, dict) and "counters" in r and "command" in r
+                              for r in records):
+        raise ValueError(f"{path} holds no bench records (a build/bench/*_records.json file)")
+    return records
+
+
+def summary_line(kind: str, occ: dict[str, Any]) -> str:
+    qk = "-" if occ["qk_busy"] is None else f"{occ['qk_busy']:.3f}"
+    shares = ", ".join(f"{st} {b:.1%}" for st, b in occ["stages"].items())
+    return (f"{kind}: {occ['cycles']:,} cycles, Q.K busy {qk} (needed {occ['qk_useful']:.3f}), "
+            f"{shares}; limiting {occ['limiting']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = one_line_errors(argparse.ArgumentParser(prog="bench.occupancy", description=__doc__))
+    ap.add_argument("records", nargs="+", type=Path, help="build/bench/*_records.json files")
+    args = ap.parse_args(argv)
+    try:
+        files = [(path, load_records(path)) for path in args.records]
+    except ValueError as err:
+        return fail(ap.prog, str(err))
+    for path, records in files:
+        for kind in dict.fromkeys(r["command"]["kind"] for r in records):
+            occ = occupancy([r for r in records if r["command"]["kind"] == kind], LANES)
+            print(f"{path.name} {summary_line(kind, occ)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.system_bench [--steps 3] [--channels 16,2] [--seed 1]
         [--trace FILE] [--json OUT] [--no-icarus] [--mem hdl|python] [--quiet]
+        [--workloads gpt2,bert]
 
 Everything below is measured in the same run and written to build/bench/ (report.md,
 system.json, PNG plots):
@@ -18,7 +19,12 @@ system.json, PNG plots):
    memory = max(read bytes / (32 B x CHANNELS), E bytes / 32 B); efficiency = max / cycles;
 3. DRAM bytes per class from the RTL byte counters, pruned trace vs its dense twin;
 4. the same attention in numpy on this machine, timed here, vs accelerator cycles at 1 GHz;
-5. simulated cycles per second (Verilator run above; Icarus on a small build and one small
+5. the BERT-base summarization workload (``bench.bert_workload``: 12 heads, D 64, N = 128 /
+   384 / 512, dense and pruned, one command each) on the first build, every command checked
+   against the golden command model, with the Q.K array busy fraction; the Q.K busy and the
+   occupancy of every controller stage, and the stage that limits, of every workload
+   (``bench.occupancy``);
+6. simulated cycles per second (Verilator run above; Icarus on a small build and one small
    layer) and the last full regression's wall time (build/regression_time.json, written by
    the root conftest.py when a session runs tb/).
 """

@@ -5,7 +5,9 @@ model (no simulator)."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,3 +130,42 @@ def test_workloads_option() -> None:
     for bad in ("", "gpt3", "bert,x"):
         with pytest.raises(argparse.ArgumentTypeError):
             system_bench.workload_list(bad)
+
+
+def test_occupancy_command_prints_every_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                             ) -> None:
+    path = tmp_path / "bert_records.json"
+    path.write_text(json.dumps({"records": [fake(kind="bert-dense"), fake(), fake()]}))
+    assert occupancy.main([str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "bert_records.json bert-dense: 1,000 cycles, Q.K busy 0.600 (needed 1.088), "
+        "front 30.0%, row 50.0%, back 30.0%; limiting row",
+        "bert_records.json bert-pruned: 2,000 cycles, Q.K busy 0.600 (needed 1.088), "
+        "front 30.0%, row 50.0%, back 30.0%; limiting row"]
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (None, "cannot read"),
+    (b"{not json", "is not JSON"),
+    (b"\xff\xfe", "is not JSON"),
+    (b'{"records": []}', "holds no bench records"),
+    (b'{"records": [{"command": {}}]}', "holds no bench records"),
+    (b"[1, 2]", "holds no bench records"),
+])
+def test_occupancy_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     content: bytes | None, needle: str) -> None:
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_bytes(content)
+    assert occupancy.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bench.occupancy: error: ") and needle in err
+
+
+def test_bert_workload_main_runs_the_bench_with_bert_only(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    seen: list[list[str]] = []
+    monkeypatch.setattr(system_bench, "main", lambda argv: seen.append(argv) or 0)
+    assert bert_workload.main(["--seed", "3"]) == 0
+    assert seen == [["--seed", "3", "--workloads", "bert"]]
