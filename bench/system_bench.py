@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.system_bench [--steps 3] [--channels 16,2] [--seed 1]
         [--trace FILE] [--json OUT] [--no-icarus] [--mem hdl|python] [--quiet]
+        [--workloads gpt2,bert]
 
 Everything below is measured in the same run and written to build/bench/ (report.md,
 system.json, PNG plots):
@@ -18,7 +19,12 @@ system.json, PNG plots):
    memory = max(read bytes / (32 B x CHANNELS), E bytes / 32 B); efficiency = max / cycles;
 3. DRAM bytes per class from the RTL byte counters, pruned trace vs its dense twin;
 4. the same attention in numpy on this machine, timed here, vs accelerator cycles at 1 GHz;
-5. simulated cycles per second (Verilator run above; Icarus on a small build and one small
+5. the BERT-base summarization workload (``bench.bert_workload``: 12 heads, D 64, N = 128 /
+   384 / 512, dense and pruned, one command each) on the first build, every command checked
+   against the golden command model, with the Q.K array busy fraction; the Q.K busy and the
+   occupancy of every controller stage, and the stage that limits, of every workload
+   (``bench.occupancy``);
+6. simulated cycles per second (Verilator run above; Icarus on a small build and one small
    layer) and the last full regression's wall time (build/regression_time.json, written by
    the root conftest.py when a session runs tb/).
 """
@@ -29,7 +35,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,10 +43,19 @@ from typing import Any
 
 import numpy as np
 
+from bench.bert_workload import BERT_NS, bert_rows, bert_table, fraction, run_bert
+from bench.occupancy import (
+    SATURATED_GAP,
+    STAGES,
+    limiting_stage,
+    named_states,
+    occupancy,
+    stage_busy,
+)
 from bench.refmodel import TERMS, BertCppParams, bert_cpp_layer_parts
 from golden.traces import TraceRow, densify, group_layers
 from golden.traffic import dense_bytes
-from verif.tools import BUILD, RTL
+from verif.tools import BUILD
 from verif.trace_run import (
     BYTE_CLASSES,
     MEMS,
@@ -94,7 +108,8 @@ def analyze(rec: dict[str, Any], groups: dict[tuple[int, int], list[TraceRow]],
         "efficiency": max(b["mem_bound"], b["compute_bound"]) / k["CYCLES"],
         "bert_cpp16_cycles": bert16["total"], "bert_cpp16_parts": bert16,
         "bert_cpp_cycles": bert_ch["total"], "bert_cpp_parts": bert_ch,
-        "mismatches": len(rec["mismatches"]),
+        "mismatches": len(rec["mismatches"]), "qk_beats": rec.get("qk_beats"),
+        "qk_busy": occupancy([rec], params["LANES"])["qk_busy"],
         "bytes": record_bytes(rec),
         "bytes_dense16": dense_bytes(cmd["heads"], cmd["d"], 1, rows[0].sentence_length_L),
     }
@@ -118,41 +133,11 @@ def totals(table: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ================================================================ per-phase breakdown ==========
-# the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
-STAGES = {"front": "F", "row": "R", "back": "B", "output": "P"}
-# working states that are waiting, not work: the front's END (every item issued, the pipeline
-# draining at the command's end) and the back's HAND (its item ready, the output stage busy)
-# do not count towards their stage's busy share
-WAITING = {("front", "END"), ("back", "HAND")}
-
-
-def stage_busy(stage: str, states: dict[str, float]) -> float:
-    """Cycles ``stage`` works (its IDLE already left out, its waiting states too)."""
-    return sum(c for name, c in states.items() if (stage, name) not in WAITING)
-
-
-def ctrl_state_names(prefix: str = "S") -> dict[str, str]:
-    """State number -> name of one FSM of ``spatten_ctrl`` (the sequencer ``S_``, or a stage's
-    prefix; read from the RTL, so it follows edits)."""
-    text = (RTL / "spatten_ctrl.v").read_text()
-    return {num: name for name, num in re.findall(rf"\b{prefix}_(\w+)\s*=\s*\d+'d(\d+)", text)}
-
-
 def phase_cycles(records: Sequence[dict[str, Any]], kind: str, stage: str | None = None
                  ) -> dict[str, float]:
     """Cycles per state of the sequencer (or of ``stage``) over the commands of one kind (IDLE,
     i.e. host time between commands or a stage waiting for work, left out), largest first."""
-    names = ctrl_state_names(STAGES[stage] if stage else "S")
-    total: dict[str, float] = {}
-    for rec in records:
-        if rec["command"]["kind"] != kind:
-            continue
-        src = rec.get("stages", {}).get(stage, {}) if stage else rec.get("states", {})
-        for num, cycles in src.items():
-            name = names.get(num, num)
-            if name != "IDLE":
-                total[name] = total.get(name, 0.0) + cycles
-    return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+    return named_states((r for r in records if r["command"]["kind"] == kind), stage)
 
 
 def phase_table(phases: dict[str, dict[str, float]], tot: dict[str, dict[str, Any]]
@@ -323,9 +308,9 @@ def fmt(x: float, digits: int = 3) -> str:
 def layer_table(table: Sequence[dict[str, Any]]) -> list[str]:
     lines = ["| kind | step | layer | N | V kept | requant heads | cycles | busy | mem stall | "
              "mem bound | fetch bound | compute bound | efficiency | bert.cpp 16 ch | "
-             "ours/bert.cpp 16 | bert.cpp our ch | ours/bert.cpp | mismatches |",
+             "ours/bert.cpp 16 | bert.cpp our ch | ours/bert.cpp | Q.K busy | mismatches |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-             "---:|---:|"]
+             "---:|---:|---:|"]
     for r in table:
         lines.append(
             f"| {r['kind']} | {r['step']} | {r['layer']} | {r['n']} | {r['value_keep']} | "
@@ -334,7 +319,7 @@ def layer_table(table: Sequence[dict[str, Any]]) -> list[str]:
             f"{r['compute_bound']:,.0f} | {r['efficiency']:.3f} | "
             f"{r['bert_cpp16_cycles']:,} | {r['cycles'] / r['bert_cpp16_cycles']:.2f} | "
             f"{r['bert_cpp_cycles']:,} | {r['cycles'] / r['bert_cpp_cycles']:.2f} | "
-            f"{r['mismatches']} |")
+            f"{fraction(r['qk_busy'])} | {r['mismatches']} |")
     return lines
 
 
@@ -380,9 +365,10 @@ STATE_MEANING = {
 def stage_text(stages: dict[str, dict[str, float]], cycles: float) -> list[str]:
     """Which controller stage limits (the busiest) and where each stage spends its time."""
     busy = {st: stage_busy(st, v) for st, v in stages.items()}
-    limiting = max(busy, key=busy.get)
+    limiting = limiting_stage({st: b / cycles for st, b in busy.items()})
     lines = [f"- **The stage that limits: {limiting}** ({busy[limiting] / cycles:.1%} of CYCLES "
-             "busy; section 6). Occupancy: "
+             "busy; section 6; the most downstream stage within "
+             f"{SATURATED_GAP:.0%} of the busiest). Occupancy: "
              + ", ".join(f"{st} {b / cycles:.1%}" for st, b in busy.items()) + "."]
     for st, states in stages.items():
         top = list(states.items())[:2]
@@ -566,6 +552,19 @@ def channel_list(text: str) -> list[int]:
     return chans
 
 
+WORKLOADS = ("gpt2", "bert")
+
+
+def workload_list(text: str) -> list[str]:
+    """``--workloads gpt2,bert``: the workloads to run (GPT-2 trace, BERT summarization)."""
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in names if x not in WORKLOADS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"workloads must be a comma-separated subset of "
+                                         f"{','.join(WORKLOADS)} (got {text!r})")
+    return names
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """Options shared by ``python -m bench.system_bench`` and ``spatten bench``."""
     ap.add_argument("--trace", help="trace CSV (default: the pruned GPT-2 small trace)")
@@ -579,6 +578,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="read memory of the testbench: the HDL model (tb/run/axi_rd_mem_model.v, "
                          "default) or the cocotbext-axi models (python)")
     ap.add_argument("--quiet", action="store_true", help="simulator output to log files")
+    ap.add_argument("--workloads", type=workload_list, default=list(WORKLOADS),
+                    help="comma-separated workloads: gpt2 (the trace, every --channels build), "
+                         "bert (BERT-base summarization, the first build's channels); default "
+                         "gpt2,bert")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -612,6 +615,8 @@ def workloads_of(build: dict[str, Any], trace: str) -> list[dict[str, Any]]:
     for kind in build["kinds"]:
         t = tot[kind]
         macs = t["macs"]
+        occ = occupancy([r for r in res["records"] if r["command"]["kind"] == kind],
+                        params["LANES"])
         out.append({
             "name": f"{name}-{kind}", "kind": kind, "channels": params["CHANNELS"],
             "steps": res["steps"], "cycles": t["cycles"], "bert_cpp_cycles": t["bert_cpp_cycles"],
@@ -619,7 +624,10 @@ def workloads_of(build: dict[str, Any], trace: str) -> list[dict[str, Any]]:
             "mismatches": t["mismatches"], "memory_bound_cycles": t["mem_bound"],
             "compute_bound_cycles": t["compute_bound"], "roofline_efficiency": t["efficiency"],
             "mac_utilization": macs / (t["cycles"] * 2 * params["LANES"] * params["D_MAX"]),
-            "phases": tot["phases"][kind], "stages": tot["stages"][kind], "bytes": t["bytes"]})
+            "phases": tot["phases"][kind], "stages": tot["stages"][kind], "bytes": t["bytes"],
+            "qk_busy": occ["qk_busy"], "qk_useful": occ["qk_useful"],
+            "stage_busy": occ["stages"], "busiest_stage": occ["busiest"],
+            "limiting_stage": occ["limiting"]})
     return out
 
 
@@ -657,44 +665,133 @@ def secondary_section(build: dict[str, Any]) -> list[str]:
             *phase_table(tot["phases"], tot), "", *stage_table(tot["stages"], tot), ""]
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    """The whole benchmark (see the module docstring); 0 when every command matched golden."""
+def bench_bert(args: argparse.Namespace) -> dict[str, Any]:
+    """The BERT-base summarization workload (``bench.bert_workload``) on the first build's
+    channel count: its result, per-point rows, wall time."""
     t0 = time.perf_counter()
-    OUT.mkdir(parents=True, exist_ok=True)
-    # the first build is the main report (with dense twins, for the DRAM comparison); the
-    # others give the same-bandwidth comparison of the pruned trace only
-    builds = [bench_build(args, ch, dense=i == 0) for i, ch in enumerate(args.channels)]
+    res = run_bert(args, args.channels[0])
+    res["sim_speed"] = sim_speed(res["records"])
+    return {"res": res, "rows": bert_rows(res["records"], res["params"]["LANES"]),
+            "wall_s": time.perf_counter() - t0}
+
+
+def bert_section(bert: dict[str, Any]) -> list[str]:
+    """Report section of the BERT workload (docs/performance.md, issue 13)."""
+    res, rows = bert["res"], bert["rows"]
+    last = [r for r in rows if r["n"] == max(BERT_NS)]
+    verdict = "; ".join(f"{r['pruning']} **{fraction(r['qk_busy'])}**" for r in last)
+    return [
+        "## BERT-base summarization (issue 13)", "",
+        f"`spatten_top` {res['params']}, {res['sim']}, read memory {res['mem']} (latency "
+        f"{res['latency']}). One summarization command per point (N queries x N keys, 12 heads, "
+        "D 64; `bench/bert_workload.py`): dense = 12-bit, PRUNE off; pruned = 6 MSB + 4 LSB "
+        "bits (threshold 0.05), token keep 0.95 (>= 8), head keep 0.75, value keep 0.5, 1/8 of "
+        f"the query rows flat (requantized). Commands {res['commands']}, **mismatches vs the "
+        f"golden command model: {res['mismatches']}**; wall time of this workload "
+        f"**{bert['wall_s']:.0f} s** (simulator {res['sim_speed']:,.0f} cycles/s).", "",
+        *bert_table(rows), "",
+        "Q.K busy = cycles the Q.K array accepts a key beat (`qk_beats` probe of "
+        "`tb/run/spatten_bench_top.v`: k_valid & k_ready of `u_qk`) / CYCLES; Q.K needed = the "
+        "beats the command needs (every row and requant re-pass, ceil(N / 8) beats) / CYCLES "
+        "(the rest of the busy beats are dropped passes); front / row / back = the stages' busy "
+        "shares (section 6 rules); limiting = the stage that limits (the most downstream stage "
+        f"within {SATURATED_GAP:.0%} of the busiest, below).", "",
+        f"- Target (issue 13): Q.K array busy >= 0.8 of the command's cycles at N = "
+        f"{max(BERT_NS)}: {verdict} -> "
+        + ("**met**." if all((r["qk_busy"] or 0) >= 0.8 for r in last) else "**NOT met**."),
+        *[line for r in last for line in
+          [f"- N = {r['n']}, {r['pruning']}:",
+           *["  " + s for s in stage_text(r["states"], r["cycles"])]]],
+        ""]
+
+
+def occupancy_lines(entries: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown: Q.K busy and stage occupancy of every workload (``workloads`` entries)."""
+    lines = ["## Occupancy of every workload", "",
+             "| workload | channels | cycles | Q.K busy | Q.K needed | front | row | back | "
+             "busiest | limiting stage |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for w in entries:
+        st = w["stage_busy"]
+        lines.append(f"| {w['name']} | {w['channels']} | {w['cycles']:,} | "
+                     f"{fraction(w['qk_busy'])} | {w['qk_useful']:.3f} | {st['front']:.1%} | "
+                     f"{st['row']:.1%} | {st['back']:.1%} | {w['busiest_stage']} | "
+                     f"**{w['limiting_stage']}** |")
+    return [*lines, "", "Busy share = cycles in a stage's working states (its IDLE and the "
+            "front's END left out) / CYCLES, summed over the workload's commands. A stage held "
+            "by backpressure stays in its working state (the front in QK while the Q.K array "
+            "is stalled), so the stages upstream of the bottleneck look as busy as it: the "
+            "limiting stage is the most downstream stage within "
+            f"{SATURATED_GAP:.0%} of the busiest (`bench.occupancy.limiting_stage`).", ""]
+
+
+def bert_workloads(bert: dict[str, Any]) -> list[dict[str, Any]]:
+    """``workloads`` entries of the BERT points."""
+    ch = bert["res"]["params"]["CHANNELS"]
+    return [{"name": r["name"], "kind": f"bert-{r['pruning']}", "channels": ch, "n": r["n"],
+             "cycles": r["cycles"], "mismatches": r["mismatches"], "qk_busy": r["qk_busy"],
+             "qk_beats": r["qk_beats"], "qk_useful": r["qk_useful"], "stage_busy": r["stages"],
+             "busiest_stage": r["busiest"], "limiting_stage": r["limiting"], "requant_rows": r["requant_rows"],
+             "kept_tokens": r["kept_tokens"], "bytes": r["bytes"]} for r in bert["rows"]]
+
+
+def gpt2_report(args: argparse.Namespace, builds: Sequence[dict[str, Any]], wall0: float
+                ) -> tuple[str, dict[str, Any]]:
+    """Report text and system.json fields of the GPT-2 trace builds (the first = main)."""
     main_b = builds[0]
     res, table, tot = main_b["res"], main_b["table"], main_b["tot"]
     icarus = None if args.no_icarus else run_icarus(args.trace, args.seed, args.mem)
     cpu = {k: {"seconds": sum(cpu_seconds(r["command"], args.seed) for r in res["records"]
                               if r["command"]["kind"] == k)} for k in ("pruned", "dense")}
     plots = plot_all(table, tot, cpu, res["params"])
-    wall = time.perf_counter() - t0
-    text = report(res, table, tot, cpu, icarus, plots, wall)
+    text = report(res, table, tot, cpu, icarus, plots, time.perf_counter() - wall0)
     head, _, rest = text.partition("\n## 1.")
     text = "\n".join([head, *summary_lines(builds, args.trace), "## 1." + rest,
                       *[line for b in builds[1:] for line in secondary_section(b)]])
-    (OUT / "report.md").write_text(text)
-    workloads = [w for b in builds for w in workloads_of(b, args.trace)]
     slim = {k: v for k, v in res.items() if k not in ("records", "per_layer")}
-    data = json.dumps(
-        {"workloads": workloads, "verilator": slim, "table": table, "totals": tot, "cpu": cpu,
-         "builds": [{"channels": b["res"]["params"]["CHANNELS"], "table": b["table"],
-                     "totals": b["tot"]} for b in builds],
-         "wall_s": wall,
-         "icarus": {k: v for k, v in icarus.items() if k != "records"} if icarus else None},
-        indent=1, default=str)
-    (OUT / "system.json").write_text(data)
+    data = {"verilator": slim, "table": table, "totals": tot, "cpu": cpu,
+            "builds": [{"channels": b["res"]["params"]["CHANNELS"], "table": b["table"],
+                        "totals": b["tot"]} for b in builds],
+            "icarus": {k: v for k, v in icarus.items() if k != "records"} if icarus else None}
+    return text, data
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """The whole benchmark (see the module docstring); 0 when every command matched golden."""
+    t0 = time.perf_counter()
+    OUT.mkdir(parents=True, exist_ok=True)
+    wanted = getattr(args, "workloads", WORKLOADS)
+    # the first build is the main report (with dense twins, for the DRAM comparison); the
+    # others give the same-bandwidth comparison of the pruned trace only
+    builds = ([bench_build(args, ch, dense=i == 0) for i, ch in enumerate(args.channels)]
+              if "gpt2" in wanted else [])
+    bert = bench_bert(args) if "bert" in wanted else None
+    text, data = (gpt2_report(args, builds, t0) if builds else
+                  (f"# SpAtten system benchmark (workloads: {', '.join(wanted)})\n", {}))
+    workloads = [w for b in builds for w in workloads_of(b, args.trace)]
+    if bert is not None:
+        workloads += bert_workloads(bert)
+        text += "\n" + "\n".join(bert_section(bert))
+        data["bert"] = {"wall_s": bert["wall_s"], "rows": bert["rows"],
+                        "run": {k: v for k, v in bert["res"].items()
+                                if k not in ("records", "per_layer")}}
+    text += "\n" + "\n".join(occupancy_lines(workloads))
+    wall = time.perf_counter() - t0
+    text += f"\nTotal wall time of this run: {wall:.0f} s.\n"
+    (OUT / "report.md").write_text(text)
+    out = json.dumps({"workloads": workloads, **data, "wall_s": wall}, indent=1, default=str)
+    (OUT / "system.json").write_text(out)
     if args.json:
-        Path(args.json).write_text(data)
+        Path(args.json).write_text(out)
     for w in workloads:
-        print(f"system_bench: {w['name']} at {w['channels']} ch: {w['cycles']:,} cycles, "
-              f"ours/bert.cpp {w['ratio_bert_cpp']:.2f}, efficiency "
-              f"{w['roofline_efficiency']:.3f}, mismatches {w['mismatches']}")
+        ratio = (f", ours/bert.cpp {w['ratio_bert_cpp']:.2f}, efficiency "
+                 f"{w['roofline_efficiency']:.3f}" if "ratio_bert_cpp" in w else "")
+        print(f"system_bench: {w['name']} at {w['channels']} ch: {w['cycles']:,} cycles{ratio}, "
+              f"Q.K busy {fraction(w['qk_busy'])}, limiting {w['limiting_stage']}, "
+              f"mismatches {w['mismatches']}")
     print(f"system_bench: {wall:.0f} s; wrote {OUT / 'report.md'}")
-    ok = all(b["res"]["mismatches"] == 0 and b["res"]["complete"] for b in builds) and (
-        icarus is None or icarus["mismatches"] == 0)
+    runs = [b["res"] for b in builds] + ([bert["res"]] if bert else [])
+    ok = all(r["mismatches"] == 0 and r["complete"] for r in runs) and (
+        data.get("icarus") is None or data["icarus"]["mismatches"] == 0)
     return 0 if ok else 1
 
 

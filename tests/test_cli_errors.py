@@ -72,6 +72,8 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: 
     (["bench", "--seed", "x"], "not an integer"),
     (["bench", "--channels", "3"], "channel counts"),
     (["bench", "--mem", "verilog"], "invalid choice"),
+    (["bench", "--workloads", "gpt2,t5"], "workloads must be a comma-separated subset"),
+    (["bench", "--workloads", ","], "workloads must be a comma-separated subset"),
     (["blocks", "--seed", "-3"], "--seed: must be in 0..2147483647"),
     (["frobnicate"], "invalid choice"),
 ])

@@ -24,6 +24,14 @@ reference's:
 The dense version of a trace (``golden.traces.densify``) is the same rows with key_fetch_num =
 value_fetch_num = sentence_length_L, unquantized, no requant, no top-k.
 
+Summarization commands (``mode = "summarization"``, the BERT-shaped workload of
+``bench.bert_workload``) use the same record: N queries against N keys per head, HEADS heads,
+HEAD_KEEP = ``head_keep`` (0: HEADS). Their data: K, V ~ N(0, 1); query row i = PEAK_GAIN x a
+random key of its head (one dominant probability), except, in a head with ``requant``, every
+FLAT_EVERY-th row (i % FLAT_EVERY == 0), which gets tiny values (flat probabilities -> LSB
+fetch and re-pass when the command has LSB bits). :func:`run_commands_on_rtl` runs any such
+list of commands.
+
 Decode steps are subsampled (:func:`select_steps`): ``steps`` iterations evenly spaced over
 the trace, always including the first and the last.
 
@@ -38,7 +46,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +95,8 @@ BASE = 0x1000
 MEM_SIZE = 1 << 22
 FLAT_SCALE = 0.01  # query scale of a head that must requantize (flat probabilities)
 PEAK_GAIN = 3.0  # query = PEAK_GAIN x one key: one dominant probability
+FLAT_EVERY = 8  # summarization: every 8th query row of a requant head is flat (1/8 = 0.125)
+MODES = {"generation": Mode.GENERATION, "summarization": Mode.SUMMARIZATION}
 DEFAULT_STEPS = {"verilator": 3, "icarus": 1}
 PARAMS = {  # icarus: fewer lanes (simulation speed), same D / N range
     "verilator": {"LANES": 8, "D_MAX": 64, "MAX_N": 1024, "H_MAX": 16, "CHANNELS": 2},
@@ -107,6 +117,7 @@ class TraceRunError(Exception):
 
 
 TRACE_ERRORS = (TraceFormatError, TraceRunError)  # what the command lines report on one line
+Namer = Callable[[dict[str, Any]], str]  # a command (as a dict) -> the text naming it in errors
 
 
 # ================================================================ trace -> commands ============
@@ -126,6 +137,12 @@ class TraceCommand:
     threshold: float
     requant: tuple[bool, ...]  # per head: the trace says this head re-fetched LSBs
     token_keep: int  # 0: no token top-k (PRUNE off)
+    mode: str = "generation"  # or "summarization": N queries per head (MODES)
+    head_keep: int = 0  # HEAD_KEEP when PRUNE; 0: every head
+
+    @property
+    def queries(self) -> int:
+        return self.n if self.mode == "summarization" else 1
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TraceCommand:
@@ -204,10 +221,13 @@ def load_trace(path: str | Path | None) -> Trace:
 
 # ================================================================ command data =================
 def command_tensors(cmd: TraceCommand, seed: int) -> tuple[np.ndarray, ...]:
-    """Float q [H, 1, D], k, v [H, N, D], shaped so that exactly the trace's heads requantize."""
+    """Float q [H, queries, D], k, v [H, N, D], shaped so that exactly the trace's heads
+    requantize (summarization: the flat rows of the ``requant`` heads, :func:`flat_rows`)."""
     rng = np.random.default_rng([seed, cmd.iteration, cmd.layer, cmd.n])
     k = rng.normal(0.0, 1.0, (cmd.heads, cmd.n, cmd.d))
     v = rng.normal(0.0, 1.0, (cmd.heads, cmd.n, cmd.d))
+    if cmd.mode == "summarization":
+        return summarization_queries(cmd, k, rng), k, v
     q = np.empty((cmd.heads, 1, cmd.d))
     for h in range(cmd.heads):
         if cmd.requant[h]:
@@ -217,8 +237,25 @@ def command_tensors(cmd: TraceCommand, seed: int) -> tuple[np.ndarray, ...]:
     return q, k, v
 
 
+def flat_rows(cmd: TraceCommand, h: int) -> np.ndarray:
+    """Query rows of head ``h`` of a summarization command that get flat probabilities."""
+    rows = np.arange(cmd.queries)
+    return rows[rows % FLAT_EVERY == 0] if cmd.requant[h] else rows[:0]
+
+
+def summarization_queries(cmd: TraceCommand, k: np.ndarray, rng: np.random.Generator
+                          ) -> np.ndarray:
+    """q [H, N, D]: row i = PEAK_GAIN x a random key of the head, the flat rows tiny."""
+    q = np.empty((cmd.heads, cmd.queries, cmd.d))
+    for h in range(cmd.heads):
+        q[h] = PEAK_GAIN * k[h, rng.integers(cmd.n, size=cmd.queries)]
+        flat = flat_rows(cmd, h)
+        q[h, flat] = FLAT_SCALE * rng.normal(0.0, 1.0, (len(flat), cmd.d))
+    return q
+
+
 def layout_of(cmd: TraceCommand, base: int = BASE) -> Layout:
-    return Layout(base, cmd.heads, 1, cmd.n, cmd.d, cmd.msb_bits, cmd.lsb_bits)
+    return Layout(base, cmd.heads, cmd.queries, cmd.n, cmd.d, cmd.msb_bits, cmd.lsb_bits)
 
 
 def command_csrs(cmd: TraceCommand, layout: Layout, image: LayerImage) -> dict[int, int]:
@@ -226,8 +263,8 @@ def command_csrs(cmd: TraceCommand, layout: Layout, image: LayerImage) -> dict[i
     cfg = PruneConfig(msb_bits=cmd.msb_bits, lsb_bits=cmd.lsb_bits,
                       requant_threshold=cmd.threshold)
     counts = Counts(prune=cmd.token_keep > 0, token_keep=cmd.token_keep or cmd.n,
-                    head_keep=cmd.heads, value_keep=cmd.value_keep)
-    regs = command_regs(layout, cfg, counts, Mode.GENERATION, image)
+                    head_keep=cmd.head_keep or cmd.heads, value_keep=cmd.value_keep)
+    regs = command_regs(layout, cfg, counts, MODES[cmd.mode], image)
     assert regs[Reg.REQUANT_THR] == prob_threshold(cmd.threshold)
     return regs
 
@@ -262,13 +299,23 @@ def refusal(cmd: TraceCommand, params: AccelParams) -> CommandError | None:
     return None
 
 
+def trace_namer(trace: Trace, path: object) -> Namer:
+    """Names a command of ``trace`` by its trace row (:func:`row_name`)."""
+    return lambda c: row_name(trace, path, c["iteration"], c["layer"], c["kind"])
+
+
 def check_commands(trace: Trace, path: object, cmds: Sequence[TraceCommand],
                    params: AccelParams) -> None:
     """TraceRunError, before any simulation, for the first command the build refuses."""
+    preflight_commands(cmds, params, trace_namer(trace, path))
+
+
+def preflight_commands(cmds: Sequence[TraceCommand], params: AccelParams, name: Namer) -> None:
+    """:func:`check_commands` for any commands (``name``: the text naming a command dict)."""
     for cmd in cmds:
         err = refusal(cmd, params)
         if err is not None:
-            raise TraceRunError(f"{row_name(trace, path, cmd.iteration, cmd.layer, cmd.kind)}: "
+            raise TraceRunError(f"{name(asdict(cmd))}: "
                                 f"the {params_text(params)} build refuses the command: "
                                 f"ERROR_CODE {int(err.code)} {err}")
 
@@ -280,12 +327,15 @@ def params_text(params: AccelParams) -> str:
 def check_records(trace: Trace, path: object, records: Sequence[dict[str, Any]]) -> None:
     """TraceRunError for the first command the device refused or failed (ERROR_CODE != 0):
     a refused command is not a result."""
+    check_errors(records, trace_namer(trace, path))
+
+
+def check_errors(records: Sequence[dict[str, Any]], name: Namer) -> None:
+    """:func:`check_records` for any commands (``name``: the text naming a command dict)."""
     for rec in records:
         if rec.get("error", "NONE") != "NONE":
-            c = rec["command"]
-            raise TraceRunError(f"{row_name(trace, path, c['iteration'], c['layer'], c['kind'])}"
-                                f": the device ended the command with ERROR_CODE "
-                                f"{int(ErrorCode[rec['error']])} {rec['error']}")
+            raise TraceRunError(f"{name(rec['command'])}: the device ended the command with "
+                                f"ERROR_CODE {int(ErrorCode[rec['error']])} {rec['error']}")
 
 
 # ================================================================ golden comparison ============
@@ -447,24 +497,43 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
     (a mutant: the run must then report mismatches); ``cxx_opt``: C++ optimisation flag of the
     HDL-memory Verilator build (default ``hdl_mem.CXX_OPT``; a short test builds faster with
     ``-O0``)."""
-    from verif.runner import param_tag, run
-
     if mem not in MEMS:
         raise ValueError(f"mem must be one of {MEMS} (got {mem!r})")
-    build = {**PARAMS[sim], **(build_params or {}), **({"CHANNELS": channels} if channels else {})}
     steps = DEFAULT_STEPS[sim] if steps is None else steps
     trace = load_trace(trace_path)
     if layers is None and sim == "icarus":
         layers = (smallest_layer(trace.rows),)
     cmds = trace_commands(trace.rows, steps, layers, dense)
-    name = trace_path or DEFAULT_TRACE
+    summary = run_commands_on_rtl(
+        cmds, trace_namer(trace, trace_path or DEFAULT_TRACE), sim, seed, progress, latency,
+        channels, preflight, mem, build_params, corrupt, cxx_opt)
+    summary.update(steps=sorted({c.iteration for c in cmds}),
+                   trace=str(trace_path or DEFAULT_TRACE))
+    return summary
+
+
+def run_commands_on_rtl(cmds: Sequence[TraceCommand], name: Namer, sim: str = "verilator",
+                        seed: int = 1, progress: bool = True, latency: int = MEM_LATENCY,
+                        channels: int | None = None, preflight: bool = True,
+                        mem: str = "python", build_params: dict[str, int] | None = None,
+                        corrupt: Sequence[tuple[int, int]] = (), cxx_opt: str | None = None,
+                        job_name: str = "trace") -> dict[str, Any]:
+    """Run ``cmds`` (trace-shaped or summarization) on the RTL, each checked against the golden
+    command model; the arguments as :func:`run_trace_on_rtl`'s, ``name`` names a command in
+    errors, ``job_name`` prefixes the job and record files in build/bench."""
+    from verif.runner import param_tag, run
+
+    if mem not in MEMS:
+        raise ValueError(f"mem must be one of {MEMS} (got {mem!r})")
+    build = {**PARAMS[sim], **(build_params or {}), **({"CHANNELS": channels} if channels else {})}
     if preflight:
-        check_commands(trace, name, cmds, AccelParams(build["LANES"], build["D_MAX"],
-                                                      build["MAX_N"], build["H_MAX"]))
+        check = AccelParams(build["LANES"], build["D_MAX"], build["MAX_N"], build["H_MAX"])
+        preflight_commands(cmds, check, name)
     out_dir = BUILD / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{sim}_ch{build['CHANNELS']}_{mem}"
-    job, out = out_dir / f"trace_{tag}_job.json", out_dir / f"trace_{tag}_records.json"
+    job = out_dir / f"{job_name}_{tag}_job.json"
+    out = out_dir / f"{job_name}_{tag}_records.json"
     job.write_text(json.dumps({"commands": [asdict(c) for c in cmds], "seed": seed,
                                "latency": latency, "progress": progress, "mem": mem,
                                "corrupt": [list(c) for c in corrupt]}))
@@ -482,11 +551,10 @@ def run_trace_on_rtl(trace_path: str | Path | None, sim: str = "verilator",
         raise RuntimeError(f"trace simulation produced no records ({res.summary()}); "
                            f"see {res.log or res.xml}")
     data = json.loads(out.read_text())
-    check_records(trace, name, data["records"])
+    check_errors(data["records"], name)
     summary = summarize(data["records"], build)
-    summary.update(sim=sim, steps=sorted({c.iteration for c in cmds}), wall_s=wall,
-                   sim_ok=res.ok, trace=str(trace_path or DEFAULT_TRACE), seed=seed,
-                   latency=latency, mem=mem, complete=len(data["records"]) == len(cmds),
+    summary.update(sim=sim, wall_s=wall, sim_ok=res.ok, seed=seed, latency=latency, mem=mem,
+                   complete=len(data["records"]) == len(cmds),
                    test_wall_s=data.get("test_wall_s"),
                    mirror_errors=data.get("mirror_errors"))
     return summary

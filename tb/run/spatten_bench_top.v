@@ -6,6 +6,10 @@
 // cocotb agents (verif/axil.py). Only the benchmark path uses it (verif/trace_run.py,
 // mem="hdl"); the regression (tb/spatten_top) keeps the cocotbext-axi memories with random
 // latency, backpressure and errors.
+//
+// Probe (docs/performance.md, "Q·K array busy"): qk_beats counts the cycles in which the Q·K
+// array (u_top.u_qk) accepts a key beat, k_valid & k_ready inside spatten_top; free running
+// from reset, the testbench takes its difference over a command.
 module spatten_bench_top #(
     parameter integer LANES           = 8,
     parameter integer D_MAX           = 64,
@@ -61,7 +65,9 @@ module spatten_bench_top #(
     input  wire          mem_dump_req,
     output wire          mem_dump_ack,
     input  wire [31:0]   mem_dump_lo,
-    input  wire [31:0]   mem_dump_hi
+    input  wire [31:0]   mem_dump_hi,
+    // probe
+    output reg  [31:0]   qk_beats
 );
   localparam integer P = 16;  // named read ports of spatten_top (scripts/gen_axi_ports.py)
   wire [P*4-1:0]   ax_arid, ax_rid;
@@ -107,6 +113,11 @@ module spatten_bench_top #(
       .load_req(mem_load_req), .load_ack(mem_load_ack),
       .dump_req(mem_dump_req), .dump_ack(mem_dump_ack),
       .dump_lo(mem_dump_lo), .dump_hi(mem_dump_hi));
+
+  always @(posedge clk) begin
+    if (!rst_n) qk_beats <= 32'd0;
+    else if (u_top.k_valid & u_top.k_ready) qk_beats <= qk_beats + 32'd1;
+  end
 
   // ports at or above CHANNELS: spatten_top ties their outputs off and ignores their inputs
   generate

@@ -9,7 +9,9 @@ SPATTEN_BENCH_OUT after each command, so a long run leaves partial results.
 Memory ``"python"``: the DUT is ``spatten_top`` and cocotbext-axi models serve every port.
 ``"hdl"``: the DUT is ``spatten_bench_top`` (``spatten_top`` + the HDL read memory, latency
 built in) and the device is ``verif.hdl_mem.HdlMemDevice``; the job's ``corrupt`` list of
-(address, xor) flips bytes of the HDL memory only (the expect-fail test).
+(address, xor) flips bytes of the HDL memory only (the expect-fail test). There each record
+also gets ``qk_beats``: the cycles in which the Q.K array accepted a key beat during the
+command (the bench top's ``qk_beats`` probe, read once per command).
 """
 
 from __future__ import annotations
@@ -81,11 +83,15 @@ async def trace_bench(dut: Any) -> None:
     for prof in (profile, *stages.values()):
         cocotb.start_soon(prof.run())
     t0 = time.perf_counter()
+    qk_seen = [int(dut.qk_beats.value)] if hdl else []
 
     def log(records: list[dict[str, Any]]) -> None:
         rec = records[-1]
         rec["states"] = profile.take()  # this command: CLEAR, host writes (idle), START..DONE
         rec["stages"] = {name: prof.take() for name, prof in stages.items()}
+        if qk_seen:  # key beats since the last command: only this command has any
+            now = int(dut.qk_beats.value)
+            rec["qk_beats"], qk_seen[0] = now - qk_seen[0], now
         c, k = rec["command"], rec["counters"]
         if job.get("progress", True):
             dut._log.info(f"[{len(records)}/{len(cmds)}] {c['kind']} step {c['iteration']} "
