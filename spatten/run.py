@@ -7,6 +7,9 @@ is compared with the bit-exact golden model; the report gives the mismatches (mu
 embedding cosine against the dense float model, cycles, MAC utilisation, DRAM bytes against
 dense 16-bit, requant rate and the tokens / heads kept per layer.
 
+``--task sts-b`` instead runs the sentence pairs of an STS-B file and reports the Spearman of
+the RTL run next to the golden model's on the same pairs (spatten/stsb_run.py).
+
 ``--trace FILE`` instead runs an official-format trace CSV in generation mode with data shaped
 by the trace (verif/trace_run.py). Exit status: 0 when the RTL matched the golden model.
 """
@@ -238,9 +241,7 @@ def run_main(args: argparse.Namespace) -> int:
     from spatten.options import prune_config, read_sentences
 
     if args.task == STSB_TASK:
-        from spatten.stsb_run import run_stsb_rtl
-
-        return run_stsb_rtl(args, seed, start)
+        return run_stsb(args, seed, start)
     cfg = prune_config(args)
     path = args.text or DEFAULT_TEXT
     sentences = check_sentences(read_sentences(path)[:args.sentences], path)
@@ -257,6 +258,36 @@ def run_main(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps({**report, "seed": seed, "sim": args.sim,
                                                "text": sentences}, indent=1))
     return 0 if report["mismatches"] == 0 and res.ok else 1
+
+
+def run_stsb(args: argparse.Namespace, seed: int, start: float) -> int:
+    """``--task sts-b``: the distinct sentences of the pairs through the RTL, then Spearman /
+    Pearson of the RTL, golden and dense embeddings on the pairs (spatten/stsb_run.py)."""
+    import numpy as np
+
+    from golden import stsb
+    from golden.eval import write_json
+    from spatten.options import prune_config
+    from spatten.stsb_cli import load_pairs
+    from spatten.stsb_run import compare, format_stsb_report, passed, sentence_progress
+
+    cfg = prune_config(args)
+    path, pairs = load_pairs(args)
+    sentences = check_sentences(pairs.numbered_sentences(), path)
+    with sentence_progress(len(sentences), args.sim) as on_progress:
+        raw, res = simulate(sentences, cfg, args.sim, seed, on_progress)
+    if "refused" in raw:
+        return refused(raw["refused"], res.ok)
+    rtl, golden = ({s["text"]: np.asarray(s[key]) for s in raw["sentences"]}
+                   for key in ("embedding", "embedding_golden"))
+    r = {**summarize(raw, cfg), "sim_ok": res.ok,
+         **compare(pairs, rtl, golden, stsb.dense_result(pairs))}
+    body = report_lines(r, args.sim, seed)
+    print(format_stsb_report(r, path, body, time.perf_counter() - start))
+    if args.json:
+        write_json(args.json, {**r, "task": STSB_TASK, "data": path, "seed": seed,
+                               "sim": args.sim})
+    return 0 if passed(r) else 1
 
 
 def check_task_options(args: argparse.Namespace) -> None:

@@ -1,7 +1,7 @@
 """``spatten run --task sts-b``: STS-B sentence pairs with every attention layer on the RTL.
 
 Every distinct sentence of the first ``--pairs`` pairs of a GLUE STS-B dev-format file goes
-through the same run as ``spatten run`` (spatten/run.py :: simulate: MiniLM-L6 on
+through the same run as ``spatten run`` (spatten/run.py :: run_stsb, simulate: MiniLM-L6 on
 ``spatten_top``; in the simulator each layer command is compared with the bit-exact golden
 model, ``golden.system.FixedSpatten``, on the same sentence, and both embeddings are
 recorded). The host then computes the task metric with the STS-B code of ``spatten eval
@@ -14,7 +14,6 @@ run fails (exit status 1) when they are not, as on any mismatch.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -85,15 +84,14 @@ def passed(r: dict) -> bool:
     return r["mismatches"] == 0 and r["sim_ok"] and r["correlations_equal"]
 
 
-def format_stsb_report(r: dict, path: str, sim: str, seed: int, seconds: float) -> str:
-    from spatten.run import report_lines
-
+def format_stsb_report(r: dict, path: str, body: list[str], seconds: float) -> str:
+    """The report: ``body`` (spatten.run.report_lines of the run), then the STS-B figures."""
     same = "equal" if r["correlations_equal"] else "DIFFERENT"
     rows = [("RTL", "rtl"), ("golden fixed", "golden"), ("dense float", "dense")]
     return "\n".join([
         "SpAtten run: STS-B pairs through all-MiniLM-L6-v2, every attention layer on the RTL",
         f"  data             {r['pairs']} pairs of {path}",
-        *report_lines(r, sim, seed),
+        *body,
         f"  STS-B            embedding cosine vs gold score on the {r['pairs']} pairs:",
         *(f"    {name:<14} Spearman {r[f'spearman_{key}']:.4f}, Pearson "
           f"{r[f'pearson_{key}']:.4f}" for name, key in rows),
@@ -101,31 +99,3 @@ def format_stsb_report(r: dict, path: str, sim: str, seed: int, seconds: float) 
         f"of {r['sentences']} embeddings identical bit for bit",
         f"  verdict: {'PASS' if passed(r) else 'FAIL'} ({seconds:.0f} s)",
     ])
-
-
-def run_stsb_rtl(args: argparse.Namespace, seed: int, start: float) -> int:
-    """Handler of ``spatten run --task sts-b``."""
-    import numpy as np
-
-    from golden import stsb
-    from golden.eval import write_json
-    from spatten.options import prune_config
-    from spatten.run import check_sentences, refused, simulate, summarize
-    from spatten.stsb_cli import STSB_TASK, load_pairs
-
-    cfg = prune_config(args)
-    path, pairs = load_pairs(args)
-    sentences = check_sentences(pairs.numbered_sentences(), path)
-    with sentence_progress(len(sentences), args.sim) as on_progress:
-        raw, res = simulate(sentences, cfg, args.sim, seed, on_progress)
-    if "refused" in raw:
-        return refused(raw["refused"], res.ok)
-    rtl, golden = ({s["text"]: np.asarray(s[key]) for s in raw["sentences"]}
-                   for key in ("embedding", "embedding_golden"))
-    r = {**summarize(raw, cfg), "sim_ok": res.ok,
-         **compare(pairs, rtl, golden, stsb.dense_result(pairs))}
-    print(format_stsb_report(r, path, args.sim, seed, time.perf_counter() - start))
-    if args.json:
-        write_json(args.json, {**r, "task": STSB_TASK, "data": path, "seed": seed,
-                               "sim": args.sim})
-    return 0 if passed(r) else 1
