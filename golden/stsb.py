@@ -82,14 +82,24 @@ class Pairs:
     first: tuple[str, ...]
     second: tuple[str, ...]
     scores: np.ndarray  # float [pairs]
+    lines: tuple[int, ...] = ()  # file line of each pair (read_pairs), 1-based
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def sentences(self) -> list[str]:
         """The distinct sentences, in first-seen order."""
-        return list(dict.fromkeys(s for pair in zip(self.first, self.second, strict=True)
-                                  for s in pair))
+        return [s for _, s in self.numbered_sentences()]
+
+    def numbered_sentences(self) -> list[tuple[int, str]]:
+        """(file line of the first pair holding it, sentence) of every distinct sentence, in
+        first-seen order (line 0 when the pairs carry no line numbers)."""
+        lines = self.lines or (0,) * len(self)
+        first: dict[str, int] = {}
+        for line, a, b in zip(lines, self.first, self.second, strict=True):
+            first.setdefault(a, line)
+            first.setdefault(b, line)
+        return [(line, s) for s, line in first.items()]
 
 
 # ----------------------------------------------------------------------------- data
@@ -108,7 +118,7 @@ def read_pairs(path: str | Path, limit: int | None = None) -> Pairs:
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} in the header row")
     index = [header.index(c) for c in COLUMNS]  # type: ignore[union-attr]
-    first, second, scores = [], [], []
+    first, second, scores, lines = [], [], [], []
     for line, row in enumerate(rows, start=2):
         if limit is not None and len(scores) >= limit:
             break
@@ -120,9 +130,11 @@ def read_pairs(path: str | Path, limit: int | None = None) -> Pairs:
         scores.append(_score(path, line, score))
         first.append(a)
         second.append(b)
+        lines.append(line)
     if not scores:
         raise DataError(f"{path}: no sentence pairs")
-    return Pairs(tuple(first), tuple(second), np.asarray(scores, dtype=np.float64))
+    return Pairs(tuple(first), tuple(second), np.asarray(scores, dtype=np.float64),
+                 tuple(lines))
 
 
 def _score(path: Path, line: int, text: str) -> float:

@@ -7,6 +7,9 @@ is compared with the bit-exact golden model; the report gives the mismatches (mu
 embedding cosine against the dense float model, cycles, MAC utilisation, DRAM bytes against
 dense 16-bit, requant rate and the tokens / heads kept per layer.
 
+``--task sts-b`` instead runs the sentence pairs of an STS-B file and reports the Spearman of
+the RTL run next to the golden model's on the same pairs (spatten/stsb_run.py).
+
 ``--trace FILE`` instead runs an official-format trace CSV in generation mode with data shaped
 by the trace (verif/trace_run.py). Exit status: 0 when the RTL matched the golden model.
 """
@@ -26,6 +29,7 @@ from typing import Any
 from golden.config import PruneConfig
 from golden.traffic import BYTE_CLASSES
 from spatten.args import POSITIVE, SEED, BadInput
+from spatten.stsb_cli import STSB_TASK, add_stsb_data_arguments
 
 DEFAULT_TEXT = Path(__file__).parent / "data" / "default_text.txt"
 
@@ -54,6 +58,9 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=POSITIVE, default=None,
                    help="--trace: decode steps to simulate (default: verif/trace_run.py's)")
     add_prune_arguments(p, rtl=True)
+    add_stsb_data_arguments(p, "text: the --text sentences (default); sts-b: the pairs of an "
+                            "STS-B file, Spearman of the RTL run vs the golden model's "
+                            "(spatten/stsb_run.py)")
     p.add_argument("--seed", type=SEED, default=None, help="simulation seed (default: random)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     p.set_defaults(handler=run_main)
@@ -178,6 +185,14 @@ def summarize(raw: dict, cfg: PruneConfig) -> dict:
 
 
 def format_report(r: dict, sim: str, seed: int, seconds: float) -> str:
+    verdict = "PASS" if r["mismatches"] == 0 else "FAIL"
+    return "\n".join(["SpAtten run: all-MiniLM-L6-v2, every attention layer on the RTL",
+                      *report_lines(r, sim, seed), f"  verdict: {verdict} ({seconds:.0f} s)"])
+
+
+def report_lines(r: dict, sim: str, seed: int) -> list[str]:
+    """The body of the report of a run (:func:`summarize`): simulator, text, setting,
+    mismatches, cosine, cycles, MACs, DRAM bytes, requant rate, per-layer table."""
     from golden.eval import setting_label
 
     ratio = r["dram_bytes_dense"] / r["dram_bytes"] if r["dram_bytes"] else float("inf")
@@ -193,9 +208,7 @@ def format_report(r: dict, sim: str, seed: int, seconds: float) -> str:
         table.append(f"    {i:>5} {lay['tokens']:>7} {lay['kept_tokens']:>6} "
                      f"{lay['live_heads']:>6.1f} {lay['kept_heads']:>5.1f} "
                      f"{lay['requant_rows'] / lay['rows']:>8.3f} {lay['cycles']:>9} {util:>9.3f}")
-    verdict = "PASS" if r["mismatches"] == 0 else "FAIL"
-    return "\n".join([
-        "SpAtten run: all-MiniLM-L6-v2, every attention layer on the RTL",
+    return [
         f"  simulator        {sim}, SEED={seed}, spatten_top {build}",
         f"  text             {r['sentences']} sentences, {r['tokens']} tokens, "
         f"{r['commands']} layer commands",
@@ -213,8 +226,7 @@ def format_report(r: dict, sim: str, seed: int, seconds: float) -> str:
         f"  requant rate     {r['requant_rate']:.3f} of query rows",
         "  per layer (tokens and cycles summed over sentences, heads per command):",
         *table,
-        f"  verdict: {verdict} ({seconds:.0f} s)",
-    ])
+    ]
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -223,10 +235,13 @@ def run_main(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    check_task_options(args)
     if args.trace:
         return run_trace(args, seed, start)
     from spatten.options import prune_config, read_sentences
 
+    if args.task == STSB_TASK:
+        return run_stsb(args, seed, start)
     cfg = prune_config(args)
     path = args.text or DEFAULT_TEXT
     sentences = check_sentences(read_sentences(path)[:args.sentences], path)
@@ -243,6 +258,49 @@ def run_main(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps({**report, "seed": seed, "sim": args.sim,
                                                "text": sentences}, indent=1))
     return 0 if report["mismatches"] == 0 and res.ok else 1
+
+
+def run_stsb(args: argparse.Namespace, seed: int, start: float) -> int:
+    """``--task sts-b``: the distinct sentences of the pairs through the RTL, then Spearman /
+    Pearson of the RTL, golden and dense embeddings on the pairs (spatten/stsb_run.py)."""
+    import numpy as np
+
+    from golden import stsb
+    from golden.eval import write_json
+    from spatten.options import prune_config
+    from spatten.stsb_cli import load_pairs
+    from spatten.stsb_run import compare, format_stsb_report, passed, sentence_progress
+
+    cfg = prune_config(args)
+    path, pairs = load_pairs(args)
+    sentences = check_sentences(pairs.numbered_sentences(), path)
+    with sentence_progress(len(sentences), args.sim) as on_progress:
+        raw, res = simulate(sentences, cfg, args.sim, seed, on_progress)
+    if "refused" in raw:
+        return refused(raw["refused"], res.ok)
+    rtl, golden = ({s["text"]: np.asarray(s[key]) for s in raw["sentences"]}
+                   for key in ("embedding", "embedding_golden"))
+    r = {**summarize(raw, cfg), "sim_ok": res.ok,
+         **compare(pairs, rtl, golden, stsb.dense_result(pairs))}
+    body = report_lines(r, args.sim, seed)
+    print(format_stsb_report(r, path, body, time.perf_counter() - start))
+    if args.json:
+        write_json(args.json, {**r, "task": STSB_TASK, "data": path, "seed": seed,
+                               "sim": args.sim})
+    return 0 if passed(r) else 1
+
+
+def check_task_options(args: argparse.Namespace) -> None:
+    """BadInput when options of the other task are given: ``--text``, ``--sentences``,
+    ``--trace``, ``--steps`` with ``--task sts-b``; ``--data``, ``--pairs`` without it."""
+    given = {f"--{name}": getattr(args, name) is not None
+             for name in ("text", "sentences", "trace", "steps", "data", "pairs")}
+    other = (("--text", "--sentences", "--trace", "--steps") if args.task == STSB_TASK
+             else ("--data", "--pairs"))
+    clash = [name for name in other if given[name]]
+    if clash:
+        needs = "cannot go with" if args.task == STSB_TASK else "needs"
+        raise BadInput(f"{', '.join(clash)} {needs} --task {STSB_TASK}")
 
 
 def refused(r: dict, sim_ok: bool) -> int:

@@ -6,26 +6,51 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from spatten.args import POSITIVE, fail
+from spatten.args import POSITIVE, BadInput
+
+if TYPE_CHECKING:
+    from golden.stsb import Pairs
 
 STSB_TASK = "sts-b"
 
 
-def add_stsb_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of the STS-B task of ``spatten eval``."""
-    p.add_argument("--task", choices=("text", STSB_TASK), default="text",
-                   help="text: cosine vs dense on --text (default); sts-b: Spearman on STS-B")
+def add_stsb_data_arguments(p: argparse.ArgumentParser, task_help: str) -> None:
+    """``--task``, ``--data`` and ``--pairs``: the STS-B input of ``spatten eval`` and
+    ``spatten run`` (read with :func:`load_pairs`)."""
+    p.add_argument("--task", choices=("text", STSB_TASK), default="text", help=task_help)
     p.add_argument("--data", metavar="FILE",
                    help="sts-b: a GLUE STS-B dev-format TSV (default: ../shared/data/sts-b/"
                    "dev.tsv beside the repository, or $SPATTEN_DATA/sts-b/dev.tsv)")
     p.add_argument("--pairs", type=POSITIVE, metavar="N", help="sts-b: only the first N pairs")
+
+
+def add_stsb_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the STS-B task of ``spatten eval``."""
+    add_stsb_data_arguments(p, "text: cosine vs dense on --text (default); sts-b: Spearman on "
+                            "STS-B")
     p.add_argument("--jobs", type=POSITIVE, default=1, metavar="N",
                    help="sts-b --sweep: settings evaluated in N processes")
 
 
-def _fail(message: str) -> int:
-    return fail("spatten eval", message)
+def load_pairs(args: argparse.Namespace) -> tuple[str, Pairs]:
+    """(path, pairs) of ``--data`` (default: golden.stsb.DEFAULT_DATA), the first ``--pairs``
+    of them; BadInput (one line) when the default data is absent, the file is missing or
+    malformed, or holds fewer pairs than ``--pairs``."""
+    from golden import stsb
+
+    path = args.data or str(stsb.DEFAULT_DATA)
+    if args.data is None and not stsb.DEFAULT_DATA.is_file():
+        raise BadInput(f"no STS-B data at {stsb.DEFAULT_DATA} (give --data FILE, a GLUE STS-B "
+                       "dev-format TSV, or set SPATTEN_DATA)")
+    try:
+        pairs = stsb.read_pairs(path, args.pairs)
+    except stsb.DataError as err:
+        raise BadInput(str(err)) from None
+    if args.pairs is not None and len(pairs) < args.pairs:
+        raise BadInput(f"--pairs {args.pairs}: {path} holds only {len(pairs)} pairs")
+    return path, pairs
 
 
 def _report(dense: dict, results: list[dict], npairs: int, path: str, seconds: float) -> str:
@@ -58,14 +83,7 @@ def run_stsb(args: argparse.Namespace, cfg: object, progress: Callable) -> int:
     from spatten.options import check_bits
 
     check_bits(args)
-    path = args.data or str(stsb.DEFAULT_DATA)
-    if args.data is None and not stsb.DEFAULT_DATA.is_file():
-        return _fail(f"no STS-B data at {stsb.DEFAULT_DATA} (give --data FILE, a GLUE STS-B "
-                     "dev-format TSV, or set SPATTEN_DATA)")
-    try:
-        pairs = stsb.read_pairs(path, args.pairs)
-    except stsb.DataError as err:
-        return _fail(str(err))
+    path, pairs = load_pairs(args)
     start = time.perf_counter()
     dense = stsb.dense_result(pairs, progress("dense"))
     sweep: list[dict] = []

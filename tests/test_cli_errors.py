@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import trace_sim
+from golden import stsb
 from golden.accel import AccelParams
 from golden.traces import COLUMNS, Trace, TraceRow, read_trace, write_trace
 from host.driver import ModelDevice, run_sync
@@ -112,6 +113,61 @@ def test_run_refuses_a_sentence_longer_than_max_n(tmp_path: Path,
     line = one_line_error(["run", "--text", str(_text(tmp_path, "long"))], capsys,
                           "line 2: 302 tokens, more than the build's MAX_N 256")
     assert "text.txt" in line
+
+
+# ----------------------------------------------------------------------------- STS-B data
+STSB_TINY = Path(__file__).parent / "golden" / "data" / "stsb_tiny.tsv"  # 7 pairs
+STSB_HEADER = "index\tsentence1\tsentence2\tscore\n"
+STSB_FILES = {
+    "no score column": "index\tsentence1\tsentence2\n0\ta\tb\n",
+    "score not a number": STSB_HEADER + "0\ta\tb\thigh\n",
+    "short row": STSB_HEADER + "0\ta\tb\t1.0\n1\tc\td\n",
+    "header only": STSB_HEADER,
+    "long sentence": STSB_HEADER + "0\ta\tb\t1.0\n1\tc\t" + " ".join(["word"] * 300)
+    + "\t2.0\n",
+}
+
+
+@pytest.mark.parametrize(("command", "argv", "needle"), [
+    ("run", ["--pairs", "0"], "--pairs: must be >= 1"),
+    ("run", ["--pairs", "8"], f"--pairs 8: {STSB_TINY} holds only 7 pairs"),
+    ("eval", ["--pairs", "8"], f"--pairs 8: {STSB_TINY} holds only 7 pairs"),
+    ("run", ["--text", "t.txt"], "--text cannot go with --task sts-b"),
+    ("run", ["--trace", "t.csv", "--steps", "2"], "--trace, --steps cannot go with --task sts-b"),
+])
+def test_bad_sts_b_option(command: str, argv: list[str], needle: str,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    one_line_error([command, "--task", "sts-b", "--data", str(STSB_TINY), *argv], capsys, needle)
+
+
+def test_run_sts_b_options_need_the_task(capsys: pytest.CaptureFixture[str]) -> None:
+    one_line_error(["run", "--data", str(STSB_TINY), "--pairs", "2"], capsys,
+                   "--data, --pairs needs --task sts-b")
+
+
+@pytest.mark.parametrize(("kind", "needle"), [
+    ("missing", "cannot read (FileNotFoundError"),
+    ("no score column", "missing column(s) score in the header row"),
+    ("score not a number", ":2: score 'high' is not a number"),
+    ("short row", ":3: 3 fields, expected 4"),
+    ("header only", ": no sentence pairs"),
+    ("long sentence", "line 3: 302 tokens, more than the build's MAX_N 256"),
+])
+def test_bad_sts_b_file_for_run(kind: str, needle: str, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "dev.tsv"
+    if kind != "missing":
+        path.write_text(STSB_FILES[kind])
+    line = one_line_error(["run", "--task", "sts-b", "--data", str(path)], capsys, needle)
+    assert str(path) in line
+
+
+def test_run_sts_b_without_the_default_data(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh clone without ../shared: one line naming the missing file and --data."""
+    monkeypatch.setattr(stsb, "DEFAULT_DATA", tmp_path / "absent" / "dev.tsv")
+    line = one_line_error(["run", "--task", "sts-b", "--pairs", "2"], capsys, "no STS-B data at")
+    assert "absent/dev.tsv" in line and "--data FILE" in line
 
 
 # ----------------------------------------------------------------------------- traces

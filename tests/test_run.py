@@ -14,13 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden import minilm
+from golden import minilm, stsb
 from golden.config import DEFAULT_PRUNE
 from golden.system import FixedSpatten
 from golden.traces import Trace, TraceRow, write_trace
 from spatten.cli import main
+from spatten.stsb_run import compare, passed
 from tb.run.sim_main import layer_mismatches
 
+STSB_TINY = Path(__file__).parent / "golden" / "data" / "stsb_tiny.tsv"
+# prunes the fixture's short sentences (DEFAULT_PRUNE never prunes inputs under 20 tokens)
+STSB_PRUNE = ["--token-keep", "0.7", "--prune-start", "1", "--min-tokens", "4"]
 # 25 tokens: the default setting prunes it (its keep ratio drops a token only from 20 tokens on)
 TEXT = ("The old lighthouse keeper climbed the spiral stairs every evening to light the lamp "
         "before the fishing boats returned to the harbour.")
@@ -96,3 +100,42 @@ def test_spatten_run_trace(sim: str, tmp_path: Path) -> None:
     assert r["commands"] == 2  # the pruned command and its dense twin
     assert r["requant_rate"] == r["requant_rate_trace"] == 0.5
     assert sum(r["dram_bytes_dense"].values()) > sum(r["dram_bytes"].values()) > 0
+
+
+def test_sts_b_comparison_flags_an_embedding_that_differs() -> None:
+    """The check behind 'Spearman of the RTL run equals the golden run's': one RTL embedding
+    that differs in one element by 1e-9 is counted, changes a correlation and fails the run."""
+    pairs = stsb.read_pairs(STSB_TINY)
+    golden = {s: minilm.encode(s, FixedSpatten(DEFAULT_PRUNE)).embedding
+              for s in pairs.sentences()}
+    dense = stsb.dense_result(pairs)
+    same = compare(pairs, dict(golden), golden, dense)
+    assert same["correlations_equal"] and same["embeddings_differing"] == 0
+    assert same["spearman_rtl"] == same["spearman_golden"] and same["pairs"] == 7
+    assert passed({**same, "mismatches": 0, "sim_ok": True})
+    assert not passed({**same, "mismatches": 1, "sim_ok": True})
+    off = dict(golden)
+    first = pairs.first[3]
+    off[first] = off[first].copy()
+    off[first][0] += 1e-9
+    got = compare(pairs, off, golden, dense)
+    assert got["embeddings_differing"] == 1
+    assert got["pearson_rtl"] != got["pearson_golden"] and not got["correlations_equal"]
+    assert not passed({**got, "mismatches": 0, "sim_ok": True})
+
+
+@pytest.mark.only_sim("verilator")
+def test_spatten_run_sts_b(sim: str, tmp_path: Path) -> None:
+    """3 pairs of the fixture (6 sentences) through the RTL with a setting that prunes them:
+    0 mismatches, and the correlations of the RTL run are the golden model's exactly."""
+    out = tmp_path / "s.json"
+    rc = main(["run", "--task", "sts-b", "--data", str(STSB_TINY), "--pairs", "3", "--sim", sim,
+               "--seed", "4", *STSB_PRUNE, "--json", str(out)])
+    r = json.loads(out.read_text())
+    assert rc == 0 and r["sim_ok"] and r["mismatches"] == 0
+    assert r["pairs"] == 3 and r["sentences"] == 6 and r["commands"] == 6 * minilm.N_LAYERS
+    assert r["spearman_rtl"] == r["spearman_golden"] and r["pearson_rtl"] == r["pearson_golden"]
+    assert r["embeddings_differing"] == 0 and r["correlations_equal"]
+    assert r["per_layer"][-1]["kept_tokens"] < r["per_layer"][0]["tokens"]  # pruned on the RTL
+    dense = stsb.dense_result(stsb.read_pairs(STSB_TINY, 3))
+    assert r["spearman_dense"] == dense["spearman"] and r["pearson_dense"] == dense["pearson"]

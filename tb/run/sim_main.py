@@ -7,7 +7,9 @@ attention layer executed by the RTL (``verif.axil.encode_in_sim``: host library 
 memory image, programs the CSRs over AXI4-Lite, waits for the done interrupt, reads E, the KEEP
 list and the counters back). The same sentence then runs through the bit-exact golden model
 (``golden.system.FixedSpatten``) and every layer is compared: each E element, the kept-token
-list and the live-head list. Results (per sentence, per layer) go to the JSON file named by
+list and the live-head list. Results (per sentence, per layer, and both embeddings: the RTL
+run's and the golden model's, computed in this process since numpy in another may round the
+last bit differently, e.g. with another BLAS thread count) go to the JSON file named by
 SPATTEN_RESULT; one progress line per finished layer is appended to SPATTEN_PROGRESS. The test
 fails when anything mismatches, so the results XML agrees with the report.
 """
@@ -119,7 +121,9 @@ async def run_job(dut: HierarchyObject) -> None:
         gold = minilm.encode(text, FixedSpatten(cfg))
         layers = [layer_record(r, g) for r, g in zip(rtl.layers, gold.layers, strict=True)]
         sentences.append({"text": text, "tokens": rtl.n_tokens,
-                          "embedding": [float(x) for x in rtl.embedding], "layers": layers})
+                          "embedding": [float(x) for x in rtl.embedding],
+                          "embedding_golden": [float(x) for x in gold.embedding],
+                          "layers": layers})
         progress(os.environ.get("SPATTEN_PROGRESS"), sentence=i, layers=len(layers))
     Path(os.environ["SPATTEN_RESULT"]).write_text(json.dumps({"sentences": sentences}))
     bad = sum(sum(lay["mismatches"].values()) for s in sentences for lay in s["layers"])

@@ -54,6 +54,11 @@ def test_read_pairs_of_the_fixture() -> None:
     assert pairs.first[3] == 'Stocks fell sharply on "Monday".'  # quotes are text
     assert pairs.scores.tolist() == [4.8, 4.2, 0.4, 3.6, 0.8, 4.0, 0.2]
     assert len(pairs.sentences()) == 13  # one sentence appears twice
+    assert pairs.lines == tuple(range(2, 9))  # file lines, after the header
+    numbered = pairs.numbered_sentences()
+    assert [s for _, s in numbered] == pairs.sentences()
+    assert numbered[0] == (2, "A man is playing a guitar.")  # first seen on line 2, again on 8
+    assert numbered[-1] == (8, "A chef is cooking pasta in a kitchen.")
     assert len(stsb.read_pairs(TINY, limit=2)) == 2
 
 
