@@ -52,8 +52,9 @@ sim: $(SETUP) $(REGS_OUT)
 	  $(if $(filter 1 yes true,$(WAVES)),--waves) $(if $(TEST),--test $(TEST)) \
 	  $(foreach p,$(PARAMS),-P $(p))
 
+# --durations: the slowest tests in every run's log (the CI budget is 30 minutes)
 test: $(SETUP) $(REGS_OUT)
-	$(PY) -m pytest -n $(JOBS) tests tb
+	$(PY) -m pytest -n $(JOBS) --durations=30 tests tb
 
 regress: $(SETUP) $(REGS_OUT)
 	$(PY) -m pytest -n $(JOBS) -m "slow or not slow" tests tb

@@ -49,10 +49,13 @@ def make_mutant(tmp: Path, fname: str, old: str, new: str) -> Path:
                          ids=[f"{m[0]}-{m[4]}".replace(" ", "_") for m in MUTANTS])
 def test_mutant_is_caught(tmp_path: Path, module: str, fname: str, old: str, new: str,
                           bug: str, seed: int) -> None:
-    bench = load_tb_module(module).BENCH
+    tb = load_tb_module(module)
     rtl = make_mutant(tmp_path, fname, old, new)
-    sim = getattr(load_tb_module(module), "MUTANT_SIM", "icarus")
-    res = run(bench, sim, seed=seed, rtl_dir=rtl, log_to_file=True,
+    sim = getattr(tb, "MUTANT_SIM", "icarus")
+    # a testbench may name the tests its mutants run (MUTANT_TESTCASES: the ones that reach
+    # every mutated path; the others repeat them on small directed cases)
+    res = run(tb.BENCH, sim, seed=seed, rtl_dir=rtl, log_to_file=True,
+              testcase=getattr(tb, "MUTANT_TESTCASES", None),
               variant="mut-" + bug.replace(" ", "_"))
     tests, failed, _ = read_results(res.xml)
     assert tests, f"mutant '{bug}': no results at all (build failure?) see {res.log}"

@@ -46,15 +46,21 @@ from verif.stream import reset, start_clock
 from verif.testing import run_bench
 from verif.uvm import CoverageError, ScoreboardError, export_bins
 
-# Icarus is ~80x slower: a small build there, the paper's LANES / D_MAX and 16 read channels
-# on Verilator. SMALL2 runs two fetch lanes through the same small datapath.
+# Icarus is ~80x slower: a small build there, the paper's build on Verilator (LANES 8, D_MAX 64,
+# MAX_N 1024, H_MAX 16, 16 read channels, local-V top-k at P = 16: spatten_top's TOPK_P
+# default). SMALL2 runs two fetch lanes through the same small datapath.
 SMALL = {"LANES": 4, "D_MAX": 16, "MAX_N": 32, "H_MAX": 4, "CHANNELS": 1}
 SMALL2 = {**SMALL, "CHANNELS": 2}
-PAPER = {"LANES": 8, "D_MAX": 64, "MAX_N": 128, "H_MAX": 8, "CHANNELS": 16}
+PAPER = {"LANES": 8, "D_MAX": 64, "MAX_N": 1024, "H_MAX": 16, "CHANNELS": 16}
+# Summarization costs N^2 / LANES Q.K beats per head (N = 1024, 16 heads: 2 M cycles, ten
+# minutes with the Python memory models): its random N stays at or below this in the regular
+# run, and at or below SUMM_N_CAP_SWEEP in make regress's sweep (generation takes N up to MAX_N;
+# the directed n = MAX_N command is a generation one when MAX_N exceeds the cap).
+SUMM_N_CAP, SUMM_N_CAP_SWEEP = 128, 256
 BENCH = Bench("spatten_top", ["spatten_top.v"], SMALL)
 
 BASE = 0x1000  # layout base of every command
-MEM_SIZE = 1 << 20
+MEM_SIZE = 1 << 24  # the paper build's largest command: 16 heads x 1024 rows of K, V
 CMD_TIMEOUT = 300_000  # cycles per command before the test declares a hang (largest: ~45k)
 
 COUNTER_REGS = (Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, Reg.BYTES_E,
@@ -471,6 +477,11 @@ class SpattenBaseTest(uvm_test):
     def d_choices(self) -> list[int]:
         return [d for d in (1, 2, 4, 8, 16, 32, 64) if d <= self.p["D_MAX"]]
 
+    def summ_cap(self) -> int:
+        """Largest random summarization N (SPATTEN_TOP_SEQS set: the sweep's larger cap)."""
+        return min(self.p["MAX_N"], SUMM_N_CAP_SWEEP if getattr(self, "sequences", 0)
+                   else SUMM_N_CAP)
+
 
 class SpattenRandomTest(SpattenBaseTest):
     """Directed corners, then random multi-layer summarization and generation sequences."""
@@ -496,7 +507,8 @@ class SpattenRandomTest(SpattenBaseTest):
                                                        value_keep=0.01, msb_bits=4, lsb_bits=8,
                                                        requant_threshold=1.0), 1, note="l1")],
             # requant possible but never taken; token keep = n; value keep = n; n = MAX_N
-            [LayerSpec(S, 2, dmax, PruneConfig(msb_bits=6, lsb_bits=2, requant_threshold=0.0),
+            [LayerSpec(S if nmax <= self.summ_cap() else G, 2, dmax,
+                       PruneConfig(msb_bits=6, lsb_bits=2, requant_threshold=0.0),
                        0, n=nmax, note="n=max, token keep n, no requant")],
             # generation steps with pruning
             [LayerSpec(G, 3, dmax, PruneConfig(token_keep=0.7, head_keep=0.7, value_keep=0.5,
@@ -508,9 +520,12 @@ class SpattenRandomTest(SpattenBaseTest):
         r, p = self.rng, self.p
         mode = Mode.GENERATION if i % 2 else Mode.SUMMARIZATION
         cfg = random_cfg(r)
-        heads = r.randint(1, min(p["H_MAX"], 4))
+        # up to H_MAX heads: at the paper build more heads than LANES, so the head top-k
+        # takes multi-beat lists
+        heads = r.randint(1, p["H_MAX"])
         d = r.choice(self.d_choices()[-3:])
-        n = r.choice([r.randint(1, p["MAX_N"]), r.randint(2, min(16, p["MAX_N"]))])
+        n_max = p["MAX_N"] if mode == Mode.GENERATION else self.summ_cap()
+        n = r.choice([r.randint(1, n_max), r.randint(2, min(16, n_max))])
         layers = r.randint(1, 3)
         return [LayerSpec(mode, heads, d, cfg, layer, n=n, note=f"rand{i}")
                 for layer in range(layers)]
@@ -893,7 +908,7 @@ class ClearStartTest(SpattenBaseTest):
     async def body(self) -> None:
         r, d = self.rng, self.rng.choice(self.d_choices()[-2:])
         heads = r.randint(1, min(self.p["H_MAX"], 4))
-        n = r.randint(4, self.p["MAX_N"])
+        n = r.randint(4, self.summ_cap())
         cfg = PruneConfig(token_keep=r.uniform(0.5, 0.9), msb_bits=r.choice([6, 8, 12]))
         await self.run_spec(LayerSpec(Mode.SUMMARIZATION, heads, d, cfg, 0, n=n), "prune")
         kept = self.model.kept_tokens
@@ -911,6 +926,11 @@ class ClearStartTest(SpattenBaseTest):
 
 
 ClearStartTest = pyuvm.test()(ClearStartTest)
+
+# The tests a mutant run takes (tests/test_mutations.py): the random sequences (both modes,
+# pruning, requant, multi-layer) and the directed abort, AXI error and reset paths; about half
+# of the whole suite's simulated time. Every mutant below is caught by them.
+MUTANT_TESTCASES = "SpattenRandomTest,AbortTest,AxiReadErrorTest,ResetMidCommandTest"
 
 # Plausible controller bugs the testbench must catch (tests/test_mutations.py).
 MUTANTS = [
@@ -956,7 +976,7 @@ MUTANTS = [
 
 # ================================================================ pytest entry ================
 # >= 20 random sequences per CI run over both modes (each alternates summarization /
-# generation): Icarus small build 8 + Verilator paper-ish build 12, plus 5 directed each.
+# generation): Icarus small build 8 + Verilator paper build 12, plus 5 directed each.
 # Verilator also runs the small build, with code coverage (the paper build runs without it).
 SIM_CONFIGS = {"icarus": [SMALL2], "verilator": [PAPER, SMALL]}
 
