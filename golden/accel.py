@@ -337,6 +337,13 @@ class AccelModel:
     def live_tokens(self) -> int:
         return len(self.tok_imp)
 
+    def importance_entry(self, head: bool, index: int) -> int:
+        """What the CSR importance window (IMP_ADDR / IMP_DATA, docs/csr.md) reads: the token
+        importance of live position ``index`` or the head importance of head ``index``; 0 at
+        or beyond the live tokens / H_MAX."""
+        table = self.head_imp if head else self.tok_imp
+        return int(table[index]) if 0 <= index < len(table) else 0
+
     def status_regs(self) -> dict[int, int]:
         return {int(Reg.LIVE_HEADS): self.live_mask, int(Reg.KEPT_TOKENS): self.kept_tokens}
 

@@ -38,6 +38,7 @@ from golden.accel import (
     heads_of,
 )
 from golden.config import PruneConfig
+from golden.regs import ImpAddr
 from host.driver import Layout, build_image, command_counts, command_regs
 from verif.axil import AxilConfig, AxilDevice, channel_prefixes
 from verif.runner import Bench
@@ -61,6 +62,9 @@ COUNTER_REGS = (Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, 
                 Reg.REQUANT_ROWS, Reg.MACS_LO, Reg.MACS_HI)
 CHECKED_REGS = (Reg.LIVE_HEADS, Reg.KEPT_TOKENS, Reg.ERROR_CODE, *COUNTER_REGS)
 COUNTER_CHECKED = (Reg.CYCLES, Reg.BUSY_CYCLES, Reg.MEM_STALL_CYCLES)  # CounterMonitor
+# codes of a START the CSR block refuses (nothing runs: every register and the state unchanged)
+REFUSED = (ErrorCode.BAD_N, ErrorCode.BAD_D, ErrorCode.BAD_HEADS, ErrorCode.K_GT_LIVE,
+           ErrorCode.MISALIGNED, ErrorCode.BAD_BITS, ErrorCode.START_BUSY)
 
 COV_BINS = ("summarization", "generation", "prune_on", "prune_off", "requant_taken",
             "requant_not_taken", "lsb_bits_0", "value_keep_1", "value_keep_n", "token_keep_n",
@@ -111,6 +115,8 @@ class CommandScoreboard(uvm_component):
         self.errors: list[str] = []
         self.compared = 0
         self.corrupt = None  # expect-fail hook: a function mutating the golden result
+        self.corrupt_importance = None  # expect-fail hook: (kind, want) -> corrupted want
+        self.imp_compared = 0
 
     def check(self, tag: str, res: CommandResult, mem_before: bytes, mem_after: bytes, got_regs: dict,
               status: int, skip: tuple[int, ...] = ()) -> None:
@@ -139,12 +145,26 @@ class CommandScoreboard(uvm_component):
             self.logger.error(f"{tag}: {e} ({seed_text()})")
         self.errors += [f"{tag}: {e}" for e in errs]
 
+    def check_importance(self, tag: str, kind: str, got: list[int], want: list[int]) -> None:
+        """The importance window read back (one list per kind) against golden's state."""
+        if self.corrupt_importance is not None:
+            want = self.corrupt_importance(kind, want)
+        bad = [i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
+        self.imp_compared += 1
+        if bad:
+            i = bad[0]
+            err = (f"{tag}: {kind} importance differs at {len(bad)} of {len(want)} entries, "
+                   f"first [{i}]: got {got[i]:#x}, want {want[i]:#x}")
+            self.logger.error(f"{err} ({seed_text()})")
+            self.errors.append(err)
+
     def check_phase(self) -> None:
         if self.errors:
             raise ScoreboardError(f"{len(self.errors)} mismatches, first: {self.errors[0]} "
                                   f"({seed_text()})")
         if self.compared == 0:
             raise ScoreboardError("nothing compared")
+        self.logger.info(f"importance state read back and compared {self.imp_compared} times")
 
 
 class CommandCoverage(uvm_component):
@@ -407,6 +427,30 @@ class SpattenBaseTest(uvm_test):
         self.env.counters.check(tag, got)
         return got
 
+    async def read_importance(self, head: bool, count: int) -> list[int]:
+        """``count`` entries of the importance window from index 0 (CSR IMP_ADDR / IMP_DATA,
+        docs/csr.md: each IMP_DATA read advances the index; head entries take IMP_DATA_HI)."""
+        await self.dev.write_reg(Reg.IMP_ADDR, ImpAddr.HEAD if head else 0)
+        out = []
+        for _ in range(count):
+            word = await self.dev.read_reg(Reg.IMP_DATA)
+            if head:
+                word |= await self.dev.read_reg(Reg.IMP_DATA_HI) << 32
+            out.append(word)
+        return out
+
+    async def check_importance(self, tag: str, cleared: bool = False) -> None:
+        """Read the whole importance state back and compare it with golden's (after every
+        command): the live token positions plus one beyond them (reads 0), every head.
+        ``cleared``: the state must be the cleared one (after an error or a reset), checked
+        over all MAX_N positions."""
+        model = AccelModel(self.aparams) if cleared else self.model
+        n_tok = self.p["MAX_N"] if cleared else min(model.kept_tokens + 1, self.p["MAX_N"])
+        for head, count in ((False, n_tok), (True, self.p["H_MAX"])):
+            got = await self.read_importance(head, count)
+            want = [model.importance_entry(head, i) for i in range(count)]
+            self.env.sb.check_importance(tag, "head" if head else "token", got, want)
+
     async def arm_error(self, n: int, base_reg: Reg, head: int) -> LayerSpec:
         """Program a small 2-head command whose first beat at ``base_reg`` of ``head`` answers
         SLVERR (not started); returns its spec for the clean re-run."""
@@ -434,6 +478,7 @@ class SpattenBaseTest(uvm_test):
         await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
         for ram in (*self.dev.readers, *self.dev.writers):
             ram.error_ranges.clear()
+        await self.check_importance(f"error-{expected.name}", cleared=True)
 
     async def run_spec(self, spec: LayerSpec, tag: str, ctrl: int = Ctrl.START) -> CommandResult:
         """One command end to end (``ctrl``: the CTRL write that starts it), checked by the
@@ -442,6 +487,9 @@ class SpattenBaseTest(uvm_test):
         await self.program(regs)
         mem_before = bytes(self.dev.mem)
         res = self.model.run_command(regs, mem_before)
+        # a refused START changes no counter either (golden has no counter values for it)
+        refused = not res.ok and res.error in REFUSED and not ctrl & Ctrl.CLEAR
+        before = {r: await self.dev.read_reg(r) for r in COUNTER_REGS} if refused else {}
         t0 = self.cycle
         await self.dev.write_reg(Reg.CTRL, ctrl)
         try:
@@ -464,7 +512,9 @@ class SpattenBaseTest(uvm_test):
             f"bits={regs[Reg.BITS]:#x} thr={regs[Reg.REQUANT_THR]} -> {res.error.name} "
             f"requant={res.requant_rows} cycles={got[Reg.CYCLES]} (wall {t1 - t0}) "
             f"busy={got[Reg.BUSY_CYCLES]} stall={got[Reg.MEM_STALL_CYCLES]}")
+        res.regs.update({int(r): v for r, v in before.items()})
         self.env.sb.check(tag, res, mem_before, bytes(self.dev.mem), got, status)
+        await self.check_importance(tag)
         self.env.cov.sample(spec, regs, res, self.p["MAX_N"], self.p["D_MAX"])
         return res
 
@@ -679,6 +729,7 @@ class StartBusyTest(SpattenBaseTest):
         got = await self.read_checked("start-busy")
         self.env.sb.check("start-busy", res, mem_before, bytes(self.dev.mem), got,
                           Status.DONE, skip=(Reg.ERROR_CODE,))
+        await self.check_importance("start-busy")
 
 
 class AxiReadErrorTest(SpattenBaseTest):
@@ -810,6 +861,7 @@ class AbortRandomTest(SpattenBaseTest):
                 got = await self.read_checked(f"abort{i}-done")
                 self.env.sb.check(f"abort{i}-done", res, mem_before, bytes(self.dev.mem), got,
                                   st)
+                await self.check_importance(f"abort{i}-done")
             spec.clear = False
             spec.note = f"after-abort{i}"
             await self.run_spec(spec, f"after-abort{i}")
@@ -866,6 +918,7 @@ class ResetMidCommandTest(SpattenBaseTest):
         assert st == 0, f"STATUS {st:#x} after reset"
         assert await self.dev.read_reg(Reg.LIVE_HEADS) == (1 << self.p["H_MAX"]) - 1
         assert await self.dev.read_reg(Reg.KEPT_TOKENS) == 0
+        await self.check_importance("reset", cleared=True)
         spec.clear = False  # no CLEAR: the reset alone must have cleared the state
         regs = await self.prepare(spec)
         await self.program(regs)
@@ -876,6 +929,7 @@ class ResetMidCommandTest(SpattenBaseTest):
         await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
         self.env.sb.check("after-reset", res, mem_before, bytes(self.dev.mem),
                           await self.read_checked("after-reset"), status)
+        await self.check_importance("after-reset")
 
 
 for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTest, BadNTest,
