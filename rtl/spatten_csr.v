@@ -195,7 +195,7 @@ module spatten_csr #(
   localparam [3:0] E_BAD_N = `SPATTEN_ERR_BAD_N, E_BAD_D = `SPATTEN_ERR_BAD_D,
                    E_BAD_HEADS = `SPATTEN_ERR_BAD_HEADS, E_K_GT_LIVE = `SPATTEN_ERR_K_GT_LIVE,
                    E_MISALIGNED = `SPATTEN_ERR_MISALIGNED, E_START_BUSY = `SPATTEN_ERR_START_BUSY,
-                   E_BAD_BITS = `SPATTEN_ERR_BAD_BITS;
+                   E_BAD_BITS = `SPATTEN_ERR_BAD_BITS, E_BAD_LAYOUT = `SPATTEN_ERR_BAD_LAYOUT;
 
   // Stored bits of each RW word (the others read 0).
   function automatic [31:0] cfg_mask(input integer c);
@@ -358,6 +358,58 @@ module spatten_csr #(
   wire bad_bits  = msb_v == 4'd0 || msb_v > 4'd12 || {1'b0, msb_v} + {1'b0, lsb_v} > 5'd12;
   wire busy_eff  = busy | start_q;  // the controller raises busy the cycle after start
 
+  // ---------------------------------------------------------------- layout rule (code 11)
+  // golden.accel.layout_error, on the region sizes the RTL touches (whole beats); the sizes
+  // are meaningful once the checks above pass (they have priority). With HEADS > 1 every
+  // region of head 0 lies in [lo, lo + HEAD_STRIDE) (lo: the lowest per-head base); E
+  // overlaps no region read; KEEP (PRUNE) overlaps no head's block.
+  localparam integer SZW = 24;  // region bytes: <= 4096 rows x 96 B + 31
+  localparam integer LAW = 40;  // byte addresses without wrap (lo + 32 x HEAD_STRIDE)
+  function automatic [SZW-1:0] plane(input [NW-1:0] rows, input [7:0] d, input [3:0] bits);
+    reg [SZW-1:0] rb;
+    begin
+      rb = (SZW'(d) * SZW'(bits) + SZW'(7)) >> 3;  // bytes of a packed row
+      plane = (SZW'(rows) * rb + SZW'(31)) & ~SZW'(31);
+    end
+  endfunction
+  function automatic overlap(input [LAW-1:0] a0, input [LAW-1:0] a1, input [LAW-1:0] b0,
+                             input [LAW-1:0] b1);
+    overlap = a0 < b1 && b0 < a1;
+  endfunction
+  wire [NW-1:0]  lay_nq = cfg_q[C_MODE][`SPATTEN_FIELD_MODE_GENERATION] ? NW'(1) : n_v[NW-1:0];
+  wire           lsb_used = lsb_v != 4'd0;
+  wire [SZW-1:0] sz_q  = plane(lay_nq, d_v[7:0], 4'd12);
+  wire [SZW-1:0] sz_k  = plane(n_v[NW-1:0], d_v[7:0], msb_v);  // K MSB and V MSB planes
+  wire [SZW-1:0] sz_kl = plane(n_v[NW-1:0], d_v[7:0], lsb_v);
+  wire [SZW-1:0] sz_e  = SZW'(lay_nq) * ((SZW'(d_v[7:0]) * SZW'(2) + SZW'(31)) & ~SZW'(31));
+  wire [SZW-1:0] sz_kp = (SZW'(tk_v[NW-1:0]) * SZW'(2) + SZW'(31)) & ~SZW'(31);
+  wire [LAW-1:0] q0 = LAW'(cfg_q[C_Q_BASE]), k0 = LAW'(cfg_q[C_Q_BASE + 1]),
+                 kl0 = LAW'(cfg_q[C_Q_BASE + 2]), v0 = LAW'(cfg_q[C_Q_BASE + 3]),
+                 e0 = LAW'(cfg_q[C_Q_BASE + 4]), kp0 = LAW'(cfg_q[C_Q_BASE + 5]);
+  wire [LAW-1:0] q1 = q0 + LAW'(sz_q), k1 = k0 + LAW'(sz_k), kl1 = kl0 + LAW'(sz_kl),
+                 v1 = v0 + LAW'(sz_k), e1 = e0 + LAW'(sz_e), kp1 = kp0 + LAW'(sz_kp);
+  wire [LAW-1:0] stride_v = LAW'(cfg_q[C_HEAD_STRIDE]);
+  reg  [LAW-1:0] lay_lo, lay_end;  // lowest per-head base, highest end of head 0's regions
+  always @(*) begin
+    lay_lo = q0;
+    if (k0 < lay_lo) lay_lo = k0;
+    if (lsb_used && kl0 < lay_lo) lay_lo = kl0;
+    if (v0 < lay_lo) lay_lo = v0;
+    if (e0 < lay_lo) lay_lo = e0;
+    lay_end = q1;
+    if (k1 > lay_end) lay_end = k1;
+    if (lsb_used && kl1 > lay_end) lay_end = kl1;
+    if (v1 > lay_end) lay_end = v1;
+    if (e1 > lay_end) lay_end = e1;
+  end
+  wire multi_head = heads_v > 32'd1;
+  wire [LAW-1:0] lay_hi = multi_head ? lay_lo + LAW'(heads_v[5:0]) * stride_v : lay_end;
+  wire bad_stride = multi_head && lay_end > lay_lo + stride_v;
+  wire e_overlap  = overlap(e0, e1, q0, q1) || overlap(e0, e1, k0, k1) || overlap(e0, e1, v0, v1)
+                    || (lsb_used && overlap(e0, e1, kl0, kl1));
+  wire keep_overlap = cfg_q[C_PRUNE][`SPATTEN_FIELD_PRUNE_EN] && overlap(kp0, kp1, lay_lo, lay_hi);
+  wire bad_layout = bad_stride | e_overlap | keep_overlap;
+
   reg [3:0] start_code;  // 0: accepted
   always @(*) begin
     if (busy_eff)        start_code = E_START_BUSY;
@@ -367,6 +419,7 @@ module spatten_csr #(
     else if (bad_k)      start_code = E_K_GT_LIVE;
     else if (misaligned) start_code = E_MISALIGNED;
     else if (bad_bits)   start_code = E_BAD_BITS;
+    else if (bad_layout) start_code = E_BAD_LAYOUT;
     else                 start_code = 4'd0;
   end
 

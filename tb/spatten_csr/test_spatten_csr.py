@@ -42,6 +42,7 @@ from golden.accel import (
     score_scale_reg,
 )
 from golden.regs import ARRAYS, STORED_MASK, ImpAddr
+from host.driver import Layout
 from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
@@ -62,14 +63,14 @@ BYTE_REGS = [Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, Reg
 REFUSE_BINS = {ErrorCode.BAD_N: "refused_bad_n", ErrorCode.BAD_D: "refused_bad_d",
                ErrorCode.BAD_HEADS: "refused_bad_heads", ErrorCode.K_GT_LIVE: "refused_k_gt_live",
                ErrorCode.MISALIGNED: "refused_misaligned", ErrorCode.BAD_BITS: "refused_bad_bits",
-               ErrorCode.START_BUSY: "refused_start_busy"}
+               ErrorCode.START_BUSY: "refused_start_busy", ErrorCode.BAD_LAYOUT: "refused_bad_layout"}
 BUS_BINS = ("write_rw", "write_partial_strb", "write_ro_ignored", "write_unmapped_slverr",
             "read_unmapped_slverr", "read_ctrl_zero", "score_scale_rw", "head_scale_rw", "aw_before_w",
             "w_before_aw", "aw_w_same_cycle", "b_backpressure", "r_backpressure",
             "read_write_same_cycle", "w1c_done", "w1c_error", "imp_read_token", "imp_read_head",
             "imp_read_out_of_range")
 BAD_KINDS = ("n0", "n_big", "n_small", "d", "heads0", "heads_big", "vk", "tk", "hk", "align",
-             "msb", "bits_sum")
+             "msb", "bits_sum", "stride", "e_overlap", "keep_overlap")
 CMD_BINS = ("start_accepted", "clear_with_start", "irq_raised", "error_pulse_axi", "abort_pulse",
             "status_busy_read", "macs_hi_nonzero", "counters_cleared_by_start",
             "w1c_done", "w1c_error", "imp_read_busy_slverr", *REFUSE_BINS.values())
@@ -779,9 +780,14 @@ class CommandTest(CsrTest):
                 Reg.HEAD_KEEP: 1, Reg.VALUE_KEEP: rng.randint(1, n),
                 Reg.BITS: msb | rng.randint(0, 12 - msb) << 4, Reg.REQUANT_THR: rng.getrandbits(16),
                 Reg.IRQ_EN: rng.randrange(2)}
-        for r in (Reg.Q_BASE, Reg.K_MSB_BASE, Reg.K_LSB_BASE, Reg.V_MSB_BASE, Reg.E_BASE,
-                  Reg.KEEP_BASE, Reg.HEAD_STRIDE):
-            regs[r] = rng.getrandbits(27) << 5
+        # the host's layout (per-head blocks, then KEEP): the layout rule holds (code 11)
+        nq = 1 if regs[Reg.MODE] else n
+        regs.update(Layout(rng.getrandbits(26) << 5, heads, nq, n, d, msb,
+                           regs[Reg.BITS] >> 4).regs())
+        if bad is None and rng.random() < 0.3:  # near the rule's edges: golden decides
+            r = rng.choice([Reg.Q_BASE, Reg.K_MSB_BASE, Reg.K_LSB_BASE, Reg.V_MSB_BASE,
+                            Reg.E_BASE, Reg.KEEP_BASE, Reg.HEAD_STRIDE])
+            regs[r] = max(0, regs[r] + 32 * rng.randint(-4, 4))
         for h in range(min(heads, p["H_MAX"])):
             regs[score_scale_reg(h)] = rng.getrandbits(22)
             regs[head_scale_reg(h)] = rng.getrandbits(22)
@@ -813,6 +819,14 @@ class CommandTest(CsrTest):
             regs[Reg.BITS] = rng.choice([0, 13, 15]) | rng.randrange(16) << 4
         elif bad == "bits_sum":
             regs[Reg.BITS] = msb | (13 - msb + rng.randint(0, 2)) << 4
+        elif bad == "stride":  # a head's block does not fit in HEAD_STRIDE (0 included)
+            regs[Reg.HEADS] = max(2, heads)
+            regs[Reg.HEAD_STRIDE] = rng.choice([0, 32, regs[Reg.HEAD_STRIDE] - 32])
+        elif bad == "e_overlap":  # E rows over a region read
+            regs[Reg.E_BASE] = regs[rng.choice([Reg.Q_BASE, Reg.K_MSB_BASE, Reg.V_MSB_BASE])]
+        elif bad == "keep_overlap":  # the KEEP list inside a head's block
+            regs[Reg.PRUNE] = 1
+            regs[Reg.KEEP_BASE] = regs[Reg.Q_BASE] + 32 * rng.randrange(heads)
         return regs
 
     async def run_command(self, bad: str | None, k: int) -> None:

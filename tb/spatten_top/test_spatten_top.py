@@ -693,6 +693,20 @@ class BadAlignTest(BadInputBase):
         return out
 
 
+class BadLayoutTest(BadInputBase):
+    """The layout rule (issue 15.3, docs/csr.md code 11) in turn: HEAD_STRIDE = 0 with two
+    heads, HEAD_STRIDE one beat short of a head's block, E rows one beat into the V plane, the
+    KEEP list one beat into the last head's block; each refused, nothing written or changed."""
+
+    code = ErrorCode.BAD_LAYOUT
+
+    def bads(self, spec: LayerSpec) -> list[LayerSpec]:
+        cases = ({Reg.HEAD_STRIDE: 0}, {Reg.HEAD_STRIDE: Offset(-32)}, {Reg.E_BASE: Offset(-32)},
+                 {Reg.KEEP_BASE: Offset(-32)})
+        return [LayerSpec(spec.mode, spec.heads, spec.d, spec.cfg, spec.layer, overrides=c,
+                          note=f"bad {next(iter(c)).name}") for c in cases]
+
+
 class BadBitsTest(BadInputBase):
     code = ErrorCode.BAD_BITS
 
@@ -933,7 +947,7 @@ class ResetMidCommandTest(SpattenBaseTest):
 
 
 for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTest, BadNTest,
-             BadNShrinkTest, BadHeadsTest, BadAlignTest, BadBitsTest, StartBusyTest,
+             BadNShrinkTest, BadHeadsTest, BadAlignTest, BadLayoutTest, BadBitsTest, StartBusyTest,
              AxiReadErrorTest, AxiErrorClassesTest, AxiWriteErrorTest, AbortTest, AbortRandomTest, AbortAxiErrorTest,
              ResetMidCommandTest):
     globals()[_cls.__name__] = pyuvm.test()(_cls)
@@ -999,6 +1013,14 @@ MUTANTS = [
     ("spatten_top.v", "assign cnt_stall_inc = rst_n & ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
      "assign cnt_stall_inc = rst_n | ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
      "MEM_STALL_CYCLES counts every cycle"),
+    # importance state (issue 15.3): errors no output shows (a rank rarely flips), only the
+    # importance window read back after every command (the 5th item: the test run on them)
+    ("head_importance.v", "+ {{(PW - 1) {1'b0}}, prod_pre[0]};", ";",
+     "head importance truncated instead of rounded", "BadKTest"),
+    ("token_importance.v",
+     "add_v = s1_keep_q[l] ? {{(ACC_W - PW) {1'b0}}, s1_prob_q[l*PW+:PW]} : {ACC_W{1'b0}};",
+     "add_v = s1_keep_q[l] ? {{(ACC_W - PW) {1'b0}}, s1_prob_q[l*PW+:PW]} + ACC_W'(l == 0 && s1_row_q == 0) : {ACC_W{1'b0}};",
+     "token importance of position 0 one LSB high per row", "BadKTest"),
 ]
 
 
