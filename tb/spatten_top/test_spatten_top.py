@@ -946,10 +946,73 @@ class ResetMidCommandTest(SpattenBaseTest):
         await self.check_importance("after-reset")
 
 
+class ResetBurstsTest(SpattenBaseTest):
+    """rst_n at a random point with AXI bursts outstanding (issue 15.3): three random commands
+    (both modes, pruning on), each reset once a random number of cycles after the first cycle
+    with read bursts in flight (AR taken, last R beat not yet), write bursts in flight (AW
+    taken, B not yet), or both at once. After the reset: STATUS 0, the cleared state (registers
+    and the whole importance state), then the same command without CLEAR matches golden
+    bit-exactly. Both kinds of outstanding burst must have been hit."""
+
+    WANT = ("read", "write", "both")
+
+    async def outstanding(self, want: str, skip: int, limit: int = CMD_TIMEOUT) -> str:
+        """Wait until ``want`` bursts are in flight on the DUT's ports for the ``skip``-th
+        time; returns what was in flight at that cycle ("" if the command ended first)."""
+        dut = self.dut
+        reads = [tuple(getattr(dut, f"{p}_{n}") for n in ("arvalid", "arready", "rvalid",
+                                                          "rready", "rlast"))
+                 for p in channel_prefixes(self.p["CHANNELS"])]
+        w = [getattr(dut, f"m_axiw_{n}") for n in ("awvalid", "awready", "bvalid", "bready")]
+        rd = wr = 0
+        for _ in range(limit):
+            await RisingEdge(dut.clk)
+            for arv, arr, rv, rr, rl in reads:
+                rd += (_val(arv) & _val(arr)) - (_val(rv) & _val(rr) & _val(rl))
+            wr += (_val(w[0]) & _val(w[1])) - (_val(w[2]) & _val(w[3]))
+            now = "both" if rd and wr else "read" if rd else "write" if wr else ""
+            if now and (want == now or (want != "both" and now == "both")):
+                if skip == 0:
+                    return now
+                skip -= 1
+            if not rd and not wr and _val(dut.done_pulse):
+                return ""
+        return ""
+
+    async def body(self) -> None:
+        hit: set[str] = set()
+        for i, want in enumerate(self.WANT):
+            r = self.rng
+            mode = Mode.GENERATION if i % 2 else Mode.SUMMARIZATION
+            cfg = PruneConfig(token_keep=0.5, head_keep=0.7, msb_bits=6, lsb_bits=6,
+                              requant_threshold=r.choice([0.3, 1.0]))
+            spec = LayerSpec(mode, r.randint(2, min(self.p["H_MAX"], 4)),
+                             min(16, self.p["D_MAX"]), cfg, 0,
+                             n=r.randint(6, min(20, self.p["MAX_N"])), note=f"reset{i}")
+            regs = await self.prepare(spec)
+            await self.program(regs)
+            await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+            got = await self.outstanding(want, r.randint(0, 40 if want == "read" else 4))
+            self.logger.info(f"reset{i}: wanted {want} bursts in flight, reset with {got or 'none'}")
+            hit |= {"read", "write"} if got == "both" else {got} - {""}
+            await reset(self.dut.clk, self.dut.rst_n, 5)
+            await ClockCycles(self.dut.clk, 50)  # the memory models drop what was in flight
+            st = await self.dev.read_reg(Reg.STATUS)
+            assert st == 0, f"reset{i}: STATUS {st:#x} after reset"
+            got_regs = (await self.dev.read_reg(Reg.LIVE_HEADS),
+                        await self.dev.read_reg(Reg.KEPT_TOKENS))
+            assert got_regs == ((1 << self.p["H_MAX"]) - 1, 0), f"reset{i}: {got_regs}"
+            await self.check_importance(f"reset{i}", cleared=True)
+            await self.dev.write_reg(Reg.IRQ_EN, 1)  # the reset cleared it
+            spec.clear = False  # the reset alone must have cleared the state
+            await self.run_spec(spec, f"after-reset{i}")
+        assert hit == {"read", "write"}, f"resets with bursts in flight: only {sorted(hit)}"
+
+
 for _cls in (SpattenRandomTest, BadKTest, BadTokenKeepTest, BadDTest, BadDMaxTest, BadNTest,
              BadNShrinkTest, BadHeadsTest, BadAlignTest, BadLayoutTest, BadBitsTest, StartBusyTest,
              AxiReadErrorTest, AxiErrorClassesTest, AxiWriteErrorTest, AbortTest, AbortRandomTest, AbortAxiErrorTest,
-             ResetMidCommandTest):
+             ResetMidCommandTest, ResetBurstsTest):
     globals()[_cls.__name__] = pyuvm.test()(_cls)
 
 class ClearStartTest(SpattenBaseTest):
