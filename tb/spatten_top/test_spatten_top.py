@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cocotb
@@ -93,6 +93,7 @@ class LayerSpec:
     overrides: dict[int, int | Offset] = field(default_factory=dict)
     note: str = ""
     clear: bool = True  # layer 0: CTRL.CLEAR first
+    randomized: bool = False  # from a constrained-random sequence (coverage by random stimulus)
 
 
 def random_cfg(rng: random.Random) -> PruneConfig:
@@ -172,37 +173,51 @@ class CommandCoverage(uvm_component):
 
     def build_phase(self) -> None:
         self.hits = dict.fromkeys(COV_BINS, 0)
+        self.random_hits = dict.fromkeys(COV_BINS, 0)  # by the constrained-random sequences
         self.required: tuple[str, ...] = ()
+        self.required_random: tuple[str, ...] = ()
 
     def sample(self, spec: LayerSpec, regs: dict, res: CommandResult, max_n: int, d_max: int) -> None:
         if not res.ok:
             return
-        n, prune = regs[Reg.N], bool(regs[Reg.PRUNE] & 1)
-        h = self.hits
-        h["summarization"] += spec.mode == Mode.SUMMARIZATION
-        h["generation"] += spec.mode == Mode.GENERATION
-        h["prune_on"] += prune
-        h["prune_off"] += not prune
-        h["requant_taken"] += res.requant_rows > 0
-        h["requant_not_taken"] += res.requant_rows == 0 and (regs[Reg.BITS] >> 4) > 0
-        h["lsb_bits_0"] += (regs[Reg.BITS] >> 4) == 0
-        h["value_keep_1"] += regs[Reg.VALUE_KEEP] == 1 and n > 1
-        h["value_keep_n"] += regs[Reg.VALUE_KEEP] == n
-        h["token_keep_n"] += prune and regs[Reg.TOKEN_KEEP] == n
-        h["token_keep_1"] += prune and regs[Reg.TOKEN_KEEP] == 1 and n > 1
-        h["head_pruned"] += prune and len(res.keep_heads) < len(res.live_heads)
-        h["n_1"] += n == 1
-        h["n_max"] += n == max_n
-        h["d_lt_dmax"] += regs[Reg.D] < d_max
-        h["multi_layer"] += spec.layer >= 2
-        h["msb_12"] += (regs[Reg.BITS] & 0xF) == 12
+        n, prune, lsb = regs[Reg.N], bool(regs[Reg.PRUNE] & 1), regs[Reg.BITS] >> 4
+        bins = {
+            "summarization": spec.mode == Mode.SUMMARIZATION,
+            "generation": spec.mode == Mode.GENERATION,
+            "prune_on": prune,
+            "prune_off": not prune,
+            "requant_taken": res.requant_rows > 0,
+            "requant_not_taken": res.requant_rows == 0 and lsb > 0,
+            "lsb_bits_0": lsb == 0,
+            "value_keep_1": regs[Reg.VALUE_KEEP] == 1 and n > 1,
+            "value_keep_n": regs[Reg.VALUE_KEEP] == n,
+            "token_keep_n": prune and regs[Reg.TOKEN_KEEP] == n,
+            "token_keep_1": prune and regs[Reg.TOKEN_KEEP] == 1 and n > 1,
+            "head_pruned": prune and len(res.keep_heads) < len(res.live_heads),
+            "n_1": n == 1,
+            "n_max": n == max_n,
+            "d_lt_dmax": regs[Reg.D] < d_max,
+            "multi_layer": spec.layer >= 2,
+            "msb_12": (regs[Reg.BITS] & 0xF) == 12,
+        }
+        for name, hit in bins.items():
+            self.hits[name] += hit
+            if spec.randomized:
+                self.random_hits[name] += hit
+
+    def missing_random(self) -> list[str]:
+        return [b for b in COV_BINS if not self.random_hits[b]]
 
     def check_phase(self) -> None:
         export_bins(self, self.hits)
         self.logger.info(f"coverage hits: {self.hits}")
+        self.logger.info(f"of which by constrained-random sequences: {self.random_hits}")
         missed = [b for b in self.required if not self.hits[b]]
         if missed:
             raise CoverageError(f"coverage bins never hit: {missed}")
+        missed = [b for b in self.required_random if not self.random_hits[b]]
+        if missed:
+            raise CoverageError(f"coverage bins never hit by random stimulus: {missed}")
 
 
 # ================================================================ counter monitor =============
@@ -346,8 +361,11 @@ class SpattenBaseTest(uvm_test):
     def build_phase(self) -> None:
         self.env = SpattenEnv("env", self)
 
+    required_random_bins: tuple[str, ...] = ()
+
     def end_of_elaboration_phase(self) -> None:
         self.env.cov.required = self.required_bins
+        self.env.cov.required_random = self.required_random_bins
 
     async def run_phase(self) -> None:
         self.raise_objection()
@@ -523,9 +541,11 @@ class SpattenBaseTest(uvm_test):
 
 
 class SpattenRandomTest(SpattenBaseTest):
-    """Directed corners, then random multi-layer summarization and generation sequences."""
+    """Directed corners, then random multi-layer summarization and generation sequences; every
+    bin must be hit, and also by the random sequences alone."""
 
     required_bins = COV_BINS
+    required_random_bins = COV_BINS
     sequences = int(os.environ.get("SPATTEN_TOP_SEQS", "0"))
 
     def directed(self) -> list[list[LayerSpec]]:
@@ -554,7 +574,10 @@ class SpattenRandomTest(SpattenBaseTest):
                        i, n=n_small, note=f"gen step {i}") for i in range(3)],
         ]
 
-    def random_sequence(self, i: int) -> list[LayerSpec]:
+    def random_sequence(self, i: int, missing: list[str] = ()) -> list[LayerSpec]:
+        """A random sequence; with probability 1/2 its random draw is constrained toward one
+        bin the random sequences have not hit yet (coverage closure: the bins are reached by
+        random stimulus, not only by the directed sequences)."""
         r, p = self.rng, self.p
         mode = Mode.GENERATION if i % 2 else Mode.SUMMARIZATION
         cfg = random_cfg(r)
@@ -562,17 +585,58 @@ class SpattenRandomTest(SpattenBaseTest):
         d = r.choice(self.d_choices()[-3:])
         n = r.choice([r.randint(1, p["MAX_N"]), r.randint(2, min(16, p["MAX_N"]))])
         layers = r.randint(1, 3)
-        return [LayerSpec(mode, heads, d, cfg, layer, n=n, note=f"rand{i}")
+        target = r.choice(missing) if missing and r.random() < 0.5 else ""
+        c = self.steer(target, cfg)
+        mode = c.pop("mode", mode)
+        heads, d, n, layers = (c.pop(k, v) for k, v in
+                               (("heads", heads), ("d", d), ("n", n), ("layers", layers)))
+        cfg = replace(cfg, **c)
+        return [LayerSpec(mode, heads, d, cfg, layer, n=n, randomized=True,
+                          note=f"rand{i}{' ->' + target if target else ''}")
                 for layer in range(layers)]
+
+    def steer(self, target: str, cfg: PruneConfig) -> dict[str, Any]:
+        """Constraints that make the random draw reach ``target`` (the rest stays random)."""
+        r, p = self.rng, self.p
+        msb = r.choice([4, 6, 8])
+        return {
+            "summarization": {"mode": Mode.SUMMARIZATION},
+            "generation": {"mode": Mode.GENERATION},
+            "prune_on": {"prune_start_layer": 0},
+            "prune_off": {"prune_start_layer": 2, "layers": 1},
+            "requant_taken": {"msb_bits": msb, "lsb_bits": 12 - msb, "requant_threshold": 1.0},
+            "requant_not_taken": {"msb_bits": msb, "lsb_bits": 12 - msb, "requant_threshold": 0.0},
+            "lsb_bits_0": {"lsb_bits": 0},
+            "value_keep_1": {"value_keep": 0.001, "n": r.randint(2, min(16, p["MAX_N"]))},
+            "value_keep_n": {"value_keep": 1.0},
+            "token_keep_n": {"token_keep": 1.0, "prune_start_layer": 0},
+            "token_keep_1": {"token_keep": 0.001, "prune_start_layer": 0,
+                             "n": r.randint(2, min(16, p["MAX_N"]))},
+            "head_pruned": {"head_keep": 0.5, "prune_start_layer": 0,
+                            "heads": r.randint(2, min(p["H_MAX"], 4))},
+            "n_1": {"n": 1},
+            "n_max": {"n": p["MAX_N"], "layers": 1},
+            "d_lt_dmax": {"d": r.choice(self.d_choices()[:-1])},
+            "multi_layer": {"layers": 3},
+            "msb_12": {"msb_bits": 12, "lsb_bits": 0},
+        }.get(target, {})
 
     async def body(self) -> None:
         seqs = self.directed()
-        count = self.sequences or (12 if self.p["LANES"] >= 8 else 8)
-        seqs += [self.random_sequence(i) for i in range(count)]
         for si, seq in enumerate(seqs):
             for spec in seq:
                 await self.run_spec(spec, f"seq{si}/L{spec.layer}")
-        self.logger.info(f"{len(seqs)} sequences, {self.env.sb.compared} commands compared")
+        count = self.sequences or (12 if self.p["LANES"] >= 8 else 8)
+        si = len(seqs)
+        # random sequences; then up to 8 more while a bin is still missed by random stimulus
+        for i in range(count + 8):
+            missing = self.env.cov.missing_random()
+            if i >= count and not missing:
+                break
+            for spec in self.random_sequence(i, missing):
+                await self.run_spec(spec, f"seq{si}/L{spec.layer}")
+            si += 1
+        self.logger.info(f"{si} sequences, {self.env.sb.compared} commands compared")
 
 
 class SpattenBrokenModelTest(SpattenBaseTest):
