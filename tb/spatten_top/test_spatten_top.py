@@ -780,7 +780,8 @@ class BadBitsTest(BadInputBase):
 
 
 class StartBusyTest(SpattenBaseTest):
-    """START while BUSY: ERROR with code 6 at once, the running command completes exactly."""
+    """START while BUSY: ERROR with code 6 at once, IMP_DATA answers SLVERR (the importance
+    window is idle-only), the running command completes exactly (importance included)."""
 
     async def body(self) -> None:
         spec = LayerSpec(Mode.SUMMARIZATION, 2, min(16, self.p["D_MAX"]),
@@ -797,6 +798,9 @@ class StartBusyTest(SpattenBaseTest):
         code = await self.dev.read_reg(Reg.ERROR_CODE)
         assert st & Status.BUSY and st & Status.ERROR, f"STATUS {st:#x} after START while busy"
         assert code == ErrorCode.START_BUSY, f"ERROR_CODE {code}"
+        imp = await self.dev.csr.read(Reg.IMP_DATA, 4)  # the importance window: idle only
+        assert (int(imp.resp), bytes(imp.data)) == (2, bytes(4)), \
+            f"IMP_DATA while busy: resp {int(imp.resp)} data {bytes(imp.data).hex()}, want SLVERR, 0"
         for _ in range(CMD_TIMEOUT // 16):
             st = await self.dev.read_reg(Reg.STATUS)
             if not st & Status.BUSY:
