@@ -218,6 +218,43 @@ _ADDR_FIELDS = ("q_base", "k_msb_base", "k_lsb_base", "v_msb_base", "e_base", "k
                 "head_stride")
 
 
+def regions(cmd: Command) -> dict[str, tuple[int, int]]:
+    """Byte ranges [start, end) of head 0's regions as the RTL touches them (whole beats),
+    the K LSB plane only when fetched, KEEP only with PRUNE; head h is shifted by
+    h * HEAD_STRIDE (KEEP is not per head)."""
+    pb, nq = blk.plane_bytes, cmd.queries
+    sizes = {"Q": (cmd.q_base, pb(nq, cmd.d, fx.DATA_W)),
+             "K_MSB": (cmd.k_msb_base, pb(cmd.n, cmd.d, cmd.msb_bits)),
+             "K_LSB": (cmd.k_lsb_base, pb(cmd.n, cmd.d, cmd.lsb_bits)),
+             "V_MSB": (cmd.v_msb_base, pb(cmd.n, cmd.d, cmd.msb_bits)),
+             "E": (cmd.e_base, nq * blk.row_stride(cmd.d, fx.E_W)),
+             "KEEP": (cmd.keep_base, blk.beat_ceil(KEEP_W // 8 * cmd.token_keep) if cmd.prune else 0)}
+    return {name: (base, base + size) for name, (base, size) in sizes.items() if size}
+
+
+def layout_error(cmd: Command) -> str:
+    """The layout rule (docs/csr.md, START check code 11), '' when it holds. Every head is
+    one block of HEAD_STRIDE bytes: with HEADS > 1, each region of head 0 lies in [lo, lo +
+    HEAD_STRIDE), lo = the lowest per-head base (so HEAD_STRIDE = 0 is refused, and heads
+    never overlap); within a head the E rows overlap no region read; the KEEP list overlaps no
+    head's block ([lo, lo + HEADS * HEAD_STRIDE), or [lo, highest end) with one head)."""
+    reg = regions(cmd)
+    keep = reg.pop("KEEP", None)
+    lo, hi = min(a for a, _ in reg.values()), max(b for _, b in reg.values())
+    if cmd.heads > 1:
+        out = [name for name, (_, end) in reg.items() if end > lo + cmd.head_stride]
+        if out:
+            return f"{out[0]} of head 0 ends beyond HEAD_STRIDE={cmd.head_stride} from 0x{lo:x}"
+        hi = lo + cmd.heads * cmd.head_stride
+    e0, e1 = reg.pop("E")
+    hit = [name for name, (a, b) in reg.items() if a < e1 and e0 < b]
+    if hit:
+        return f"E rows overlap the {hit[0]} region"
+    if keep is not None and keep[0] < hi and lo < keep[1]:
+        return "the KEEP list overlaps the heads' blocks"
+    return ""
+
+
 def check_command(cmd: Command, params: AccelParams, live_tokens: int, live_heads: int) -> None:
     """Raise :class:`CommandError` for a bad setting; the lowest code wins."""
     bad: list[tuple[ErrorCode, bool, str]] = [
@@ -241,6 +278,9 @@ def check_command(cmd: Command, params: AccelParams, live_tokens: int, live_head
     failed = [(code, text) for code, cond, text in bad if cond]
     if failed:
         raise CommandError(*min(failed))
+    layout = layout_error(cmd)  # sizes are only defined once the fields above are valid
+    if layout:
+        raise CommandError(ErrorCode.BAD_LAYOUT, layout)
 
 
 
@@ -336,6 +376,13 @@ class AccelModel:
     @property
     def live_tokens(self) -> int:
         return len(self.tok_imp)
+
+    def importance_entry(self, head: bool, index: int) -> int:
+        """What the CSR importance window (IMP_ADDR / IMP_DATA, docs/csr.md) reads: the token
+        importance of live position ``index`` or the head importance of head ``index``; 0 at
+        or beyond the live tokens / H_MAX."""
+        table = self.head_imp if head else self.tok_imp
+        return int(table[index]) if 0 <= index < len(table) else 0
 
     def status_regs(self) -> dict[int, int]:
         return {int(Reg.LIVE_HEADS): self.live_mask, int(Reg.KEPT_TOKENS): self.kept_tokens}

@@ -30,6 +30,7 @@ class ErrorCode(IntEnum):
     AXI_WRITE = 8
     BAD_BITS = 9
     ABORTED = 10  # CTRL.ABORT ended the command (an AXI error in the same command wins: 7 / 8)
+    BAD_LAYOUT = 11  # regions: HEAD_STRIDE too small for a head's block, or a write overlaps
 
 
 class ImportanceOp(IntEnum):

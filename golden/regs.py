@@ -61,6 +61,9 @@ class Reg(IntEnum):
     HEAD_STRIDE = 0x058  # Head stride
     LIVE_HEADS = 0x05C  # Live heads
     KEPT_TOKENS = 0x060  # Kept tokens
+    IMP_ADDR = 0x070  # Importance window address
+    IMP_DATA = 0x074  # Importance window data
+    IMP_DATA_HI = 0x078  # Importance window data, high word
     CYCLES = 0x080  # Cycles
     BUSY_CYCLES = 0x084  # Datapath cycles
     MACS_LO = 0x088  # MACs, low word
@@ -107,6 +110,9 @@ FIELDS: dict[Reg, tuple[Field, ...]] = {
     Reg.HEAD_STRIDE: (Field("ADDR", 0, 32, "rw", 0x0),),
     Reg.LIVE_HEADS: (Field("MASK", 0, 32, "r", None),),
     Reg.KEPT_TOKENS: (Field("COUNT", 0, 32, "r", None),),
+    Reg.IMP_ADDR: (Field("INDEX", 0, 16, "rw", 0x0), Field("HEAD", 16, 1, "rw", 0x0)),
+    Reg.IMP_DATA: (Field("VALUE", 0, 32, "r", None),),
+    Reg.IMP_DATA_HI: (Field("VALUE", 0, 32, "r", 0x0),),
     Reg.CYCLES: (Field("COUNT", 0, 32, "r", 0x0),),
     Reg.BUSY_CYCLES: (Field("COUNT", 0, 32, "r", 0x0),),
     Reg.MACS_LO: (Field("COUNT", 0, 32, "r", 0x0),),
@@ -160,6 +166,13 @@ class Bits(IntEnum):
 
     MSB = 0xF
     LSB = 0xF0
+
+
+class ImpAddr(IntEnum):
+    """Field masks of IMP_ADDR."""
+
+    INDEX = 0xFFFF
+    HEAD = 0x10000
 
 
 class ScoreScale(IntEnum):

@@ -56,6 +56,7 @@ from golden.config import (
     token_keep_count,
     with_special,
 )
+from golden.regs import ImpAddr
 from golden.system import LayerResult
 from golden.traffic import dense_bytes, zero_bytes
 
@@ -417,6 +418,8 @@ class ModelDevice:
             self.regs[int(off)] = val & 0xFFFFFFFF
 
     async def read_reg(self, off: int) -> int:
+        if off == Reg.IMP_DATA:
+            return self._imp_read()
         fixed = {Reg.ID: ID_VALUE, Reg.VERSION: self.model.params.version(),
                  Reg.STATUS: self.status}
         if off in fixed:
@@ -431,6 +434,16 @@ class ModelDevice:
 
     async def wait_done(self) -> int:
         return self.status
+
+    def _imp_read(self) -> int:
+        """IMP_DATA (docs/csr.md, importance window): the entry at IMP_ADDR, IMP_DATA_HI
+        latched, INDEX + 1."""
+        addr = self.regs.get(int(Reg.IMP_ADDR), 0) & (ImpAddr.HEAD | ImpAddr.INDEX)
+        head, index = bool(addr & ImpAddr.HEAD), addr & ImpAddr.INDEX
+        value = self.model.importance_entry(head, index)
+        self.ro[int(Reg.IMP_DATA_HI)] = value >> 32
+        self.regs[int(Reg.IMP_ADDR)] = (addr & ImpAddr.HEAD) | (index + 1) & ImpAddr.INDEX
+        return value & 0xFFFFFFFF
 
     def _ctrl(self, val: int) -> None:
         if val & Ctrl.CLEAR:

@@ -30,6 +30,10 @@
 // register: a back-to-back update of the same head reads the value written at the edge before,
 // no hazard). A read-out waits one cycle while such an update is pending; a clear at the same
 // edge as an update wins (it comes later in order).
+//
+// Debug read (the CSR importance window, docs/csr.md): dbg_re for one cycle selects head
+// dbg_head; dbg_score is its accumulator (0 when cleared) from the next cycle until the next
+// dbg_re (live: an update of that head shows at once).
 module head_importance #(
     parameter integer H_MAX = 16,  // heads, 2..256
     parameter integer LANES = 8,  // E values per beat and (score, id) pairs per read beat, 2..64
@@ -56,7 +60,11 @@ module head_importance #(
     output wire [                    LANES-1:0] out_keep,
     output wire                                 out_last,
     // status
-    output wire                                 busy
+    output wire                                 busy,
+    // debug read port
+    input  wire                                 dbg_re,
+    input  wire [             $clog2(H_MAX)-1:0] dbg_head,
+    output wire [                    ACC_W-1:0] dbg_score
 );
   localparam integer EW = `SPATTEN_E_W;  // E, signed
   localparam integer SW = EW + $clog2(LANES);  // sum |E| of one beat (<= LANES * 2^15)
@@ -181,6 +189,11 @@ module head_importance #(
   assign out_last = out_last_q;
   assign busy = v1_q | out_valid_q | (rd_done_q != {H_MAX{1'b0}}) | (st_cnt_q != {CNW{1'b0}})
                 | mid_q;
+
+  // ------------------------------------------------------------------ debug read -------------
+  reg [HW-1:0] dbg_head_q;
+  always @(posedge clk) if (dbg_re) dbg_head_q <= dbg_head;
+  assign dbg_score = val_q[dbg_head_q] ? acc_q[dbg_head_q] : {ACC_W{1'b0}};
 
   // ------------------------------------------------------------------ control registers ------
   always @(posedge clk) begin

@@ -23,6 +23,13 @@
 // * Score scale table: read port scale_head -> {scale_shift, scale_mult}, combinational; head
 //   importance scale table (HEAD_SCALE): read port hscale_head -> hscale = {SHIFT, MULT}, the
 //   same (the in_scale of head_importance).
+// * Importance window (debug read-back): IMP_ADDR = {HEAD, INDEX}; a read of IMP_DATA while
+//   idle (not busy, no START pending) pulses imp_tok_rd or imp_head_rd (index in range) with
+//   imp_index = INDEX, takes the entry from imp_tok_score / imp_head_score one cycle later (0
+//   for an index >= MAX_N / H_MAX), answers bits 31:0 and latches 63:32 into IMP_DATA_HI, and
+//   INDEX advances by 1 at that second edge (before a write to IMP_ADDR at the same edge,
+//   which merges over the advanced value). R of such a read comes one cycle later than the
+//   others. While busy: SLVERR, data 0, nothing changes.
 // * Unmapped addresses (including SCORE_SCALE[h] and HEAD_SCALE[h] for h >= H_MAX): SLVERR,
 //   reads return 0.
 //   Writes to RO registers are ignored with OKAY. One transaction per direction at a time; AW
@@ -103,7 +110,13 @@ module spatten_csr #(
     input  wire                     cnt_stall_inc,    // MEM_STALL_CYCLES += 1
     input  wire                     cnt_requant_inc,  // REQUANT_ROWS += 1
     input  wire [MACS_ADD_W-1:0]    cnt_macs_add,     // MACS += value
-    input  wire [5*BYTES_ADD_W-1:0] cnt_bytes_add     // BYTES_{Q,K_MSB,K_LSB,V_MSB,E} (field 0..4)
+    input  wire [5*BYTES_ADD_W-1:0] cnt_bytes_add,    // BYTES_{Q,K_MSB,K_LSB,V_MSB,E} (field 0..4)
+    // ---------------------------------------------------------------- importance window
+    output wire                     imp_tok_rd,   // one-cycle: read token_importance entry
+    output wire                     imp_head_rd,  // one-cycle: read head_importance entry
+    output wire [15:0]              imp_index,    //   imp_index (position / head id)
+    input  wire [`SPATTEN_TOK_IMP_W-1:0]  imp_tok_score,   // the entry, the cycle after
+    input  wire [`SPATTEN_HEAD_IMP_W-1:0] imp_head_score
 );
   // ================================================================ parameter checks
   generate
@@ -164,6 +177,8 @@ module spatten_csr #(
                      C_HEAD_STRIDE = `SPATTEN_REG_HEAD_STRIDE / 4 - W_CFG0;
   localparam integer W_LIVE_HEADS = `SPATTEN_REG_LIVE_HEADS / 4,
                      W_KEPT_TOKENS = `SPATTEN_REG_KEPT_TOKENS / 4;
+  localparam integer W_IMP_ADDR = `SPATTEN_REG_IMP_ADDR / 4, W_IMP_DATA = `SPATTEN_REG_IMP_DATA / 4,
+                     W_IMP_DATA_HI = `SPATTEN_REG_IMP_DATA_HI / 4;
   localparam integer W_CNT0 = `SPATTEN_REG_CYCLES / 4;  // CYCLES .. MEM_STALL_CYCLES: NCNT consecutive RO words
   localparam integer NCNT = (`SPATTEN_REG_MEM_STALL_CYCLES - `SPATTEN_REG_CYCLES) / 4 + 1;
   localparam integer K_CYCLES = 0, K_BUSY = `SPATTEN_REG_BUSY_CYCLES / 4 - W_CNT0,
@@ -180,7 +195,7 @@ module spatten_csr #(
   localparam [3:0] E_BAD_N = `SPATTEN_ERR_BAD_N, E_BAD_D = `SPATTEN_ERR_BAD_D,
                    E_BAD_HEADS = `SPATTEN_ERR_BAD_HEADS, E_K_GT_LIVE = `SPATTEN_ERR_K_GT_LIVE,
                    E_MISALIGNED = `SPATTEN_ERR_MISALIGNED, E_START_BUSY = `SPATTEN_ERR_START_BUSY,
-                   E_BAD_BITS = `SPATTEN_ERR_BAD_BITS;
+                   E_BAD_BITS = `SPATTEN_ERR_BAD_BITS, E_BAD_LAYOUT = `SPATTEN_ERR_BAD_LAYOUT;
 
   // Stored bits of each RW word (the others read 0).
   function automatic [31:0] cfg_mask(input integer c);
@@ -250,6 +265,7 @@ module spatten_csr #(
   // ================================================================ address decode
   function automatic is_mapped(input [WA_W-1:0] w);
     is_mapped = (w <= WA_W'(W_KEPT_TOKENS))
+                || w == WA_W'(W_IMP_ADDR) || w == WA_W'(W_IMP_DATA) || w == WA_W'(W_IMP_DATA_HI)
                 || (w >= WA_W'(W_CNT0) && w < WA_W'(W_CNT0 + NCNT))
                 || (w >= WA_W'(W_SCALE0) && w < WA_W'(W_SCALE0 + H_MAX))
                 || (32'(w) >= 32'(W_HSCALE0) && 32'(w) < 32'(W_HSCALE0 + H_MAX));  // ends at
@@ -342,6 +358,58 @@ module spatten_csr #(
   wire bad_bits  = msb_v == 4'd0 || msb_v > 4'd12 || {1'b0, msb_v} + {1'b0, lsb_v} > 5'd12;
   wire busy_eff  = busy | start_q;  // the controller raises busy the cycle after start
 
+  // ---------------------------------------------------------------- layout rule (code 11)
+  // golden.accel.layout_error, on the region sizes the RTL touches (whole beats); the sizes
+  // are meaningful once the checks above pass (they have priority). With HEADS > 1 every
+  // region of head 0 lies in [lo, lo + HEAD_STRIDE) (lo: the lowest per-head base); E
+  // overlaps no region read; KEEP (PRUNE) overlaps no head's block.
+  localparam integer SZW = 24;  // region bytes: <= 4096 rows x 96 B + 31
+  localparam integer LAW = 40;  // byte addresses without wrap (lo + 32 x HEAD_STRIDE)
+  function automatic [SZW-1:0] plane(input [NW-1:0] rows, input [7:0] d, input [3:0] bits);
+    reg [SZW-1:0] rb;
+    begin
+      rb = (SZW'(d) * SZW'(bits) + SZW'(7)) >> 3;  // bytes of a packed row
+      plane = (SZW'(rows) * rb + SZW'(31)) & ~SZW'(31);
+    end
+  endfunction
+  function automatic overlap(input [LAW-1:0] a0, input [LAW-1:0] a1, input [LAW-1:0] b0,
+                             input [LAW-1:0] b1);
+    overlap = a0 < b1 && b0 < a1;
+  endfunction
+  wire [NW-1:0]  lay_nq = cfg_q[C_MODE][`SPATTEN_FIELD_MODE_GENERATION] ? NW'(1) : n_v[NW-1:0];
+  wire           lsb_used = lsb_v != 4'd0;
+  wire [SZW-1:0] sz_q  = plane(lay_nq, d_v[7:0], 4'd12);
+  wire [SZW-1:0] sz_k  = plane(n_v[NW-1:0], d_v[7:0], msb_v);  // K MSB and V MSB planes
+  wire [SZW-1:0] sz_kl = plane(n_v[NW-1:0], d_v[7:0], lsb_v);
+  wire [SZW-1:0] sz_e  = SZW'(lay_nq) * ((SZW'(d_v[7:0]) * SZW'(2) + SZW'(31)) & ~SZW'(31));
+  wire [SZW-1:0] sz_kp = (SZW'(tk_v[NW-1:0]) * SZW'(2) + SZW'(31)) & ~SZW'(31);
+  wire [LAW-1:0] q0 = LAW'(cfg_q[C_Q_BASE]), k0 = LAW'(cfg_q[C_Q_BASE + 1]),
+                 kl0 = LAW'(cfg_q[C_Q_BASE + 2]), v0 = LAW'(cfg_q[C_Q_BASE + 3]),
+                 e0 = LAW'(cfg_q[C_Q_BASE + 4]), kp0 = LAW'(cfg_q[C_Q_BASE + 5]);
+  wire [LAW-1:0] q1 = q0 + LAW'(sz_q), k1 = k0 + LAW'(sz_k), kl1 = kl0 + LAW'(sz_kl),
+                 v1 = v0 + LAW'(sz_k), e1 = e0 + LAW'(sz_e), kp1 = kp0 + LAW'(sz_kp);
+  wire [LAW-1:0] stride_v = LAW'(cfg_q[C_HEAD_STRIDE]);
+  reg  [LAW-1:0] lay_lo, lay_end;  // lowest per-head base, highest end of head 0's regions
+  always @(*) begin
+    lay_lo = q0;
+    if (k0 < lay_lo) lay_lo = k0;
+    if (lsb_used && kl0 < lay_lo) lay_lo = kl0;
+    if (v0 < lay_lo) lay_lo = v0;
+    if (e0 < lay_lo) lay_lo = e0;
+    lay_end = q1;
+    if (k1 > lay_end) lay_end = k1;
+    if (lsb_used && kl1 > lay_end) lay_end = kl1;
+    if (v1 > lay_end) lay_end = v1;
+    if (e1 > lay_end) lay_end = e1;
+  end
+  wire multi_head = heads_v > 32'd1;
+  wire [LAW-1:0] lay_hi = multi_head ? lay_lo + LAW'(heads_v[5:0]) * stride_v : lay_end;
+  wire bad_stride = multi_head && lay_end > lay_lo + stride_v;
+  wire e_overlap  = overlap(e0, e1, q0, q1) || overlap(e0, e1, k0, k1) || overlap(e0, e1, v0, v1)
+                    || (lsb_used && overlap(e0, e1, kl0, kl1));
+  wire keep_overlap = cfg_q[C_PRUNE][`SPATTEN_FIELD_PRUNE_EN] && overlap(kp0, kp1, lay_lo, lay_hi);
+  wire bad_layout = bad_stride | e_overlap | keep_overlap;
+
   reg [3:0] start_code;  // 0: accepted
   always @(*) begin
     if (busy_eff)        start_code = E_START_BUSY;
@@ -351,6 +419,7 @@ module spatten_csr #(
     else if (bad_k)      start_code = E_K_GT_LIVE;
     else if (misaligned) start_code = E_MISALIGNED;
     else if (bad_bits)   start_code = E_BAD_BITS;
+    else if (bad_layout) start_code = E_BAD_LAYOUT;
     else                 start_code = 4'd0;
   end
 
@@ -407,6 +476,11 @@ module spatten_csr #(
   end
 
   // ================================================================ AXI-Lite read side
+  // importance window state (logic below)
+  localparam integer IMP_AW = 17;  // {HEAD, INDEX}
+  reg [IMP_AW-1:0] imp_addr_q;
+  reg              imp_pend_q, imp_sel_q, imp_oor_q;
+  reg [31:0]       imp_hi_q;
   reg        rvalid_q;
   reg [31:0] rdata_q;
   reg [1:0]  rresp_q;
@@ -415,7 +489,7 @@ module spatten_csr #(
   wire [WA_W-1:0] rd_word = s_axil_araddr[ADDR_W-1:2];
   wire            ar_fire = s_axil_arvalid & s_axil_arready;
 
-  assign s_axil_arready = ~rvalid_q;
+  assign s_axil_arready = ~rvalid_q & ~imp_pend_q;
   assign s_axil_rvalid  = rvalid_q;
   assign s_axil_rdata   = rdata_q;
   assign s_axil_rresp   = rresp_q;
@@ -431,6 +505,8 @@ module spatten_csr #(
       WA_W'(W_ERROR_CODE):  rd_val = {28'd0, error_code_q};
       WA_W'(W_LIVE_HEADS):  rd_val = 32'(live_heads);
       WA_W'(W_KEPT_TOKENS): rd_val = 32'(kept_tokens);
+      WA_W'(W_IMP_ADDR):    rd_val = 32'(imp_addr_q);
+      WA_W'(W_IMP_DATA_HI): rd_val = imp_hi_q;
       default:              rd_val = 32'd0;  // CTRL (write-only) and unmapped words
     endcase
     for (mi = 0; mi < NCFG; mi = mi + 1)
@@ -444,15 +520,60 @@ module spatten_csr #(
   end
 
   always @(posedge clk) begin
-    if (!rst_n) rvalid_q <= 1'b0;
-    else if (ar_fire) rvalid_q <= 1'b1;
-    else if (s_axil_rready) rvalid_q <= 1'b0;
+    if (!rst_n) begin
+      rvalid_q   <= 1'b0;
+      imp_pend_q <= 1'b0;
+    end else if (imp_ok) begin
+      imp_pend_q <= 1'b1;  // R once the entry is back
+    end else if (ar_fire | imp_pend_q) begin
+      rvalid_q   <= 1'b1;
+      imp_pend_q <= 1'b0;
+    end else if (s_axil_rready) begin
+      rvalid_q   <= 1'b0;
+    end
   end
 
   always @(posedge clk) begin
-    if (ar_fire) begin
-      rdata_q <= rd_val;
-      rresp_q <= is_mapped(rd_word) ? RESP_OKAY : RESP_SLVERR;
+    if (imp_pend_q) begin
+      rdata_q <= imp_entry[31:0];
+      rresp_q <= RESP_OKAY;
+    end else if (ar_fire) begin
+      rdata_q <= rd_val;  // IMP_DATA while busy: 0, SLVERR
+      rresp_q <= (is_mapped(rd_word) && !imp_refused) ? RESP_OKAY : RESP_SLVERR;
+    end
+  end
+
+  // ================================================================ importance window
+  wire [15:0] imp_idx = imp_addr_q[`SPATTEN_FIELD_IMP_ADDR_INDEX];
+  wire        imp_sel = imp_addr_q[`SPATTEN_FIELD_IMP_ADDR_HEAD];
+  wire        imp_oor = imp_sel ? (32'(imp_idx) >= 32'(H_MAX)) : (32'(imp_idx) >= 32'(MAX_N));
+  wire        imp_refused = ar_fire & (rd_word == WA_W'(W_IMP_DATA)) & busy_eff;  // refused
+  wire        imp_ok = ar_fire & (rd_word == WA_W'(W_IMP_DATA)) & ~busy_eff;
+  assign imp_tok_rd  = imp_ok & ~imp_sel & ~imp_oor;
+  assign imp_head_rd = imp_ok & imp_sel & ~imp_oor;
+  assign imp_index   = imp_idx;
+  wire [63:0] imp_entry = imp_oor_q ? 64'd0
+                        : imp_sel_q ? 64'(imp_head_score) : 64'(imp_tok_score);
+  // INDEX advances at the edge the entry is taken; a write at that edge merges over it
+  wire [31:0] imp_addr_adv = imp_pend_q ? 32'({imp_sel, imp_idx + 16'd1}) : 32'(imp_addr_q);
+
+  always @(posedge clk) begin
+    if (!rst_n) begin
+      imp_addr_q <= {IMP_AW{1'b0}};
+      imp_hi_q   <= 32'd0;
+    end else begin
+      if (wr_go && wr_word == WA_W'(W_IMP_ADDR))
+        imp_addr_q <= IMP_AW'(merge(imp_addr_adv, wr_data, wr_strb) & `SPATTEN_REG_IMP_ADDR_MASK);
+      else
+        imp_addr_q <= IMP_AW'(imp_addr_adv);
+      if (imp_pend_q) imp_hi_q <= imp_entry[63:32];
+    end
+  end
+
+  always @(posedge clk) begin
+    if (imp_ok) begin
+      imp_sel_q <= imp_sel;
+      imp_oor_q <= imp_oor;
     end
   end
 

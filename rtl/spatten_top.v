@@ -115,6 +115,13 @@ module spatten_top #(
   wire [MACS_ADD_W-1:0] cnt_macs_add;
   wire [5*16-1:0]  cnt_bytes_add;
   wire             cnt_busy_inc, cnt_stall_inc;
+  // importance window (CSR IMP_ADDR / IMP_DATA): debug reads of both importance blocks
+  wire             imp_tok_rd, imp_head_rd;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [15:0]      imp_index;  // the blocks take the low bits (the CSR range-checks INDEX)
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [31:0]      imp_tok_score;
+  wire [39:0]      imp_head_score;
 
   spatten_csr #(.ADDR_W(12), .LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
                 .MACS_ADD_W(MACS_ADD_W), .BYTES_ADD_W(16)) u_csr (
@@ -141,7 +148,9 @@ module spatten_top #(
       .live_heads(live_heads), .kept_tokens(kept_tokens),
       .cnt_busy_inc(cnt_busy_inc), .cnt_stall_inc(cnt_stall_inc),
       .cnt_requant_inc(cnt_requant_inc), .cnt_macs_add(cnt_macs_add),
-      .cnt_bytes_add(cnt_bytes_add));
+      .cnt_bytes_add(cnt_bytes_add),
+      .imp_tok_rd(imp_tok_rd), .imp_head_rd(imp_head_rd), .imp_index(imp_index),
+      .imp_tok_score(imp_tok_score), .imp_head_score(imp_head_score));
 
   // ---------------------------------------------------------------- fetch arrays (K/Q and V)
   // Two kv_fetch_arrays, each with a kv_fetcher per port: u_fetch runs the front's range jobs
@@ -463,7 +472,8 @@ module spatten_top #(
       .in_keep(ti_keep), .in_n(cfg_n), .in_last(ti_last),
       .out_valid(ti_out_valid), .out_ready(ti_out_ready), .out_score(ti_out_score),
       .out_pos(ti_out_pos), .out_keep(ti_out_keep), .out_last(ti_out_last),
-      .live_count(ti_live_count), .busy(ti_busy));
+      .live_count(ti_live_count), .busy(ti_busy),
+      .dbg_re(imp_tok_rd), .dbg_pos(imp_index[$clog2(MAX_N)-1:0]), .dbg_score(imp_tok_score));
 
   wire [PW-1:0] ti_out_index;
   genvar gl;
@@ -500,7 +510,8 @@ module spatten_top #(
       .in_keep({LANES{1'b1}}), .in_head(hi_head), .in_scale(hi_scale), .in_live(hi_live),
       .in_last(hi_last),
       .out_valid(hi_out_valid), .out_ready(hi_out_ready), .out_score(hi_out_score),
-      .out_head(hi_out_head), .out_keep(hi_out_keep), .out_last(hi_out_last), .busy(hi_busy));
+      .out_head(hi_out_head), .out_keep(hi_out_keep), .out_last(hi_out_last), .busy(hi_busy),
+      .dbg_re(imp_head_rd), .dbg_head(imp_index[HIDX_W-1:0]), .dbg_score(imp_head_score));
 
   wire th_out_valid, th_out_ready, th_out_last;
   wire [LANES*HIDX_W-1:0] th_out_index;

@@ -29,6 +29,12 @@
 // edge as a write to the same word would see the old word: a one-entry forwarding register
 // (fwd_*) supplies the written word instead (back-to-back one-beat rows, an accumulate after a
 // compaction, a read-out right after an accumulate).
+//
+// Debug read (the CSR importance window, docs/csr.md): dbg_re for one cycle reads entry
+// dbg_pos through the same memory read port (a command's own read wins: only while the block
+// is idle, which the CSR guarantees by refusing the read while the controller is busy);
+// dbg_score holds the entry (0 at or beyond live_count) from the next cycle until the next
+// memory read.
 module token_importance #(
     parameter integer MAX_N = 1024,  // entries; a multiple of LANES, 2*LANES..65536
     parameter integer LANES = 8,  // entries per beat, a power of two 2..64
@@ -54,7 +60,11 @@ module token_importance #(
     output wire                                 out_last,
     // status
     output wire [             $clog2(MAX_N):0] live_count,
-    output wire                                 busy
+    output wire                                 busy,
+    // debug read port
+    input  wire                                 dbg_re,
+    input  wire [           $clog2(MAX_N)-1:0] dbg_pos,
+    output wire [                    ACC_W-1:0] dbg_score
 );
   generate
     if (LANES < 2 || LANES > 64 || (LANES & (LANES - 1)) != 0) begin : g_bad_lanes
@@ -174,6 +184,12 @@ module token_importance #(
   wire s0_go = acc_go | rd_go | cm_go;
   wire mem_re = acc_go | rd_go | (in_valid & is_cmp & cm_elem);
   wire [AW-1:0] mem_raddr = is_cmp ? cm_row : beat_row;
+  // debug read: the read port when no operation uses it
+  wire dbg_go = dbg_re & ~mem_re;
+  wire [AW-1:0] rd_addr = mem_re ? mem_raddr : dbg_pos[PSW-1:LG];
+  reg dbg_live_q;  // the entry read is below live_count
+  reg [LG-1:0] dbg_lane_q;
+  assign dbg_score = dbg_live_q ? rdata_q[dbg_lane_q*ACC_W+:ACC_W] : {ACC_W{1'b0}};
 
   // ------------------------------------------------------------------ S1: modify, write ------
   wire [WW-1:0] cur = fwd_hit_q ? fwd_data_q : rdata_q;  // the word read, forwarded
@@ -279,7 +295,11 @@ module token_importance #(
       s1_elem_q  <= cm_elem;
       s1_final_q <= in_last & ~cm_more;
     end
-    if (mem_re) rdata_q <= mem_q[mem_raddr];
+    if (mem_re | dbg_go) rdata_q <= mem_q[rd_addr];
+    if (dbg_go) begin
+      dbg_live_q <= ({{(CW - PSW) {1'b0}}, dbg_pos} < live_q);
+      dbg_lane_q <= dbg_pos[LG-1:0];
+    end
     if (s1_we) mem_q[s1_waddr] <= s1_wdata;
     fwd_data_q <= s1_wdata;
     if (s1_cmp & s1_elem_q) stage_q[cm_dlane*ACC_W+:ACC_W] <= cm_val;

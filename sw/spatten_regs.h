@@ -186,6 +186,27 @@ extern "C" {
 #define SPATTEN_REGS__KEPT_TOKENS__COUNT_bp 0
 #define SPATTEN_REGS__KEPT_TOKENS__COUNT_bw 32
 
+// reg - spatten_regs.IMP_ADDR
+#define SPATTEN_REGS__IMP_ADDR__INDEX_bm 0xffff
+#define SPATTEN_REGS__IMP_ADDR__INDEX_bp 0
+#define SPATTEN_REGS__IMP_ADDR__INDEX_bw 16
+#define SPATTEN_REGS__IMP_ADDR__INDEX_reset 0x0
+#define SPATTEN_REGS__IMP_ADDR__HEAD_bm 0x10000
+#define SPATTEN_REGS__IMP_ADDR__HEAD_bp 16
+#define SPATTEN_REGS__IMP_ADDR__HEAD_bw 1
+#define SPATTEN_REGS__IMP_ADDR__HEAD_reset 0x0
+
+// reg - spatten_regs.IMP_DATA
+#define SPATTEN_REGS__IMP_DATA__VALUE_bm 0xffffffff
+#define SPATTEN_REGS__IMP_DATA__VALUE_bp 0
+#define SPATTEN_REGS__IMP_DATA__VALUE_bw 32
+
+// reg - spatten_regs.IMP_DATA_HI
+#define SPATTEN_REGS__IMP_DATA_HI__VALUE_bm 0xffffffff
+#define SPATTEN_REGS__IMP_DATA_HI__VALUE_bp 0
+#define SPATTEN_REGS__IMP_DATA_HI__VALUE_bw 32
+#define SPATTEN_REGS__IMP_DATA_HI__VALUE_reset 0x0
+
 // reg - spatten_regs.CYCLES
 #define SPATTEN_REGS__CYCLES__COUNT_bm 0xffffffff
 #define SPATTEN_REGS__CYCLES__COUNT_bp 0
@@ -299,7 +320,11 @@ typedef struct __attribute__ ((__packed__)) {
     uint32_t HEAD_STRIDE;
     uint32_t LIVE_HEADS;
     uint32_t KEPT_TOKENS;
-    uint8_t RESERVED_64_7f[0x1c];
+    uint8_t RESERVED_64_6f[0xc];
+    uint32_t IMP_ADDR;
+    uint32_t IMP_DATA;
+    uint32_t IMP_DATA_HI;
+    uint8_t RESERVED_7c_7f[0x4];
     uint32_t CYCLES;
     uint32_t BUSY_CYCLES;
     uint32_t MACS_LO;

@@ -18,14 +18,17 @@ from verif.sim import load_tb_module
 from verif.tools import ROOT, RTL
 
 
-def collect_mutants() -> list[tuple[str, str, str, str, str]]:
-    """Every testbench lists its mutants as MUTANTS = [(file, old, new, bug), ...]."""
+def collect_mutants() -> list[tuple[str, str, str, str, str, str | None]]:
+    """Every testbench lists its mutants as MUTANTS = [(file, old, new, bug), ...]; a 5th item
+    names the test(s) of the bench that run on the mutant (default: the bench's
+    MUTANT_TESTCASES if it has them, else all of them)."""
     found = []
     for folder in sorted((ROOT / "tb").iterdir()):
         if not (folder / f"test_{folder.name}.py").is_file():
             continue
         mod = load_tb_module(folder.name)
-        found += [(folder.name, *m) for m in getattr(mod, "MUTANTS", [])]
+        found += [(folder.name, *m[:4], m[4] if len(m) > 4 else None)
+                  for m in getattr(mod, "MUTANTS", [])]
     return found
 
 
@@ -45,17 +48,17 @@ def make_mutant(tmp: Path, fname: str, old: str, new: str) -> Path:
 @pytest.mark.sim
 @pytest.mark.parametrize("seed", [SEEDS[0], pytest.param(SEEDS[1], marks=pytest.mark.slow)],
                          ids=lambda s: f"seed{s}")
-@pytest.mark.parametrize("module,fname,old,new,bug", MUTANTS,
+@pytest.mark.parametrize("module,fname,old,new,bug,testcase", MUTANTS,
                          ids=[f"{m[0]}-{m[4]}".replace(" ", "_") for m in MUTANTS])
 def test_mutant_is_caught(tmp_path: Path, module: str, fname: str, old: str, new: str,
-                          bug: str, seed: int) -> None:
+                          bug: str, testcase: str | None, seed: int) -> None:
     tb = load_tb_module(module)
     rtl = make_mutant(tmp_path, fname, old, new)
     sim = getattr(tb, "MUTANT_SIM", "icarus")
-    # a testbench may name the tests its mutants run (MUTANT_TESTCASES: the ones that reach
-    # every mutated path; the others repeat them on small directed cases)
+    # the tests a mutant run takes: its own (a 5th MUTANTS item), else the testbench's
+    # MUTANT_TESTCASES (the ones that reach every mutated path), else all of them
     res = run(tb.BENCH, sim, seed=seed, rtl_dir=rtl, log_to_file=True,
-              testcase=getattr(tb, "MUTANT_TESTCASES", None),
+              testcase=testcase or getattr(tb, "MUTANT_TESTCASES", None),
               variant="mut-" + bug.replace(" ", "_"))
     tests, failed, _ = read_results(res.xml)
     assert tests, f"mutant '{bug}': no results at all (build failure?) see {res.log}"

@@ -22,12 +22,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import cocotb
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
 from pyuvm import ConfigDB, uvm_analysis_port, uvm_env, uvm_test
 
 from golden.codes import ImportanceOp
 from verif.observer import Port, StreamObserver
-from verif.seeding import params, seed_all
+from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
 from verif.uvm import (
     CoverageError,
@@ -126,7 +126,9 @@ class OpTest(uvm_test):
     """Base test: subclasses give fields, the model, bins and the stimulus batches.
 
     ``batches()`` yields lists of command items; after each batch the test waits until the
-    DUT has drained and calls ``check_status()`` (e.g. live count, busy low)."""
+    DUT has drained and calls ``check_status()`` (e.g. live count, busy low), then reads every
+    entry through the block's debug read port (``dbg_re``, ``debug_index``, ``dbg_score``: the
+    CSR importance window of spatten_top) and compares it with ``debug_want()``."""
 
     idle = 0.2
     backpressure = 0.3
@@ -137,6 +139,7 @@ class OpTest(uvm_test):
     required_cycle_bins: Sequence[str] = ()
     never_stalled: Sequence[int] = ()
     timeout_cycles = 400_000
+    debug_index = ""  # index input of the debug read port ("" : the block has none)
 
     def make_model(self) -> Callable[[StreamItem], list[StreamItem]]:
         raise NotImplementedError
@@ -149,6 +152,25 @@ class OpTest(uvm_test):
 
     def check_status(self) -> None:
         """Checks on the status outputs once the DUT has drained (optional)."""
+
+    def debug_want(self) -> list[int]:
+        """Every entry the debug read port must return once the DUT has drained."""
+        return []
+
+    async def check_debug_port(self) -> None:
+        """Read entries 0..len(debug_want())-1, one per cycle (the entry comes the cycle after
+        dbg_re), and compare them with the model."""
+        dut, want = cocotb.top, self.debug_want()
+        index, got = getattr(dut, self.debug_index), []
+        for i in range(len(want)):
+            dut.dbg_re.value, index.value = 1, i
+            await RisingEdge(dut.clk)
+            dut.dbg_re.value = 0
+            await FallingEdge(dut.clk)
+            got.append(int(dut.dbg_score.value))
+        bad = [i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
+        assert not bad, (f"debug read port: {len(bad)} entries wrong, first [{bad[0]}] = "
+                         f"{got[bad[0]]:#x}, expected {want[bad[0]]:#x} ({seed_text()})")
 
     def build_phase(self) -> None:
         self.np_rng = seed_all(type(self).__name__)
@@ -175,6 +197,8 @@ class OpTest(uvm_test):
         self.raise_objection()
         dut = cocotb.top
         dut.rst_n.value = 0
+        if self.debug_index:
+            dut.dbg_re.value = 0
         start_clock(dut.clk)
         await reset(dut.clk, dut.rst_n)
         for i, batch in enumerate(self.batches()):
@@ -184,6 +208,8 @@ class OpTest(uvm_test):
             for _ in range(3):
                 await RisingEdge(dut.clk)
             self.check_status()
+            if self.debug_index:
+                await self.check_debug_port()
         await self.after_drain()
         self.drop_objection()
 

@@ -226,9 +226,13 @@ class HeadTest(OpTest):
     ops = 150
     batches_n = 2
     model_class = HeadModel
+    debug_index = "dbg_head"
 
     def make_model(self) -> HeadModel:
         return self.model_class(*cfg())
+
+    def debug_want(self) -> list[int]:
+        return [int(v) for v in self.model.acc]
 
     def build_phase(self) -> None:
         super().build_phase()
@@ -338,6 +342,10 @@ MUTANTS = [
      "      if (in_valid & is_clear) val_q <= {H_MAX{1'b0}};  // after the update: the clear wins",
      "      if (in_valid & is_clear) val_q <= {H_MAX{1'b0}};\n"
      "      if (v1_q) val_q[head_q] <= 1'b1;", "head_importance pending update survives a clear"),
+    # the debug read port (spatten_top's importance window): run by HeadRandomTest only
+    ("head_importance.v", "assign dbg_score = val_q[dbg_head_q] ? acc_q[dbg_head_q]",
+     "assign dbg_score = 1'b1 ? acc_q[dbg_head_q]",
+     "head_importance debug read of a cleared head not 0", "HeadRandomTest"),
 ]
 
 

@@ -41,7 +41,8 @@ from golden.accel import (
     heads_of,
     score_scale_reg,
 )
-from golden.regs import ARRAYS, STORED_MASK
+from golden.regs import ARRAYS, STORED_MASK, ImpAddr
+from host.driver import Layout
 from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
@@ -62,16 +63,17 @@ BYTE_REGS = [Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, Reg
 REFUSE_BINS = {ErrorCode.BAD_N: "refused_bad_n", ErrorCode.BAD_D: "refused_bad_d",
                ErrorCode.BAD_HEADS: "refused_bad_heads", ErrorCode.K_GT_LIVE: "refused_k_gt_live",
                ErrorCode.MISALIGNED: "refused_misaligned", ErrorCode.BAD_BITS: "refused_bad_bits",
-               ErrorCode.START_BUSY: "refused_start_busy"}
+               ErrorCode.START_BUSY: "refused_start_busy", ErrorCode.BAD_LAYOUT: "refused_bad_layout"}
 BUS_BINS = ("write_rw", "write_partial_strb", "write_ro_ignored", "write_unmapped_slverr",
             "read_unmapped_slverr", "read_ctrl_zero", "score_scale_rw", "head_scale_rw", "aw_before_w",
             "w_before_aw", "aw_w_same_cycle", "b_backpressure", "r_backpressure",
-            "read_write_same_cycle", "w1c_done", "w1c_error")
+            "read_write_same_cycle", "w1c_done", "w1c_error", "imp_read_token", "imp_read_head",
+            "imp_read_out_of_range")
 BAD_KINDS = ("n0", "n_big", "n_small", "d", "heads0", "heads_big", "vk", "tk", "hk", "align",
-             "msb", "bits_sum")
+             "msb", "bits_sum", "stride", "e_overlap", "keep_overlap")
 CMD_BINS = ("start_accepted", "clear_with_start", "irq_raised", "error_pulse_axi", "abort_pulse",
             "status_busy_read", "macs_hi_nonzero", "counters_cleared_by_start",
-            "w1c_done", "w1c_error", *REFUSE_BINS.values())
+            "w1c_done", "w1c_error", "imp_read_busy_slverr", *REFUSE_BINS.values())
 
 
 def cfg() -> dict[str, int]:
@@ -92,6 +94,13 @@ TABLES = (Reg.SCORE_SCALE, Reg.HEAD_SCALE)  # per-head arrays, entries 0..H_MAX-
 def table_regs(h_max: int) -> list[int]:
     """Offsets of the mapped entries of SCORE_SCALE and HEAD_SCALE."""
     return [f(h) for f in (score_scale_reg, head_scale_reg) for h in range(h_max)]
+
+
+def imp_entry(head: bool, index: int) -> int:
+    """What CtrlStub answers on the importance debug ports for an entry (distinct values)."""
+    if head:
+        return ((index + 1) * 0xC2B2AE3D27) & ((1 << 40) - 1)
+    return (index * 0x9E3779B1 + 0x5A5A) & MASK32
 
 
 def table_of(off: int) -> Reg | None:
@@ -131,6 +140,9 @@ class CsrModel:
         self.prev: dict[str, int] | None = None
         self.edge_no = 0
         self.wrote = False  # a write took effect on the last edge
+        self.imp_hi = 0  # IMP_DATA_HI
+        self.imp_adv: int | None = None  # an IMP_DATA read's high word, taken at the next edge
+        self.imp_rd = (0, 0, 0)  # expected (imp_tok_rd, imp_head_rd, imp_index) this cycle
 
     def err(self, text: str) -> None:
         self.errors.append(f"edge {self.edge_no}: {text}")
@@ -149,12 +161,30 @@ class CsrModel:
                  Reg.STATUS: (s["busy"] | s["done_pulse"] | s["error_pulse"])
                  | self.done << 1 | self.error << 2,
                  Reg.ERROR_CODE: self.error_code, Reg.LIVE_HEADS: s["live_heads"],
-                 Reg.KEPT_TOKENS: s["kept_tokens"]}
+                 Reg.KEPT_TOKENS: s["kept_tokens"], Reg.IMP_DATA_HI: self.imp_hi}
+        if off == Reg.IMP_DATA:
+            return self.imp_read(s)
         if off in fixed:
             return fixed[Reg(off)], OKAY
         if off in self.cnt:
             return self.cnt[off], OKAY
         return self.regs[off], OKAY
+
+    def imp_read(self, s: dict[str, int]) -> tuple[int, int]:
+        """IMP_DATA: SLVERR while busy; else the entry at IMP_ADDR (0 out of range), its high
+        word and INDEX + 1 taken at the next edge."""
+        if s["busy"] or self.pulse["start"]:
+            self.hit("imp_read_busy_slverr")
+            return 0, SLVERR
+        addr = self.regs[Reg.IMP_ADDR]
+        head, index = bool(addr & ImpAddr.HEAD), addr & ImpAddr.INDEX
+        in_range = index < (self.p["H_MAX"] if head else self.p["MAX_N"])
+        self.hit(("imp_read_head" if head else "imp_read_token") if in_range
+                 else "imp_read_out_of_range")
+        value = imp_entry(head, index) if in_range else 0
+        self.imp_rd = (int(in_range and not head), int(in_range and head), index)
+        self.imp_adv = value >> 32
+        return value & MASK32, OKAY
 
     def start_code(self, s: dict[str, int], clear: bool) -> int:
         """golden check_command on the registers as they are (code 6 first when busy)."""
@@ -209,6 +239,11 @@ class CsrModel:
         self.check_outputs(s, "cfg_n" in s)
         self.check_axi(s)
         self.wrote = False
+        if self.imp_adv is not None:  # the IMP_DATA read of the last edge completes
+            self.imp_hi, self.imp_adv = self.imp_adv, None
+            a = self.regs[Reg.IMP_ADDR]
+            self.regs[Reg.IMP_ADDR] = (a & ImpAddr.HEAD) | ((a & ImpAddr.INDEX) + 1) & ImpAddr.INDEX
+        self.imp_rd = (0, 0, 0)
         # ---- this edge's events, all computed from the state before the edge
         if s["arvalid"] and s["arready"]:
             off = s["araddr"] & ~3
@@ -219,6 +254,10 @@ class CsrModel:
                 self.hit("read_ctrl_zero")
             if off == Reg.STATUS and s["busy"]:
                 self.hit("status_busy_read")
+        got_rd = (s["imp_tok_rd"], s["imp_head_rd"])
+        if got_rd != self.imp_rd[:2] or (any(got_rd) and s["imp_index"] != self.imp_rd[2]):
+            self.err(f"importance read port (tok_rd, head_rd, index) = "
+                     f"({got_rd[0]}, {got_rd[1]}, {s['imp_index']}), expected {self.imp_rd}")
         if s["awvalid"] and s["awready"]:
             self.aw.append((s["awaddr"] & ~3, self.edge_no))
         if s["wvalid"] and s["wready"]:
@@ -345,7 +384,8 @@ class CsrModel:
 SAMPLED = ("rst_n", "busy", "done_pulse", "error_pulse", "error_code", "live_heads",
            "kept_tokens", "cnt_busy_inc", "cnt_stall_inc", "cnt_requant_inc", "cnt_macs_add",
            "cnt_bytes_add", "scale_head", "cmd_start", "cmd_clear", "cmd_abort", "irq",
-           "scale_mult", "scale_shift", "hscale_head", "hscale")
+           "scale_mult", "scale_shift", "hscale_head", "hscale", "imp_tok_rd", "imp_head_rd",
+           "imp_index")
 CFG_SAMPLED = ("cfg_mode", "cfg_n", "cfg_d", "cfg_heads", "cfg_prune_en",
            "cfg_token_keep", "cfg_head_keep", "cfg_value_keep", "cfg_msb_bits", "cfg_lsb_bits",
            "cfg_requant_thr", "cfg_q_base", "cfg_k_msb_base", "cfg_k_lsb_base", "cfg_v_msb_base",
@@ -437,12 +477,18 @@ class CtrlStub(uvm_component):
         started = 0  # every 4th command (from the 3rd) ends with an AXI error
         dut.live_heads.value, dut.kept_tokens.value, dut.scale_head.value = live, kept, 0
         dut.hscale_head.value = 0
+        dut.imp_tok_score.value, dut.imp_head_score.value = 0, 0
         self.drive_idle()
         mw, bw = p["MACS_ADD_W"], p["BYTES_ADD_W"]
         while True:
             await RisingEdge(dut.clk)
             dut.scale_head.value = rng.randrange(p["H_MAX"])
             dut.hscale_head.value = rng.randrange(p["H_MAX"])
+            # the importance blocks: the entry asked for in the last cycle, now (else junk)
+            tok_rd, head_rd = _int(dut.imp_tok_rd) == 1, _int(dut.imp_head_rd) == 1
+            index = max(_int(dut.imp_index), 0)  # X before the first reset
+            dut.imp_tok_score.value = imp_entry(False, index) if tok_rd else rng.getrandbits(32)
+            dut.imp_head_score.value = imp_entry(True, index) if head_rd else rng.getrandbits(40)
             if not dut.rst_n.value:
                 live, kept, left = all_heads, 0, 0
                 self.drive_idle()
@@ -663,8 +709,17 @@ class CsrTest(uvm_test):
 
     async def random_access(self) -> None:
         rng, o = self.rng, self.offsets()
-        kind = rng.choices(["rw", "scale", "ro", "ctrl", "status", "unmapped"],
-                           [40, 15, 10, 8, 12, 15])[0]
+        kind = rng.choices(["rw", "scale", "ro", "ctrl", "status", "unmapped", "imp"],
+                           [40, 15, 10, 8, 12, 15, 10])[0]
+        if kind == "imp":  # the importance window: an address (mostly in range), then reads
+            index = rng.choice([0, rng.randrange(self.p["H_MAX"]), rng.getrandbits(16),
+                                rng.randrange(self.p["H_MAX"] + 2),
+                                rng.randrange(self.p["MAX_N"] + 2)])
+            strb = 0xF if rng.random() < 0.7 else self.random_strb()
+            await self.bus.write(Reg.IMP_ADDR, rng.choice([0, ImpAddr.HEAD]) | index, strb)
+            for _ in range(rng.randint(1, 3)):
+                await self.bus.read(rng.choice([Reg.IMP_DATA, Reg.IMP_DATA, Reg.IMP_DATA_HI]))
+            return
         off = {"ctrl": Reg.CTRL, "status": Reg.STATUS}.get(kind) or rng.choice(o[kind])
         if rng.random() < 0.5:
             data = rng.getrandbits(32)
@@ -725,9 +780,14 @@ class CommandTest(CsrTest):
                 Reg.HEAD_KEEP: 1, Reg.VALUE_KEEP: rng.randint(1, n),
                 Reg.BITS: msb | rng.randint(0, 12 - msb) << 4, Reg.REQUANT_THR: rng.getrandbits(16),
                 Reg.IRQ_EN: rng.randrange(2)}
-        for r in (Reg.Q_BASE, Reg.K_MSB_BASE, Reg.K_LSB_BASE, Reg.V_MSB_BASE, Reg.E_BASE,
-                  Reg.KEEP_BASE, Reg.HEAD_STRIDE):
-            regs[r] = rng.getrandbits(27) << 5
+        # the host's layout (per-head blocks, then KEEP): the layout rule holds (code 11)
+        nq = 1 if regs[Reg.MODE] else n
+        regs.update(Layout(rng.getrandbits(26) << 5, heads, nq, n, d, msb,
+                           regs[Reg.BITS] >> 4).regs())
+        if bad is None and rng.random() < 0.3:  # near the rule's edges: golden decides
+            r = rng.choice([Reg.Q_BASE, Reg.K_MSB_BASE, Reg.K_LSB_BASE, Reg.V_MSB_BASE,
+                            Reg.E_BASE, Reg.KEEP_BASE, Reg.HEAD_STRIDE])
+            regs[r] = max(0, regs[r] + 32 * rng.randint(-4, 4))
         for h in range(min(heads, p["H_MAX"])):
             regs[score_scale_reg(h)] = rng.getrandbits(22)
             regs[head_scale_reg(h)] = rng.getrandbits(22)
@@ -759,6 +819,14 @@ class CommandTest(CsrTest):
             regs[Reg.BITS] = rng.choice([0, 13, 15]) | rng.randrange(16) << 4
         elif bad == "bits_sum":
             regs[Reg.BITS] = msb | (13 - msb + rng.randint(0, 2)) << 4
+        elif bad == "stride":  # a head's block does not fit in HEAD_STRIDE (0 included)
+            regs[Reg.HEADS] = max(2, heads)
+            regs[Reg.HEAD_STRIDE] = rng.choice([0, 32, regs[Reg.HEAD_STRIDE] - 32])
+        elif bad == "e_overlap":  # E rows over a region read
+            regs[Reg.E_BASE] = regs[rng.choice([Reg.Q_BASE, Reg.K_MSB_BASE, Reg.V_MSB_BASE])]
+        elif bad == "keep_overlap":  # the KEEP list inside a head's block
+            regs[Reg.PRUNE] = 1
+            regs[Reg.KEEP_BASE] = regs[Reg.Q_BASE] + 32 * rng.randrange(heads)
         return regs
 
     async def run_command(self, bad: str | None, k: int) -> None:
@@ -779,6 +847,8 @@ class CommandTest(CsrTest):
             await bus.write(Reg.CTRL, Ctrl.START)
         if k % 6 == 3:
             await bus.write(Reg.CTRL, Ctrl.ABORT)
+        if k % 3 == 2:  # the importance window while busy (or, refused / done: idle)
+            await bus.read(Reg.IMP_DATA)
         for _ in range(200):
             status, _ = await bus.read(Reg.STATUS)
             if status & (Status.DONE | Status.ERROR):

@@ -253,9 +253,13 @@ class TokenTest(OpTest):
     batches_n = 3
     sat_burst = True  # ACC_W <= 24: rows of 1.0 until saturation in every batch
     model_class = TokenModel
+    debug_index = "dbg_pos"
 
     def make_model(self) -> TokenModel:
         return self.model_class(*cfg())
+
+    def debug_want(self) -> list[int]:
+        return [int(v) for v in self.model.imp]  # entries >= live read 0 (kept 0 here)
 
     def build_phase(self) -> None:
         super().build_phase()
@@ -396,6 +400,9 @@ MUTANTS = [
      "acc_word[l*ACC_W+:ACC_W] = sum[ACC_W-1:0];", "token_importance accumulator wraps instead of saturating"),
     ("token_importance.v", "live_q   <= cm_cnt_q + {{(CW - 1) {1'b0}}, cm_elem};",
      "live_q   <= cm_cnt_q;", "token_importance compaction drops the last kept position"),
+    # the debug read port (spatten_top's importance window): run by TokenRandomTest only
+    ("token_importance.v", "assign dbg_score = dbg_live_q ? rdata_q", "assign dbg_score = 1'b1 ? rdata_q",
+     "token_importance debug read of a position beyond live_count not 0", "TokenRandomTest"),
 ]
 
 

@@ -213,7 +213,15 @@ BAD_SETTINGS = [
     (ErrorCode.BAD_BITS, {Reg.BITS: pack_bits(0, 4)}),
     (ErrorCode.BAD_BITS, {Reg.BITS: pack_bits(13, 0)}),
     (ErrorCode.BAD_BITS, {Reg.BITS: pack_bits(8, 5)}),
-    (ErrorCode.AXI_READ, {Reg.V_MSB_BASE: 1 << 20}),
+    (ErrorCode.AXI_READ, {Reg.HEAD_STRIDE: 1 << 20, Reg.KEEP_BASE: 1 << 22}),  # head 1 outside
+    # the layout rule (good_regs: 2 heads, blocks of 768 B at 0x100: Q 0x100, K MSB 0x1C0,
+    # K LSB 0x240, V 0x280, E 0x300..0x400, KEEP 0x700)
+    (ErrorCode.BAD_LAYOUT, {Reg.HEAD_STRIDE: 0}),
+    (ErrorCode.BAD_LAYOUT, {Reg.HEAD_STRIDE: 768 - 32}),  # E of head 0 ends in head 1's block
+    (ErrorCode.BAD_LAYOUT, {Reg.E_BASE: 0x280}),  # E over V
+    (ErrorCode.BAD_LAYOUT, {Reg.E_BASE: 0x100 - 0xE0, Reg.HEAD_STRIDE: 1024}),  # E over Q
+    (ErrorCode.BAD_LAYOUT, {Reg.KEEP_BASE: 0x100 + 768 + 32}),  # KEEP in head 1's block
+    (ErrorCode.MISALIGNED, {Reg.HEAD_STRIDE: 8}),  # code 5 before code 11
     (ErrorCode.BAD_N, {Reg.N: 0, Reg.D: 3, Reg.BITS: 0}),  # the lowest code wins
 ]
 
@@ -229,6 +237,21 @@ def test_bad_setting_gives_its_code_and_changes_nothing(code: ErrorCode, change:
     assert model.live_tokens == 0 and model.live_mask == (1 << PARAMS.h_max) - 1
     assert not model.head_imp.any()
     assert model.run_command(regs, mem).ok  # the good setting still runs afterwards
+
+
+@pytest.mark.parametrize("change", [
+    {},  # HEAD_STRIDE = the block: heads back to back
+    {Reg.HEADS: 1, Reg.HEAD_KEEP: 1, Reg.HEAD_STRIDE: 0},  # one head: the stride is not used
+    {Reg.HEAD_STRIDE: 1024, Reg.KEEP_BASE: 0x100 + 2048},  # gaps; KEEP right after the blocks
+    {Reg.K_LSB_BASE: 0x300, Reg.BITS: pack_bits(8, 0)},  # an unread K LSB plane may sit on E
+    {Reg.PRUNE: 0, Reg.KEEP_BASE: 0x100},  # no KEEP list written without PRUNE
+], ids=["back_to_back", "one_head_stride_0", "gaps", "lsb_unused", "no_prune"])
+def test_layout_rule_accepts(change: dict) -> None:
+    """Layouts at the edges of the rule that must run (docs/csr.md, code 11)."""
+    regs, mem, _ = good_regs()
+    mem += bytearray(4096)  # room for the gaps
+    res = AccelModel(PARAMS).run_command({**regs, **change}, mem)
+    assert res.ok, res.detail
 
 
 def test_unused_keep_counts_ignored_without_prune_and_n_below_live_refused() -> None:

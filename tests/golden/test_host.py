@@ -11,6 +11,7 @@ import pytest
 from golden import minilm
 from golden.accel import AccelParams, CommandError, Ctrl, ErrorCode, Reg, Status
 from golden.config import DEFAULT_PRUNE, PruneConfig
+from golden.regs import ImpAddr
 from golden.system import FixedSpatten
 from host.driver import (
     Layout,
@@ -96,6 +97,33 @@ def test_model_device_csr_protocol() -> None:
     assert run_sync(dev.read_reg(Reg.ERROR_CODE)) == ErrorCode.BAD_N
     run_sync(dev.write_reg(Reg.STATUS, Status.ERROR))  # W1C
     assert run_sync(dev.read_reg(Reg.STATUS)) == 0
+
+
+def test_model_device_importance_window() -> None:
+    """IMP_ADDR / IMP_DATA / IMP_DATA_HI (docs/csr.md) read golden's importance state: each
+    IMP_DATA read advances INDEX, 0 beyond the live tokens / H_MAX, head bits 63:32 in HI."""
+    dev = ModelDevice(AccelParams(max_n=64, h_max=4))
+    rng = np.random.default_rng(3)
+    q = rng.normal(0, 1, (4, 12, 16))
+    run_sync(dev.write_reg(Reg.CTRL, Ctrl.CLEAR))
+    res = run_sync(run_command(dev, q, q, rng.normal(0, 30, (4, 12, 16)), PRUNED, 1))
+    model, kept = dev.model, len(res.keep_tokens)
+    assert kept == run_sync(dev.read_reg(Reg.KEPT_TOKENS)) and model.tok_imp.any()
+
+    def window(addr: int, count: int, hi: bool) -> list[int]:
+        run_sync(dev.write_reg(Reg.IMP_ADDR, addr))
+        out = []
+        for _ in range(count):
+            word = run_sync(dev.read_reg(Reg.IMP_DATA))
+            out.append(word | (run_sync(dev.read_reg(Reg.IMP_DATA_HI)) << 32 if hi else 0))
+        return out
+
+    assert window(0, kept + 2, False) == [*model.tok_imp.tolist(), 0, 0]
+    assert window(ImpAddr.HEAD, 5, True) == [*model.head_imp.tolist(), 0]
+    assert run_sync(dev.read_reg(Reg.IMP_ADDR)) == ImpAddr.HEAD | 5
+    model.head_imp[1] = 0x12_3456_789A  # above 32 bits (40-bit accumulators): HI
+    assert window(ImpAddr.HEAD | 1, 1, True) == [0x12_3456_789A]
+    assert window(ImpAddr.HEAD | 0xFFFF, 2, True) == [0, model.head_imp[0]]  # INDEX wraps
 
 
 def test_bad_setting_raises_command_error() -> None:
