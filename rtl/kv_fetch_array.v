@@ -13,11 +13,9 @@
 //     that carry an index, the others are holes; in_last on the last beat; an empty list is
 //     one beat with in_empty = in_last = 1). A beat waits in a lane register and its lanes go
 //     out in order, each to its channel: per cycle one run per channel, a lane that continues
-//     the previous lane's run (same channel, next index) joins it, and a lane whose channel is
-//     taken or full waits for the next cycle with every later lane of that channel, while the
-//     lanes of other channels go on (the order within a channel is the list's; rows of a
-//     sorted list cluster on few channels, so a beat no longer waits behind its first
-//     conflict).
+//     the previous lane's run (same channel, next index) joins it, and the first lane whose
+//     channel is taken or full waits for the next cycle with every lane after it (the order
+//     within a channel is the list's).
 //
 // Rows are packed (row j at base + j * stride, any byte stride; base 32-byte aligned), so
 // neighbouring rows may share a beat. The rows are dispatched in beat-aligned groups of
@@ -195,9 +193,8 @@ module kv_fetch_array #(
   reg  [IDX_W-1:0]    lr_idx_q [0:LIST_W-1];
   reg  [CH_W-1:0]     lr_ch_q  [0:LIST_W-1];
   wire [CHANNELS-1:0] can_take;        // the channel can take a new run now
-  reg  [LIST_W-1:0]   l_go;            // lanes consumed this cycle
+  reg  [LIST_W-1:0]   l_go;            // lanes consumed this cycle (a prefix of lr_left_q)
   reg  [CHANNELS-1:0] l_used;          // channels that get a run this cycle
-  reg  [CHANNELS-1:0] l_blk;           // channels with a lane left waiting this cycle
   reg  [IDX_W-1:0]    l_first [0:CHANNELS-1];
   reg  [RC_W-1:0]     l_cnt   [0:CHANNELS-1];
   reg                 l_stop;
@@ -207,7 +204,6 @@ module kv_fetch_array #(
   always @* begin
     l_go = {LIST_W{1'b0}};
     l_used = {CHANNELS{1'b0}};
-    l_blk = {CHANNELS{1'b0}};
     l_stop = ~(lr_v_q & (state_q == S_GEN) & ~range_q);
     l_prev_ch = {CH_W{1'b0}};
     l_prev_run = 1'b0;
@@ -224,7 +220,7 @@ module kv_fetch_array #(
                      && lr_idx_q[la] == lr_idx_q[(la > 0) ? la - 1 : 0] + 1'b1) begin
           l_go[la] = 1'b1;  // continues the previous lane's run
           l_cnt[lr_ch_q[la]] = l_cnt[lr_ch_q[la]] + 1'b1;
-        end else if (!l_used[lr_ch_q[la]] && !l_blk[lr_ch_q[la]] && can_take[lr_ch_q[la]]) begin
+        end else if (!l_used[lr_ch_q[la]] && can_take[lr_ch_q[la]]) begin
           l_go[la] = 1'b1;
           l_used[lr_ch_q[la]] = 1'b1;
           l_first[lr_ch_q[la]] = lr_idx_q[la];
@@ -232,10 +228,7 @@ module kv_fetch_array #(
           l_prev_ch = lr_ch_q[la];
           l_prev_run = 1'b1;
         end else begin
-          // waits for a later cycle, and so does every later lane of its channel (a channel
-          // takes its rows in list order); lanes of other channels go on
-          l_blk[lr_ch_q[la]] = 1'b1;
-          l_prev_run = 1'b0;
+          l_stop = 1'b1;
         end
       end
     end
