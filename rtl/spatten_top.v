@@ -20,44 +20,9 @@ module spatten_top #(
 ) (
     input  wire          clk,
     input  wire          rst_n,
-    // AXI4-Lite CSR slave
-    input  wire          s_axil_awvalid,
-    output wire          s_axil_awready,
-    input  wire [11:0]   s_axil_awaddr,
-    input  wire [2:0]    s_axil_awprot,
-    input  wire          s_axil_wvalid,
-    output wire          s_axil_wready,
-    input  wire [31:0]   s_axil_wdata,
-    input  wire [3:0]    s_axil_wstrb,
-    output wire          s_axil_bvalid,
-    input  wire          s_axil_bready,
-    output wire [1:0]    s_axil_bresp,
-    input  wire          s_axil_arvalid,
-    output wire          s_axil_arready,
-    input  wire [11:0]   s_axil_araddr,
-    input  wire [2:0]    s_axil_arprot,
-    output wire          s_axil_rvalid,
-    input  wire          s_axil_rready,
-    output wire [31:0]   s_axil_rdata,
-    output wire [1:0]    s_axil_rresp,
+    `include "spatten_axil_ports.vh"
     `include "spatten_axi_rd_ports.vh"
-    // AXI4 write port (E rows, KEEP list)
-    output wire [1:0]    m_axiw_awid,
-    output wire [31:0]   m_axiw_awaddr,
-    output wire [7:0]    m_axiw_awlen,
-    output wire [2:0]    m_axiw_awsize,
-    output wire [1:0]    m_axiw_awburst,
-    output wire          m_axiw_awvalid,
-    input  wire          m_axiw_awready,
-    output wire [255:0]  m_axiw_wdata,
-    output wire [31:0]   m_axiw_wstrb,
-    output wire          m_axiw_wlast,
-    output wire          m_axiw_wvalid,
-    input  wire          m_axiw_wready,
-    input  wire [1:0]    m_axiw_bid,
-    input  wire [1:0]    m_axiw_bresp,
-    input  wire          m_axiw_bvalid,
-    output wire          m_axiw_bready,
+    `include "spatten_axiw_ports.vh"
     output wire          irq
 );
   localparam integer NW     = $clog2(MAX_N) + 1;
@@ -126,15 +91,7 @@ module spatten_top #(
   spatten_csr #(.ADDR_W(12), .LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
                 .MACS_ADD_W(MACS_ADD_W), .BYTES_ADD_W(16)) u_csr (
       .clk(clk), .rst_n(rst_n),
-      .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
-      .s_axil_awaddr(s_axil_awaddr), .s_axil_awprot(s_axil_awprot),
-      .s_axil_wvalid(s_axil_wvalid), .s_axil_wready(s_axil_wready),
-      .s_axil_wdata(s_axil_wdata), .s_axil_wstrb(s_axil_wstrb),
-      .s_axil_bvalid(s_axil_bvalid), .s_axil_bready(s_axil_bready), .s_axil_bresp(s_axil_bresp),
-      .s_axil_arvalid(s_axil_arvalid), .s_axil_arready(s_axil_arready),
-      .s_axil_araddr(s_axil_araddr), .s_axil_arprot(s_axil_arprot),
-      .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
-      .s_axil_rdata(s_axil_rdata), .s_axil_rresp(s_axil_rresp),
+`include "spatten_axil_conn.vh"
       .cmd_start(cmd_start), .cmd_clear(cmd_clear), .cmd_abort(cmd_abort),
       .cfg_mode(cfg_mode), .cfg_n(cfg_n), .cfg_d(cfg_d), .cfg_heads(cfg_heads),
       .cfg_prune_en(cfg_prune), .cfg_token_keep(cfg_token_keep), .cfg_head_keep(cfg_head_keep),
@@ -445,12 +402,7 @@ module spatten_top #(
       .job_stride(w_job_stride), .job_d(7'(cfg_d)), .job_raw(w_job_raw), .job_class(w_job_class),
       .in_valid(w_in_valid), .in_ready(w_in_ready), .in_data(w_in_data), .in_idx(w_in_idx),
       .in_last(w_in_last),
-      .m_axi_awid(m_axiw_awid), .m_axi_awaddr(m_axiw_awaddr), .m_axi_awlen(m_axiw_awlen),
-      .m_axi_awsize(m_axiw_awsize), .m_axi_awburst(m_axiw_awburst),
-      .m_axi_awvalid(m_axiw_awvalid), .m_axi_awready(m_axiw_awready),
-      .m_axi_wdata(m_axiw_wdata), .m_axi_wstrb(m_axiw_wstrb), .m_axi_wlast(m_axiw_wlast),
-      .m_axi_wvalid(m_axiw_wvalid), .m_axi_wready(m_axiw_wready), .m_axi_bid(m_axiw_bid),
-      .m_axi_bresp(m_axiw_bresp), .m_axi_bvalid(m_axiw_bvalid), .m_axi_bready(m_axiw_bready),
+`include "spatten_axiw_map.vh"
       .busy(w_busy), .done(w_done), .done_err(w_done_err), .err_valid(w_err),
       .err_resp(w_err_resp), .err_class(w_err_class), .err_clear(err_clear),
       .cnt_wr_bytes(w_cnt), .cnt_stall(w_stall));

@@ -1,17 +1,25 @@
-"""Generate the per-channel AXI4 read port groups of ``spatten_top`` and of the
-``kv_fetch_array`` testbench top (16 identical groups).
+"""Generate the port lists of ``spatten_top`` that other tops repeat: its 16 per-channel AXI4
+read port groups, its AXI4-Lite CSR slave ``s_axil_*`` and its AXI4 write port ``m_axiw_*``.
 
 Verilog cannot generate ports, and cocotbext-axi binds one signal per name, so the top level
 has 16 named read ports ``m_axi0_*`` .. ``m_axi15_*`` (like a vendor HBM controller's ports);
-ports at or above ``CHANNELS`` are tied off. Two include files come from this script:
+ports at or above ``CHANNELS`` are tied off. The include files from this script:
 
-* ``rtl/spatten_axi_rd_ports.vh``: the port declarations (inside a port list, each line ends
-  with a comma);
+* ``rtl/spatten_axi_rd_ports.vh``: the read port declarations (inside a port list, each line
+  ends with a comma; likewise in the other port and connection lists);
 * ``rtl/spatten_axi_rd_map.vh``: per channel, its port wired to slice ``c`` of the flattened
   vectors of ``kv_fetch_array`` (``ax_*``, declared by the including module), or tied off;
 * ``tb/run/spatten_axi_rd_conn.vh``: the 16 port groups of a ``spatten_top`` instance
   connected to slice ``c`` of 16-port flattened vectors ``ax_*`` (the benchmark testbench
-  top ``tb/run/spatten_bench_top.v``, which hands them to its HDL memory model).
+  top ``tb/run/spatten_bench_top.v``, which hands them to its HDL memory model);
+* ``rtl/spatten_axil_ports.vh`` / ``rtl/spatten_axiw_ports.vh``: the CSR slave and write port
+  declarations (``spatten_top`` and ``spatten_bench_top``);
+* ``rtl/spatten_axil_conn.vh``: ``.s_axil_x(s_axil_x)`` for each CSR signal (``spatten_top``'s
+  ``spatten_csr`` and ``spatten_bench_top``'s ``spatten_top``, both pass-through);
+* ``rtl/spatten_axiw_map.vh``: ``e_writer``'s ``m_axi_*`` ports to ``m_axiw_*`` (in
+  ``spatten_top``);
+* ``tb/run/spatten_axiw_conn.vh``: ``.m_axiw_x(m_axiw_x)`` (``spatten_bench_top``'s
+  ``spatten_top``).
 
 Usage: ``python scripts/gen_axi_ports.py [OUT_DIR [TB_DIR]]`` (default ``rtl`` and
 ``tb/run``). tests/test_generated_rtl.py fails when the committed files are stale.
@@ -41,10 +49,57 @@ SIGNALS = [
     ("rvalid", "input", 1, "ax_rvalid", ""),
     ("rready", "output", 1, "ax_rready", "1'b1"),
 ]
+# (name, direction seen from spatten_top, width) after the group's prefix
+AXIL_PREFIX = "s_axil_"
+AXIL = [
+    ("awvalid", "input", 1),
+    ("awready", "output", 1),
+    ("awaddr", "input", 12),
+    ("awprot", "input", 3),
+    ("wvalid", "input", 1),
+    ("wready", "output", 1),
+    ("wdata", "input", 32),
+    ("wstrb", "input", 4),
+    ("bvalid", "output", 1),
+    ("bready", "input", 1),
+    ("bresp", "output", 2),
+    ("arvalid", "input", 1),
+    ("arready", "output", 1),
+    ("araddr", "input", 12),
+    ("arprot", "input", 3),
+    ("rvalid", "output", 1),
+    ("rready", "input", 1),
+    ("rdata", "output", 32),
+    ("rresp", "output", 2),
+]
+AXIW_PREFIX, AXIW_INNER = "m_axiw_", "m_axi_"  # spatten_top's port, e_writer's port
+AXIW_ID_W = 2
+AXIW = [
+    ("awid", "output", AXIW_ID_W),
+    ("awaddr", "output", ADDR_W),
+    ("awlen", "output", 8),
+    ("awsize", "output", 3),
+    ("awburst", "output", 2),
+    ("awvalid", "output", 1),
+    ("awready", "input", 1),
+    ("wdata", "output", DATA_W),
+    ("wstrb", "output", DATA_W // 8),
+    ("wlast", "output", 1),
+    ("wvalid", "output", 1),
+    ("wready", "input", 1),
+    ("bid", "input", AXIW_ID_W),
+    ("bresp", "input", 2),
+    ("bvalid", "input", 1),
+    ("bready", "output", 1),
+]
 
 
 def _range(width: int) -> str:
     return f"[{width - 1}:0]" if width > 1 else ""
+
+
+def _decl(direction: str, width: int, name: str) -> str:
+    return f"    {direction:6} wire {_range(width):9} {name},\n"
 
 
 def ports() -> str:
@@ -52,7 +107,21 @@ def ports() -> str:
     for c in range(PORTS):
         lines.append(f"    // AXI4 read port {c} (used when CHANNELS > {c})\n")
         for name, direction, width, _vec, _tie in SIGNALS:
-            lines.append(f"    {direction:6} wire {_range(width):9} m_axi{c}_{name},\n")
+            lines.append(_decl(direction, width, f"m_axi{c}_{name}"))
+    return "".join(lines)
+
+
+def group_ports(title: str, prefix: str, signals: list[tuple[str, str, int]]) -> str:
+    """Port declarations of one group, ``prefix`` + name."""
+    lines = [HEADER, f"    // {title}\n"]
+    lines += [_decl(direction, width, prefix + name) for name, direction, width in signals]
+    return "".join(lines)
+
+
+def group_conn(port: str, wire: str, signals: list[tuple[str, str, int]]) -> str:
+    """Instance connections ``.{port}x({wire}x)`` of one group."""
+    lines = [HEADER]
+    lines += [f"      .{port}{name}({wire}{name}),\n" for name, _direction, _width in signals]
     return "".join(lines)
 
 
@@ -94,8 +163,20 @@ def instance_conn() -> str:
     return "".join(lines)
 
 
-FILES = {"spatten_axi_rd_ports.vh": ports, "spatten_axi_rd_map.vh": axi_map}
-TB_FILES = {"spatten_axi_rd_conn.vh": instance_conn}
+FILES = {
+    "spatten_axi_rd_ports.vh": ports,
+    "spatten_axi_rd_map.vh": axi_map,
+    "spatten_axil_ports.vh": lambda: group_ports("AXI4-Lite CSR slave", AXIL_PREFIX, AXIL),
+    "spatten_axil_conn.vh": lambda: group_conn(AXIL_PREFIX, AXIL_PREFIX, AXIL),
+    "spatten_axiw_ports.vh": lambda: group_ports(
+        "AXI4 write port (E rows, KEEP list)", AXIW_PREFIX, AXIW
+    ),
+    "spatten_axiw_map.vh": lambda: group_conn(AXIW_INNER, AXIW_PREFIX, AXIW),
+}
+TB_FILES = {
+    "spatten_axi_rd_conn.vh": instance_conn,
+    "spatten_axiw_conn.vh": lambda: group_conn(AXIW_PREFIX, AXIW_PREFIX, AXIW),
+}
 
 
 def write(out_dir: Path, tb_dir: Path | None = None) -> None:

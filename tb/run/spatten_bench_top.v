@@ -3,7 +3,8 @@
 // HDL memory model axi_rd_mem_model (fixed latency, one beat per port per cycle, loaded and
 // read back through its backdoor by verif/hdl_mem.py), so no Python AXI model runs per read
 // beat. The CSR port s_axil_*, the write port m_axiw_* and irq are spatten_top's own, for the
-// cocotb agents (verif/axil.py). Only the benchmark path uses it (verif/trace_run.py,
+// cocotb agents (verif/axil.py); their declarations and pass-through connections are the
+// generated lists of scripts/gen_axi_ports.py. Only the benchmark path uses it (verif/trace_run.py,
 // mem="hdl"); the regression (tb/spatten_top) keeps the cocotbext-axi memories with random
 // latency, backpressure and errors.
 //
@@ -23,41 +24,8 @@ module spatten_bench_top #(
 ) (
     input  wire          clk,
     input  wire          rst_n,
-    input  wire          s_axil_awvalid,
-    output wire          s_axil_awready,
-    input  wire [11:0]   s_axil_awaddr,
-    input  wire [2:0]    s_axil_awprot,
-    input  wire          s_axil_wvalid,
-    output wire          s_axil_wready,
-    input  wire [31:0]   s_axil_wdata,
-    input  wire [3:0]    s_axil_wstrb,
-    output wire          s_axil_bvalid,
-    input  wire          s_axil_bready,
-    output wire [1:0]    s_axil_bresp,
-    input  wire          s_axil_arvalid,
-    output wire          s_axil_arready,
-    input  wire [11:0]   s_axil_araddr,
-    input  wire [2:0]    s_axil_arprot,
-    output wire          s_axil_rvalid,
-    input  wire          s_axil_rready,
-    output wire [31:0]   s_axil_rdata,
-    output wire [1:0]    s_axil_rresp,
-    output wire [1:0]    m_axiw_awid,
-    output wire [31:0]   m_axiw_awaddr,
-    output wire [7:0]    m_axiw_awlen,
-    output wire [2:0]    m_axiw_awsize,
-    output wire [1:0]    m_axiw_awburst,
-    output wire          m_axiw_awvalid,
-    input  wire          m_axiw_awready,
-    output wire [255:0]  m_axiw_wdata,
-    output wire [31:0]   m_axiw_wstrb,
-    output wire          m_axiw_wlast,
-    output wire          m_axiw_wvalid,
-    input  wire          m_axiw_wready,
-    input  wire [1:0]    m_axiw_bid,
-    input  wire [1:0]    m_axiw_bresp,
-    input  wire          m_axiw_bvalid,
-    output wire          m_axiw_bready,
+    `include "spatten_axil_ports.vh"
+    `include "spatten_axiw_ports.vh"
     output wire          irq,
     // memory backdoor (axi_rd_mem_model)
     input  wire          mem_load_req,
@@ -82,23 +50,10 @@ module spatten_bench_top #(
                 .CHANNELS(CHANNELS), .FETCH_ROB(FETCH_ROB),
                 .LOG2_INTERLEAVE(LOG2_INTERLEAVE)) u_top (
       .clk(clk), .rst_n(rst_n),
-      .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
-      .s_axil_awaddr(s_axil_awaddr), .s_axil_awprot(s_axil_awprot),
-      .s_axil_wvalid(s_axil_wvalid), .s_axil_wready(s_axil_wready),
-      .s_axil_wdata(s_axil_wdata), .s_axil_wstrb(s_axil_wstrb),
-      .s_axil_bvalid(s_axil_bvalid), .s_axil_bready(s_axil_bready), .s_axil_bresp(s_axil_bresp),
-      .s_axil_arvalid(s_axil_arvalid), .s_axil_arready(s_axil_arready),
-      .s_axil_araddr(s_axil_araddr), .s_axil_arprot(s_axil_arprot),
-      .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
-      .s_axil_rdata(s_axil_rdata), .s_axil_rresp(s_axil_rresp),
+`include "spatten_axil_conn.vh"
 `include "spatten_axi_rd_conn.vh"
-      .m_axiw_awid(m_axiw_awid), .m_axiw_awaddr(m_axiw_awaddr), .m_axiw_awlen(m_axiw_awlen),
-      .m_axiw_awsize(m_axiw_awsize), .m_axiw_awburst(m_axiw_awburst),
-      .m_axiw_awvalid(m_axiw_awvalid), .m_axiw_awready(m_axiw_awready),
-      .m_axiw_wdata(m_axiw_wdata), .m_axiw_wstrb(m_axiw_wstrb), .m_axiw_wlast(m_axiw_wlast),
-      .m_axiw_wvalid(m_axiw_wvalid), .m_axiw_wready(m_axiw_wready),
-      .m_axiw_bid(m_axiw_bid), .m_axiw_bresp(m_axiw_bresp), .m_axiw_bvalid(m_axiw_bvalid),
-      .m_axiw_bready(m_axiw_bready), .irq(irq));
+`include "spatten_axiw_conn.vh"
+      .irq(irq));
 
   axi_rd_mem_model #(.CHANNELS(CHANNELS), .ID_W(4), .ADDR_W(32), .LATENCY(MEM_LATENCY),
                      .MEM_BYTES(MEM_BYTES)) u_mem (
