@@ -18,15 +18,15 @@ model (0 mismatches required, as the trace). :func:`bert_rows` gives per command
 the Q.K array busy fraction (``qk_beats`` / CYCLES), the occupancy of every controller stage
 and the limiting one (``bench.occupancy``).
 
-    .venv/bin/python -m bench.bert_workload [bench.system_bench options]
+    .venv/bin/python -m bench.system_bench --workloads bert [other options]
 
-runs this workload alone (= ``bench.system_bench ... --workloads bert``).
+runs this workload alone (this module is a layer below ``bench.system_bench``, which imports
+it; it has no command line of its own).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,15 +113,3 @@ def bert_table(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"{st['row']:.1%} | {st['back']:.1%} | {r['limiting']} | {read:,} | "
             f"{r['mismatches']} |")
     return lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.bert_workload ARGS`` = ``python -m bench.system_bench ARGS
-    --workloads bert``."""
-    from bench import system_bench
-
-    return system_bench.main([*(sys.argv[1:] if argv is None else argv), "--workloads", "bert"])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

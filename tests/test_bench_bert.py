@@ -164,11 +164,3 @@ def test_occupancy_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert occupancy.main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bench.occupancy: error: ") and needle in err
-
-
-def test_bert_workload_main_runs_the_bench_with_bert_only(monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
-    seen: list[list[str]] = []
-    monkeypatch.setattr(system_bench, "main", lambda argv: seen.append(argv) or 0)
-    assert bert_workload.main(["--seed", "3"]) == 0
-    assert seen == [["--seed", "3", "--workloads", "bert"]]
