@@ -157,6 +157,10 @@ class ResetMidStreamTest(PassthroughTest):
         """Beats the block holds with its output stalled (FIFO: DEPTH; skid register: 2)."""
         return self.params.get("DEPTH", 2)
 
+    def fill_beat(self) -> dict:
+        """One beat of the fill (a one-beat packet)."""
+        return {"data": self.rng.getrandbits(self.params.get("WIDTH", 32)), "last": 1}
+
     async def run_phase(self) -> None:
         self.raise_objection()
         dut, env = cocotb.top, self.env
@@ -166,10 +170,8 @@ class ResetMidStreamTest(PassthroughTest):
         src = env.src.driver.source
         # Fill: the sink stalls and the source sends exactly what the block can hold.
         env.snk.sink.backpressure = 1.0
-        width = self.params.get("WIDTH", 32)
         for _ in range(self.capacity()):
-            beat = {"data": self.rng.getrandbits(width), "last": 1}
-            await _send(env.src.seqr, StreamItem("fill", [beat]))
+            await _send(env.src.seqr, StreamItem("fill", [self.fill_beat()]))
         for _ in range(200):
             if src.idle_now:
                 break

@@ -6,18 +6,15 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-import cocotb
 import pytest
 import pyuvm
-from cocotb.triggers import ClockCycles
 from pyuvm import ConfigDB, uvm_sequence
 
-from verif.passthrough import PassthroughEnv, PassthroughTest
+from verif.passthrough import PassthroughEnv, PassthroughTest, ResetMidStreamTest
 from verif.runner import Bench
-from verif.seeding import params, seed_all, seed_text
-from verif.stream import reset, start_clock
+from verif.seeding import params, seed_all
 from verif.testing import run_bench
-from verif.uvm import ScoreboardError, StreamAgentConfig, StreamItem, wait_drained
+from verif.uvm import ScoreboardError, StreamAgentConfig, StreamItem
 
 BENCH = Bench("stream_upsize", ["stream_upsize.v"], {"W": 8, "K": 2, "R": 4})
 CONFIGS = [{"W": 8, "K": 2, "R": 4}, {"W": 16, "K": 1, "R": 2}, {"W": 5, "K": 3, "R": 1}]
@@ -149,32 +146,17 @@ class UpsizeThroughputTest(UpsizeTest):
 
 
 @pyuvm.test()
-class UpsizeResetMidStreamTest(UpsizeTest):
+class UpsizeResetMidStreamTest(UpsizeTest, ResetMidStreamTest):
     """Reset while a wide beat waits on a stalled sink: out_valid drops, nothing stale comes
     out afterwards, and new packets pass correctly."""
 
     packets = 60
 
-    async def run_phase(self) -> None:
-        self.raise_objection()
-        dut, env = cocotb.top, self.env
-        dut.rst_n.value = 0
-        start_clock(dut.clk)
-        await reset(dut.clk, dut.rst_n)
-        env.snk.sink.backpressure = 1.0
-        beat = {"data": self.rng.getrandbits(self.params["W"]), "keep": 1, "last": 1}
-        env.src.driver.source.send_nowait([beat])
-        await ClockCycles(dut.clk, 5)
-        assert int(dut.out_valid.value) == 1, "the wide beat should wait before the reset"
-        await reset(dut.clk, dut.rst_n)
-        assert int(dut.out_valid.value) == 0, f"out_valid high right after reset ({seed_text()})"
-        env.sb.flush("reset mid-stream")
-        env.snk.sink.backpressure = self.backpressure
-        await ClockCycles(dut.clk, 5)
-        assert int(dut.out_valid.value) == 0, f"stale data came out after reset ({seed_text()})"
-        await self.stimulus()
-        await wait_drained(dut.clk, env.sb, [env.src.driver.source], timeout_cycles=100_000)
-        self.drop_objection()
+    def capacity(self) -> int:
+        return 1  # one wide beat (each fill beat is a one-beat packet)
+
+    def fill_beat(self) -> dict:
+        return {"data": self.rng.getrandbits(self.params["W"]), "keep": 1, "last": 1}
 
 
 @pyuvm.test(expect_error=ScoreboardError)
