@@ -897,12 +897,11 @@ module spatten_ctrl #(
           if (!v_issued && !gnt_v && stop) b_st <= B_IDLE;
           else if (done_vv) b_st <= stop ? B_IDLE : B_HAND;
         end
-        B_HAND: begin
-          if (stop) b_st <= B_IDLE;  // a failed command computes no more E rows
-          else if (hand) begin
-            ls <= ~ls;
-            b_st <= B_IDLE;
-          end
+        // the hand-over, or a failed command (no more E rows; the output stage takes nothing
+        // then, and the slot toggle is harmless: the next command starts from either slot)
+        B_HAND: if (hand || stop) begin
+          ls <= ~ls;
+          b_st <= B_IDLE;
         end
         default: b_st <= B_IDLE;
       endcase
