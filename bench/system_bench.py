@@ -708,13 +708,14 @@ def bert_section(bert: dict[str, Any]) -> list[str]:
 def occupancy_lines(entries: Sequence[dict[str, Any]]) -> list[str]:
     """Markdown: Q.K busy and stage occupancy of every workload (``workloads`` entries)."""
     lines = ["## Occupancy of every workload", "",
-             "| workload | channels | cycles | Q.K busy | Q.K needed | front | row | back | "
-             "busiest | limiting stage |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "| workload | channels | cycles | Q.K busy | Q.K needed | front | row | back | output | "
+             "busiest | limiting stage |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for w in entries:
         st = w["stage_busy"]
         lines.append(f"| {w['name']} | {w['channels']} | {w['cycles']:,} | "
                      f"{fraction(w['qk_busy'])} | {w['qk_useful']:.3f} | {st['front']:.1%} | "
-                     f"{st['row']:.1%} | {st['back']:.1%} | {w['busiest_stage']} | "
+                     f"{st['row']:.1%} | {st['back']:.1%} | {st['output']:.1%} | "
+                     f"{w['busiest_stage']} | "
                      f"**{w['limiting_stage']}** |")
     return [*lines, "", "Busy share = cycles in a stage's working states (its IDLE and the "
             "front's END left out) / CYCLES, summed over the workload's commands. A stage held "

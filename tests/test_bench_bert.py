@@ -124,7 +124,7 @@ def test_bert_rows_and_report_section() -> None:
     table = "\n".join(system_bench.occupancy_lines(
         system_bench.bert_workloads({"res": res, "rows": rows})))
     assert "| bert-base-n512-pruned | 2 | 1,000 | 0.800 | 393.728 | 30.0% | 50.0% | 30.0% | " \
-           "row | **row** |" in table
+           "15.0% | row | **row** |" in table
 
 
 def test_workloads_option() -> None:
