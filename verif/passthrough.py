@@ -133,15 +133,17 @@ async def _send(seqr: object, item: StreamItem) -> None:
 
 
 class ThroughputTest(PassthroughTest):
-    """No idle, no backpressure: the output must carry one beat per cycle."""
+    """No idle, no backpressure: the ``measured`` side (the output by default) must carry one
+    beat per cycle."""
 
     idle = 0.0
     backpressure = 0.0
     packets = 40
     max_len = 8
+    measured = "snk"  # "src": the input side (a block that packs beats, stream_upsize)
 
     async def after_drain(self) -> None:
-        mon = self.env.snk.monitor.mon
+        mon = getattr(self.env, self.measured).monitor.mon
         span = mon.last_cycle - mon.first_cycle + 1
         self.logger.info(f"throughput: {mon.beats} beats in {span} cycles")
         assert span == mon.beats, f"{mon.beats} beats took {span} cycles (expected 1 beat/cycle)"

@@ -10,7 +10,7 @@ import pytest
 import pyuvm
 from pyuvm import ConfigDB, uvm_sequence
 
-from verif.passthrough import PassthroughEnv, PassthroughTest, ResetMidStreamTest
+from verif.passthrough import PassthroughEnv, PassthroughTest, ResetMidStreamTest, ThroughputTest
 from verif.runner import Bench
 from verif.seeding import params, seed_all
 from verif.testing import run_bench
@@ -132,17 +132,10 @@ class UpsizeAnyKeepHeavyBackpressureTest(UpsizeTest):
 
 
 @pyuvm.test()
-class UpsizeThroughputTest(UpsizeTest):
+class UpsizeThroughputTest(UpsizeTest, ThroughputTest):
     """No idle, no backpressure: the input is taken at one narrow beat per cycle."""
 
-    idle = 0.0
-    backpressure = 0.0
-    packets = 40
-
-    async def after_drain(self) -> None:
-        mon = self.env.src.monitor.mon
-        span = mon.last_cycle - mon.first_cycle + 1
-        assert span == mon.beats, f"{mon.beats} input beats took {span} cycles (expected 1/cycle)"
+    measured = "src"
 
 
 @pyuvm.test()
