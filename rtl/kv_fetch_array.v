@@ -5,7 +5,7 @@
 // bandwidth grows with the channel count (docs/memory.md §2b). One kv_fetcher drains one
 // 32-byte beat per cycle; CHANNELS of them drain CHANNELS beats per cycle.
 //
-// Job (accepted when idle): MSB plane only (base, row stride, D, bits, byte class) and either
+// Job: MSB plane only (base, row stride, D, bits, byte class) and either
 //   * a range (job_range = 1): rows job_first .. job_lastrow, generated here — one run of the
 //     row groups that start in one interleave granule per cycle, so the dispatch keeps up with
 //     CHANNELS beats per cycle (a granule of G bytes holds up to G/32 groups), or
@@ -35,7 +35,16 @@
 //
 // Rows leave on CHANNELS output lanes (lane c: rows read on channel c, in that channel's order;
 // no order across lanes: the key and value buffers are written by row index). One out_ready
-// stalls every lane. `done` pulses once every channel's last row has been accepted.
+// stalls every lane. `done` pulses once every channel's last row of the job has been accepted.
+//
+// Two jobs in flight: the next job is accepted once the dispatcher has handed out every index
+// of the one before (each channel's fetcher has taken its last one) and the jobs have the same
+// shape (stride, D, bits, class: kv_fetcher), so its memory latency overlaps the rows of the
+// one before. Rows then leave in job order on each lane, but the lanes are not in step: one
+// lane may already carry the second job's rows while another still carries the first's. Each
+// row's job is out_tag (per lane: the job count parity, toggled after the lane's last row of a
+// job); `done` pulses once per job, in job order. A consumer that issues a job only while at
+// most one is in flight can map the tag to that job.
 module kv_fetch_array #(
     parameter integer CHANNELS        = 2,    // AXI read ports, power of two 1..16
     parameter integer ADDR_W          = 32,   // AXI address bits, 32..64
@@ -77,6 +86,7 @@ module kv_fetch_array #(
     output wire [CHANNELS*D_MAX*`SPATTEN_DATA_W-1:0] out_data,
     output wire [CHANNELS*IDX_W-1:0]      out_idx,
     output wire [CHANNELS-1:0]            out_err,
+    output wire [CHANNELS-1:0]            out_tag,      // the row's job: parity of the job count
     output reg                            done,
     // ---------------------------------------------------------------- AXI4 read, per channel
     output wire [CHANNELS*ID_W-1:0]       m_axi_arid,
@@ -132,7 +142,8 @@ module kv_fetch_array #(
   endgenerate
 
   // ================================================================ dispatcher FSM
-  localparam [1:0] S_IDLE = 2'd0, S_GEN = 2'd1, S_FLUSH = 2'd2, S_WAIT = 2'd3;
+  // S_IDLE: ready for a job (the previous one's rows may still be coming: `inflight`)
+  localparam [1:0] S_IDLE = 2'd0, S_GEN = 2'd1, S_FLUSH = 2'd2;
   reg  [1:0]          state_q, state_d;
   reg                 range_q;
   reg  [BA_W-1:0]     base_q;          // beat address of row 0
@@ -142,11 +153,15 @@ module kv_fetch_array #(
   reg  [BA_W-1:0]     g_addr_q;        // ... the beat address of its group
   reg  [IDX_W-1:0]    g_last_q;        // range: last row
   reg  [CHANNELS-1:0] flushed_q;       // final run (or empty list) queued
-  reg  [CHANNELS-1:0] fin_q;           // last row (or empty marker) accepted
+  // job completion: per channel the last rows (or empty markers) accepted and not yet
+  // matched by a done pulse (0..2); a job is done when every channel has one
+  reg  [1:0]          lastc_q [0:CHANNELS-1];
+  reg  [1:0]          inflight_q;      // jobs accepted, done not yet pulsed: 0..2
+  reg  [CHANNELS-1:0] tag_q;           // per lane: the job parity of its next row
 
   wire [CHANNELS-1:0] sub_job_ready, sub_busy, sub_err, sub_stall;
   wire                all_sub_idle = &sub_job_ready;
-  assign job_ready = (state_q == S_IDLE) & all_sub_idle;
+  assign job_ready = (state_q == S_IDLE) & all_sub_idle & (inflight_q != 2'd2);
   wire                job_fire = job_valid & job_ready;
 
   // rows per group: 32 / gcd(stride, 32) = 2^(5 - trailing zeros of stride, at most 5)
@@ -257,8 +272,7 @@ module kv_fetch_array #(
     case (state_q)
       S_IDLE:  if (job_fire) state_d = S_GEN;
       S_GEN:   if (range_end || list_end) state_d = S_FLUSH;
-      S_FLUSH: if (&flushed_q) state_d = S_WAIT;
-      S_WAIT:  if (&fin_q) state_d = S_IDLE;
+      S_FLUSH: if (&flushed_q) state_d = S_IDLE;
       default: state_d = S_IDLE;
     endcase
   end
@@ -339,6 +353,19 @@ module kv_fetch_array #(
     assign out_valid[gc] = sub_out_valid[gc] & ~sub_out_empty[gc];
   end
 
+  // ================================================================ job completion
+  wire [CHANNELS-1:0] lane_last;       // the lane's last row (or empty marker) of a job taken
+  reg                 job_end;         // every channel has finished the oldest job
+  integer cl;
+  always @* begin
+    job_end = 1'b1;
+    for (cl = 0; cl < CHANNELS; cl = cl + 1) if (lastc_q[cl] == 2'd0) job_end = 1'b0;
+  end
+  for (gc = 0; gc < CHANNELS; gc = gc + 1) begin : g_last
+    assign lane_last[gc] = sub_out_valid[gc] & out_ready & sub_out_last[gc];
+  end
+  assign out_tag = tag_q;
+
   // ================================================================ sequential logic
   integer ci;
   always @(posedge clk) begin
@@ -347,24 +374,25 @@ module kv_fetch_array #(
       lr_v_q    <= 1'b0;
       hold_v_q  <= {CHANNELS{1'b0}};
       flushed_q <= {CHANNELS{1'b0}};
-      fin_q     <= {CHANNELS{1'b0}};
+      inflight_q <= 2'd0;
+      tag_q     <= {CHANNELS{1'b0}};
+      for (ci = 0; ci < CHANNELS; ci = ci + 1) lastc_q[ci] <= 2'd0;
       done      <= 1'b0;
     end else begin
       state_q <= state_d;
-      done    <= (state_q == S_WAIT) & (&fin_q);
+      done    <= job_end;
+      inflight_q <= inflight_q + {1'b0, job_fire} - {1'b0, job_end};
       if (in_valid & in_ready) lr_v_q <= 1'b1;
       else if (l_done) lr_v_q <= 1'b0;
-      if (job_fire) begin
-        flushed_q <= {CHANNELS{1'b0}};
-        fin_q     <= {CHANNELS{1'b0}};
-      end
+      if (job_fire) flushed_q <= {CHANNELS{1'b0}};
       for (ci = 0; ci < CHANNELS; ci = ci + 1) begin
         if (gen_ch[ci]) hold_v_q[ci] <= 1'b1;
         if (state_q == S_FLUSH && !flushed_q[ci] && !q_full[ci]) begin
           flushed_q[ci] <= 1'b1;
           hold_v_q[ci]  <= 1'b0;
         end
-        if (sub_out_valid[ci] && out_ready && sub_out_last[ci]) fin_q[ci] <= 1'b1;
+        lastc_q[ci] <= lastc_q[ci] + {1'b0, lane_last[ci]} - {1'b0, job_end};
+        if (lane_last[ci]) tag_q[ci] <= ~tag_q[ci];
       end
     end
   end
@@ -419,7 +447,7 @@ module kv_fetch_array #(
     e_ch = {CH_W{1'b0}};
     for (ei = CHANNELS - 1; ei >= 0; ei = ei - 1) if (sub_err[ei]) e_ch = CH_W'(ei);
   end
-  wire stall_now = (state_q != S_IDLE) & (|sub_stall) & ~(|(out_valid & {CHANNELS{out_ready}}));
+  wire stall_now = ((state_q != S_IDLE) | (inflight_q != 2'd0)) & (|sub_stall) & ~(|(out_valid & {CHANNELS{out_ready}}));
   always @(posedge clk) begin
     if (!rst_n) begin
       err_q   <= 1'b0;
@@ -446,7 +474,7 @@ module kv_fetch_array #(
     end
     assign cnt_rd_bytes[gk*CNT_W +: CNT_W] = sum;
   end
-  assign busy        = (state_q != S_IDLE) | (|sub_busy);
+  assign busy        = (state_q != S_IDLE) | (inflight_q != 2'd0) | (|sub_busy);
   assign err_valid   = err_q;
   assign err_resp    = err_resp_q;
   assign err_channel = err_ch_q;

@@ -3,10 +3,16 @@
 `include "spatten_check.vh"
 // Q/K/V fetcher: live token indexes in, D-vectors out (docs/memory.md).
 //
-// Job (one at a time, accepted when idle): base byte address and row stride of the MSB plane
-// and of the LSB plane, D, m = msb_bits, l = lsb_bits, precision (lsb_en: MSB+LSB, else
-// MSB-only) and the byte class of each plane for the traffic counters. Then a packet of row
-// indexes (in_last on the last one; an empty list is one beat with in_empty = in_last = 1).
+// Job: base byte address and row stride of the MSB plane and of the LSB plane, D,
+// m = msb_bits, l = lsb_bits, precision (lsb_en: MSB+LSB, else MSB-only) and the byte class
+// of each plane for the traffic counters. Then a packet of row indexes (in_last on the last
+// one; an empty list is one beat with in_empty = in_last = 1). A job is accepted when the
+// fetcher is idle, or — up to two jobs in flight — once the previous job's last index has been
+// taken and the new job has the same shape (strides, D, bits, precision, classes: everything
+// the later stages use; only the bases differ, and those are used at the index stage alone).
+// The rows then leave in job order, each job's packet with its own out_last: the memory
+// latency of one job hides behind the rows of the one before. Rows of two jobs never share a
+// beat (the shared-beat chain restarts with each job, as golden counts a job's bytes alone).
 //
 // Row layout (docs/memory.md §1): an MSB-only job reads packed rows: ceil(D * m / 8) bytes at
 // any byte address base + idx * stride, so a row may start inside a beat and share its first
@@ -182,7 +188,8 @@ module kv_fetcher #(
   endfunction
 
   // ================================================================ job registers
-  reg              job_active_q;   // accepted, last row not yet in the output register
+  reg              job_active_q;   // a job accepted, its last row not yet in the output register
+  reg              job_two_q;      // ... and a second one behind it
   reg              in_done_q;      // the index packet's last beat was taken
   reg [ADDR_W-1:0] mbase_q;        // bytes (two-plane job: low 5 bits zero)
   reg [STRIDE_W-1:0] mstride_q;
@@ -204,7 +211,14 @@ module kv_fetcher #(
   wire [1:0]  job_rbl = 2'((11'(job_d) * 11'(job_l_eff) + 11'd255) >> 8);
   wire [6:0]  job_rbytes = job_lsb_en ? {job_rbm, 5'd0} : 7'((11'(job_d) * 11'(job_msb_bits) + 11'd7) >> 3);
   wire        job_fire = job_valid & job_ready;
-  assign job_ready = ~job_active_q;
+  wire        job_same = (job_lsb_en ? {job_msb_stride[STRIDE_W-1:5], 5'd0} : job_msb_stride) == mstride_q
+                         && job_lsb_stride[STRIDE_W-1:5] == lstride_q
+                         && packed_q == ~job_lsb_en && d_q == job_d && mbits_q == job_msb_bits
+                         && lbits_q == job_l_eff && cls_m_q == job_class_msb
+                         && cls_l_q == job_class_lsb;
+  // the second job: while the first one's rows are still on their way
+  wire        job_next = job_active_q & ~job_two_q & in_done_q & job_same;
+  assign job_ready = ~job_active_q | job_next;
 
   // ================================================================ stage 1: row addresses
   reg              row_v_q;
@@ -519,6 +533,7 @@ module kv_fetcher #(
   always @(posedge clk) begin
     if (!rst_n) begin
       job_active_q <= 1'b0;
+      job_two_q    <= 1'b0;
       in_done_q    <= 1'b0;
       row_v_q      <= 1'b0;
       prev_v_q     <= 1'b0;
@@ -543,12 +558,18 @@ module kv_fetcher #(
       for (ci = 0; ci < 8; ci = ci + 1) cnt_q[ci] <= {CNT_W{1'b0}};
     end else begin
       // ---- job
+      // jobs in flight: 0 (!active), 1 (active), 2 (active, two); a job ends when its last
+      // row (or empty marker) enters the output register
       if (job_fire) begin
-        job_active_q <= 1'b1;
         in_done_q    <= 1'b0;
         prev_v_q     <= 1'b0;
-      end else if (dr_load && ri_last) begin
-        job_active_q <= 1'b0;
+      end
+      if (job_fire && !(dr_load && ri_last)) begin
+        job_active_q <= 1'b1;
+        job_two_q    <= job_active_q;
+      end else if (!job_fire && dr_load && ri_last) begin
+        job_active_q <= job_two_q;
+        job_two_q    <= 1'b0;
       end
       if (in_fire && (in_last || in_empty)) in_done_q <= 1'b1;
       if (in_fire && !in_empty) prev_v_q <= 1'b1;

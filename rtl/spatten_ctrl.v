@@ -92,6 +92,7 @@ module spatten_ctrl #(
     output reg  [LANES-1:0]           v_in_vld,     // the entries whose row is missing
     output reg                        v_in_last,
     input  wire [CHANNELS-1:0]        v_out_valid,  // a row of the V array on fetch lane c
+    input  wire [CHANNELS-1:0]        v_out_tag,    // ... of the V job of this parity (two in flight)
     input  wire                       v_done,
     input  wire                       f_err,        // either array (sticky)
     input  wire                       f_busy,       // either array
@@ -106,9 +107,10 @@ module spatten_ctrl #(
     output wire [CHANNELS-1:0]        kb2_wr_en,    // K rows from the V array's lanes
     output wire [RGW-1:0]             kb2_wr_rg,
     output wire                       vb_clr,       // clear region vb_clr_rg (a new head's V rows)
-    output wire                       vb_clr_rg,
-    output wire                       vb_wr_rg,     // region the fetched V rows go to (the list stage's)
-    output wire                       vb_rd_rg,     // region P.V reads (the output stage's)
+    output wire [1:0]                 vb_clr_rg,
+    output reg  [CHANNELS*2-1:0]      vb_wr_rg,     // per lane: the region of its row's V job
+    output wire [1:0]                 vb_vld_rg,    // region whose valid bits vb_valid shows (the list stage's)
+    output wire [1:0]                 vb_rd_rg,     // region P.V reads (the output stage's)
     output reg                        kb_clr,       // region kb_clr_rg's valid bits: a new K plane
     output reg  [RGW-1:0]             kb_clr_rg,
     output wire [CHANNELS-1:0]        vb_wr_en,
@@ -281,10 +283,16 @@ module spatten_ctrl #(
 
   // ================================================================ fetch units
   // Two fetch arrays share the memory channels (spatten_axi_rd_mux): the front's Q / K MSB /
-  // K LSB range jobs on one, the back's V list jobs on the other, each one job at a time.
+  // K LSB range jobs on one, one job at a time, the back's V list jobs on the other, up to two
+  // in flight (the next item's V job is issued once the previous one's list walk is complete:
+  // its memory latency hides behind the rows of the one before; kv_fetch_array tags each row
+  // with its job's parity, vdesc_rg maps the parity to the job's value-buffer region).
   // Requests are levels, withdrawn by leaving the state.
   wire fr_q, fr_k, fr_l, br_v;
-  reg  fu_busy, vu_busy;         // a job granted, its done not seen
+  reg  fu_busy;                  // a front job granted, its done not seen
+  reg  [1:0] vu_n;               // V-array jobs granted, done not seen: 0..2
+  reg        vpar, vdpar;        // parity of the next V-array job granted / of the next done
+  reg  [3:0] vdesc_rg;           // per parity p: the V job's value-buffer region at [2p +: 2]
   reg  [1:0] fjob;               // SPATTEN_FJOB_* of the front job in flight: where its rows go
   reg  [RGW-1:0] fu_rg;          // its key-buffer region (K jobs)
   reg  [QSW-1:0] fu_slot;        // its query slot (one-row Q jobs)
@@ -295,10 +303,13 @@ module spatten_ctrl #(
   reg  [RGW-1:0] vu_rg;          // its key-buffer region
   wire fr_qb;                    // the front's Q batch request
   wire fu_free  = ~fu_busy & ~f_job_valid & ~stop;
-  wire vu_free  = ~vu_busy & ~v_job_valid & ~stop;
+  // a V list may follow a V list still in flight (same job shape); a K plane goes only to an
+  // idle V array, and nothing follows it until it is done (its rows go to the key buffer)
+  wire vu_idle  = (vu_n == 2'd0) & ~v_job_valid & ~stop;
+  wire vu_free  = vu_idle | ((vu_n == 2'd1) & ~vu_k & ~g_act & ~v_job_valid & ~stop);
   wire gnt_v    = vu_free & br_v;
   wire gnt_f    = fu_free & (fr_q | fr_k | fr_l | fr_qb);
-  wire gnt_kv   = vu_free & ~br_v & fr_k & ~fu_free;
+  wire gnt_kv   = vu_idle & ~br_v & fr_k & ~fu_free;
   wire done_vk  = v_done & vu_k;       // a K plane on the V array
   wire done_vv  = v_done & ~vu_k;      // a V list
   wire done_q   = f_done & fjob == `SPATTEN_FJOB_Q;
@@ -312,14 +323,16 @@ module spatten_ctrl #(
   // while it waits. A list without a missing row is a beat of holes (no bytes).
   reg        g_act;
   reg [15:0] g_i;
-  // two kept lists (slot ls: the list stage's, ps: the output stage's), index {slot, entry}
-  reg [15:0] kl_idx  [0:2*MAX_N-1];
-  reg [15:0] kl_prob [0:2*MAX_N-1];
-  reg        kl_miss [0:2*MAX_N-1];
+  // four kept lists (slot ls: the list stage's, ps: the output stage's, and the items
+  // between them waiting for their V rows), index {slot, entry}
+  reg [15:0] kl_idx  [0:4*MAX_N-1];
+  reg [15:0] kl_prob [0:4*MAX_N-1];
+  reg        kl_miss [0:4*MAX_N-1];
   reg [15:0] kl_cnt;
   reg        kl_done, v_issued;
-  reg        ls, ps;     // kept-list slots
-  reg        vr, pr;     // value-buffer regions (list stage, output stage)
+  reg [1:0]  ls, ps;     // kept-list slots (taken in turn)
+  reg [1:0]  vr, pr;     // value-buffer regions (list stage, output stage; taken in turn)
+  reg        bpar;       // the list stage item's V job parity
   integer gl_i;
   always @(*) begin
     v_in_valid = g_act & (kl_done | (g_i + 16'(LANES) < kl_cnt));
@@ -335,6 +348,11 @@ module spatten_ctrl #(
   assign kb_wr_merge = fjob == `SPATTEN_FJOB_K_LSB;
   assign kb_wr_rg    = fu_rg;
   assign vb_wr_en    = v_out_valid & {CHANNELS{~vu_k}};
+  integer vl;
+  always @(*) begin
+    for (vl = 0; vl < CHANNELS; vl = vl + 1)
+      vb_wr_rg[vl*2 +: 2] = v_out_tag[vl] ? vdesc_rg[3:2] : vdesc_rg[1:0];
+  end
   assign kb2_wr_en   = v_out_valid & {CHANNELS{vu_k}};
   assign kb2_wr_rg   = vu_rg;
   assign q_load      = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_Q}};
@@ -548,18 +566,23 @@ module spatten_ctrl #(
   assign tt_out_ready = st == S_TSEL && ti_ready;
 
   // ================================================================ back
-  // Two stages joined by a double-buffered kept list and a two-region value buffer:
-  //  * list stage (b_st): the item's kept list from its local-V engine into slot ls, the V
-  //    list job of the rows region vr lacks, the wait for its last row; then the hand-over
-  //    (B_HAND) once the output stage is free;
+  // Two stages joined by four kept-list slots and a four-region value buffer, both taken in
+  // turn, and a landing queue of up to two items between them:
+  //  * list stage (b_st): the item's kept list from its local-V engine into slot ls and the V
+  //    list job of the rows region vr lacks (streamed while the list arrives); once the job's
+  //    list walk is complete the item goes to the landing queue (lq) and the stage takes the
+  //    next item, whose V job may then overlap the rows of this one;
+  //  * landing queue: items in order, each waiting for its V job's done (matched by the job's
+  //    parity) and then for the output stage;
   //  * output stage (p_st): P.V over slot ps / region pr, the E write and head importance.
-  // A new head's item takes the other region (cleared at the pop): the output stage only
-  // ever reads the region of the item it was handed. An item of the same head keeps the
-  // region (summarization: the V rows of earlier queries stay buffered, golden's rule); the
-  // output stage then reads rows that are already valid while new rows of that head land.
-  // The list stage pops its next item only after the hand-over, when the V job of the one
-  // before is complete, so the valid bits it reads are those of the serial order.
-  localparam [2:0] B_IDLE = 3'd0, B_KLIST = 3'd1, B_VWAIT = 3'd3, B_HAND = 3'd4;
+  // A new head's item takes the next region (cleared at the pop): the output stage only ever
+  // reads the region of the item it was handed. At most three items are live (output, queue,
+  // list stage) and a slot or region is reused four allocations later, so none is reused while
+  // live. An item of the same head keeps the region (summarization: the V rows of earlier
+  // queries stay buffered, golden's rule); it is popped only once every V job before it is
+  // done, so the valid bits it reads are those of the serial order, and the output stage then
+  // reads rows that are already valid while new rows of that head land.
+  localparam [2:0] B_IDLE = 3'd0, B_KLIST = 3'd1, B_VWAIT = 3'd3;
   localparam [1:0] P_IDLE = 2'd0, P_PV = 2'd1, P_EWAIT = 2'd2, P_EOUT = 2'd3;
   reg [2:0]    b_st;
   reg [1:0]    p_st;
@@ -567,14 +590,27 @@ module spatten_ctrl #(
   reg [15:0]   bqi, pqi, p_cnt;
   wire [31:0]  b_off = 32'(bh) * cfg_stride;
   wire [31:0]  p_off = 32'(ph) * cfg_stride;
-  assign bq_pop = b_st == B_IDLE && bq_have;
+  // landing queue: entry 0 the oldest
+  reg  [1:0]   lq_v, lq_done, lq_par;
+  reg  [1:0]   lq_slot [0:1];
+  reg  [1:0]   lq_rg   [0:1];
+  reg  [HX-1:0] lq_h   [0:1];
+  reg  [15:0]  lq_qi   [0:1];
+  reg  [15:0]  lq_cnt  [0:1];
+  wire   lq_landed = !lq_v[0] || (lq_done[0] && (!lq_v[1] || lq_done[1]));  // every V job done
+  assign bq_pop = b_st == B_IDLE && bq_have && !lq_v[1] && (bq_head[0] || lq_landed);
   assign vb_clr    = bq_pop & bq_head[0];   // a new head: its V rows are not buffered yet
-  assign vb_clr_rg = ~vr;
-  assign vb_wr_rg  = vr;
+  assign vb_clr_rg = vr + 2'd1;
+  assign vb_vld_rg = vr;
   assign vb_rd_rg  = pr;
   assign br_v   = (b_st == B_KLIST || b_st == B_VWAIT) && !v_issued;
   assign tv_out_ready = b_st == B_KLIST;
-  wire   hand   = b_st == B_HAND && p_st == P_IDLE;
+  // the list stage's item leaves for the queue: its V job granted and its list walk complete
+  wire   b_push = b_st == B_VWAIT && v_issued && !g_act && !v_job_valid;
+  wire   lq_pop = lq_v[0] && lq_done[0] && (p_st == P_IDLE || stop);
+  wire   hand   = lq_pop && !stop;
+  wire   lq_at  = lq_v[0] && !lq_pop;   // the queue entry a pushed item takes
+  reg    b_vdone;                       // the list stage item's V job already done
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
   reg        pv_done;
   integer ri;
@@ -610,7 +646,8 @@ module spatten_ctrl #(
   // (the row queue holds a descriptor per issued row until the row leaves the row buffer:
   // empty = every issued row consumed)
   wire rows_idle = rq_empty && r_st == R_IDLE && !bq_have && b_st == B_IDLE && p_st == P_IDLE
-                   && !fu_busy && !f_job_valid && !vu_busy && !v_job_valid && !g_act && !qg_act;
+                   && !lq_v[0] && !fu_busy && !f_job_valid && vu_n == 2'd0 && !v_job_valid
+                   && !g_act && !qg_act;
   wire all_done  = f_st == F_END && !redo && rows_idle;
 
   // MACs: n * d per decided Q.K row (squashed rows are not counted: golden counts the
@@ -633,15 +670,19 @@ module spatten_ctrl #(
       r_st <= R_IDLE;
       b_st <= B_IDLE;
       p_st <= P_IDLE;
-      ls <= 1'b0;
-      vr <= 1'b0;
+      ls <= 2'd0;
+      vr <= 2'd0;
+      lq_v <= 2'b00;
+      b_vdone <= 1'b0;
+      vu_n <= 2'd0;
+      vpar <= 1'b0;
+      vdpar <= 1'b0;
       live_heads <= {H_MAX{1'b1}};
       kept_tokens <= {NW{1'b0}};
       error_code <= 4'd0;
       f_job_valid <= 1'b0;
       v_job_valid <= 1'b0;
       fu_busy <= 1'b0;
-      vu_busy <= 1'b0;
       qg_act <= 1'b0;
       w_job_valid <= 1'b0;
       w_in_valid <= 1'b0;
@@ -704,11 +745,16 @@ module spatten_ctrl #(
         if (v_in_last) g_act <= 1'b0;
         g_i <= g_i + 16'(LANES);
       end
-      if (v_done) vu_busy <= 1'b0;
+      vu_n <= vu_n + {1'b0, gnt_v | gnt_kv} - {1'b0, v_done};
+      if (v_done) vdpar <= ~vdpar;
       if (done_vk) rg_done[vu_rg] <= 1'b1;
+      if (gnt_v) begin
+        vdesc_rg[{vpar, 1'b0} +: 2] <= vr;
+        bpar <= vpar;
+      end
       if (gnt_v | gnt_kv) begin
         v_job_valid  <= 1'b1;
-        vu_busy      <= 1'b1;
+        vpar         <= ~vpar;
         vu_k         <= gnt_kv;
         vu_rg        <= frg;
         v_job_range  <= gnt_kv;
@@ -872,7 +918,7 @@ module spatten_ctrl #(
         B_IDLE: if (bq_pop) begin
           bh <= bq_head[BQW-1 -: HX];
           bqi <= bq_head[16:1];
-          if (bq_head[0]) vr <= ~vr;  // a new head: the other region (cleared now)
+          if (bq_head[0]) vr <= vr + 2'd1;  // a new head: the next region (cleared now)
           kl_cnt <= 16'd0;
           kl_done <= 1'b0;
           v_issued <= 1'b0;
@@ -893,27 +939,51 @@ module spatten_ctrl #(
             b_st <= B_VWAIT;  // (a V job not issued yet waits for the V array there)
           end
         end
-        B_VWAIT: begin  // the list walk always completes once issued
+        // the list walk always completes once issued; then the item queues for its rows (a
+        // failed command too: the queue drops it once its V job is done)
+        B_VWAIT: begin
           if (!v_issued && !gnt_v && stop) b_st <= B_IDLE;
-          else if (done_vv) b_st <= stop ? B_IDLE : B_HAND;
-        end
-        // the hand-over, or a failed command (no more E rows; the output stage takes nothing
-        // then, and the slot toggle is harmless: the next command starts from either slot)
-        B_HAND: if (hand || stop) begin
-          ls <= ~ls;
-          b_st <= B_IDLE;
+          else if (b_push) begin
+            ls <= ls + 2'd1;
+            b_st <= B_IDLE;
+          end
         end
         default: b_st <= B_IDLE;
       endcase
 
+      // ---------------------------------------------------------- back: landing queue
+      // the V jobs end in order: a done belongs to the item whose job has the done's parity
+      // (the queue's, or the list stage's item being pushed this cycle)
+      for (li = 0; li < 2; li = li + 1)
+        if (done_vv && lq_v[li] && lq_par[li] == vdpar) lq_done[li] <= 1'b1;
+      if (lq_pop) begin
+        lq_v <= {1'b0, lq_v[1]};
+        lq_done[0] <= lq_done[1] | (done_vv && lq_v[1] && lq_par[1] == vdpar);
+        lq_par[0] <= lq_par[1];
+        lq_slot[0] <= lq_slot[1]; lq_rg[0] <= lq_rg[1]; lq_h[0] <= lq_h[1];
+        lq_qi[0] <= lq_qi[1]; lq_cnt[0] <= lq_cnt[1];
+      end
+      // (the item popped with entry 1 free, and only this stage fills the queue)
+      if (b_push) begin
+        lq_v[lq_at] <= 1'b1;
+        lq_done[lq_at] <= b_vdone | (done_vv && bpar == vdpar);
+        lq_par[lq_at] <= bpar;
+        lq_slot[lq_at] <= ls; lq_rg[lq_at] <= vr; lq_h[lq_at] <= bh; lq_qi[lq_at] <= bqi;
+        lq_cnt[lq_at] <= kl_cnt;
+      end
+      // the list stage's own job done before its walk was seen complete (robustness: a done
+      // takes longer than the walk's last beat in practice)
+      if (bq_pop) b_vdone <= 1'b0;
+      else if (v_issued && done_vv && bpar == vdpar && b_st != B_IDLE) b_vdone <= 1'b1;
+
       // ---------------------------------------------------------- back: output stage
       case (p_st)
-        P_IDLE: if (hand && !stop) begin
-          ps <= ls;
-          pr <= vr;
-          ph <= bh;
-          pqi <= bqi;
-          p_cnt <= kl_cnt;
+        P_IDLE: if (hand) begin
+          ps <= lq_slot[0];
+          pr <= lq_rg[0];
+          ph <= lq_h[0];
+          pqi <= lq_qi[0];
+          p_cnt <= lq_cnt[0];
           pv_j <= 16'd0;
           pv_done <= 1'b0;
           p_st <= P_PV;
@@ -1097,7 +1167,9 @@ module spatten_ctrl #(
     if (b_st == B_KLIST && tv_out_valid) $display("%0t DBG B klist idx0=%0d keep=%b", $time, tv_out_index[15:0], tv_out_keep);
     if (gnt_v) $display("%0t DBG B vgrant h=%0d", $time, bh);
     if (|v_out_valid) $display("%0t DBG V row %b", $time, v_out_valid);
-    if (hand) $display("%0t DBG B hand h=%0d qi=%0d", $time, bh, bqi);
+    if (b_push) $display("%0t DBG B push h=%0d qi=%0d par=%0d rg=%0d slot=%0d", $time, bh, bqi, bpar, vr, ls);
+    if (v_done) $display("%0t DBG V done par=%0d k=%0d", $time, vdpar, vu_k);
+    if (hand) $display("%0t DBG B hand h=%0d qi=%0d", $time, lq_h[0], lq_qi[0]);
     if (p_st == P_EWAIT && e_valid) $display("%0t DBG B e h=%0d qi=%0d e0=%h", $time, ph, pqi, e_data[63:0]);
   end
 `endif
@@ -1115,8 +1187,14 @@ module spatten_ctrl #(
     if (chk_q && rst_n && rb_valid && !rq_have)
       $error("spatten_ctrl: a row at the row buffer without its descriptor");
     if (chk_q && rst_n && st == S_IDLE && (f_st != F_IDLE || r_st != R_IDLE || b_st != B_IDLE
-                                       || p_st != P_IDLE))
+                                       || p_st != P_IDLE || lq_v != 2'b00))
       $error("spatten_ctrl: a stage is not idle between commands");
+    // at most two V-array jobs in flight (the row tags are one parity bit), and the landing
+    // queue never overflows (an item is popped only with its entry 1 free)
+    if (chk_q && rst_n && (vu_n == 2'd3 || (vu_n == 2'd2 && (gnt_v || gnt_kv))))
+      $error("spatten_ctrl: a third V-array job in flight");
+    if (chk_q && rst_n && b_push && lq_v[1])
+      $error("spatten_ctrl: the landing queue overflows");
   end
 `endif
 

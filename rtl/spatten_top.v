@@ -132,6 +132,7 @@ module spatten_top #(
   wire        f_err  = fa_err | fv_err;
   wire [CHANNELS-1:0]     f_out_valid, v_out_valid;
   /* verilator lint_off UNUSEDSIGNAL */
+  wire [CHANNELS-1:0]     v_out_tag;              // a V-array row's job (two in flight)
   wire [CHANNELS-1:0]     f_out_err, v_out_err;   // the sticky f_err decides the command's outcome
   wire [1:0]  fa_err_resp, fv_err_resp;
   wire [3:0]  fa_err_channel, fv_err_channel;
@@ -169,7 +170,9 @@ module spatten_top #(
       .in_valid(fq_in_valid), .in_ready(fq_in_ready), .in_idx(fq_in_idx), .in_vld(1'b1),
       .in_empty(1'b0), .in_last(fq_in_last),
       .out_valid(f_out_valid), .out_ready(1'b1), .out_data(f_out_data),
-      .out_idx(f_out_idx), .out_err(f_out_err), .done(f_done),
+      /* verilator lint_off PINCONNECTEMPTY */  // one job at a time on this array: no tags
+      .out_idx(f_out_idx), .out_err(f_out_err), .out_tag(), .done(f_done),
+      /* verilator lint_on PINCONNECTEMPTY */
       .m_axi_arid(fa_arid), .m_axi_araddr(fa_araddr), .m_axi_arlen(fa_arlen),
       .m_axi_arsize(fa_arsize), .m_axi_arburst(fa_arburst), .m_axi_arvalid(fa_arvalid),
       .m_axi_arready(fa_arready), .m_axi_rid(fa_rid), .m_axi_rdata(ax_rdata),
@@ -189,7 +192,7 @@ module spatten_top #(
       .in_valid(v_in_valid), .in_ready(v_in_ready), .in_idx(v_in_idx), .in_vld(v_in_vld),
       .in_empty(1'b0), .in_last(v_in_last),
       .out_valid(v_out_valid), .out_ready(1'b1), .out_data(v_out_data),
-      .out_idx(v_out_idx), .out_err(v_out_err), .done(v_done),
+      .out_idx(v_out_idx), .out_err(v_out_err), .out_tag(v_out_tag), .done(v_done),
       .m_axi_arid(fv_arid), .m_axi_araddr(fv_araddr), .m_axi_arlen(fv_arlen),
       .m_axi_arsize(fv_arsize), .m_axi_arburst(fv_arburst), .m_axi_arvalid(fv_arvalid),
       .m_axi_arready(fv_arready), .m_axi_rid(fv_rid), .m_axi_rdata(ax_rdata),
@@ -217,7 +220,9 @@ module spatten_top #(
   // per head, fetched in one job)
   localparam integer QS = (H_MAX <= 4) ? 4 : (H_MAX <= 8) ? 8 : (H_MAX <= 16) ? 16 : 32;
   localparam integer QSW = $clog2(QS);
-  wire kb_wr_merge, kb_rd_start, vb_clr, vb_clr_rg, vb_wr_rg, vb_rd_rg, kb_clr;
+  wire kb_wr_merge, kb_rd_start, vb_clr, kb_clr;
+  wire [1:0] vb_clr_rg, vb_rd_rg, vb_vld_rg;    // value-buffer regions (four)
+  wire [CHANNELS*2-1:0] vb_wr_rg;               // ... per fetch lane
   // key-buffer regions: heads whose K plane is held at once (with K planes on either fetch
   // array and generation re-passes inserted, 4 regions take the pruned GPT-2 trace from
   // 94,492 to 84,618 cycles; docs/performance.md)
@@ -246,10 +251,10 @@ module spatten_top #(
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
 
   spatten_vbuf #(.D_MAX(D_MAX), .MAX_N(MAX_N), .RD_PORTS(LANES), .WR_PORTS(CHANNELS),
-                 .REGIONS(2)) u_vbuf (
+                 .REGIONS(4)) u_vbuf (
       .clk(clk), .rst_n(rst_n), .clr(vb_clr), .clr_rg(vb_clr_rg), .wr_en(vb_wr_en),
       .wr_rg(vb_wr_rg), .wr_idx(v_out_idx), .wr_data(v_out_data), .rd_rg(vb_rd_rg),
-      .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .vld_rg(vb_wr_rg), .valid(vb_valid));
+      .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .vld_rg(vb_vld_rg), .valid(vb_valid));
 
   // a query row waits in its query slot until the item's Q.K pass takes it (and again for a
   // re-pass); the rows of one cycle (lanes) name distinct slots
@@ -504,13 +509,13 @@ module spatten_top #(
       .v_job_stride(v_job_stride), .v_job_range(v_job_range), .v_job_lastrow(v_job_lastrow),
       .v_job_bits(v_job_bits), .v_job_class(v_job_class),
       .v_in_valid(v_in_valid), .v_in_ready(v_in_ready), .v_in_idx(v_in_idx), .v_in_vld(v_in_vld),
-      .v_in_last(v_in_last), .v_out_valid(v_out_valid), .v_done(v_done),
+      .v_in_last(v_in_last), .v_out_valid(v_out_valid), .v_out_tag(v_out_tag), .v_done(v_done),
       .f_err(f_err), .f_busy(f_busy),
       .err_clear(err_clear),
       .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),
       .kb_rd_rg(kb_rd_rg), .kb_rd_busy(kb_rd_busy), .kb_wr_rg(kb_wr_rg),
       .kb2_wr_en(kb2_wr_en), .kb2_wr_rg(kb2_wr_rg),
-      .vb_clr(vb_clr), .vb_clr_rg(vb_clr_rg), .vb_wr_rg(vb_wr_rg), .vb_rd_rg(vb_rd_rg),
+      .vb_clr(vb_clr), .vb_clr_rg(vb_clr_rg), .vb_wr_rg(vb_wr_rg), .vb_vld_rg(vb_vld_rg), .vb_rd_rg(vb_rd_rg),
       .kb_clr(kb_clr), .kb_clr_rg(kb_clr_rg), .vb_wr_en(vb_wr_en),
       .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
       .vb_rd_data(vb_rd_data), .q_load(q_load), .q_load_slot(q_load_slot), .q_rd_slot(q_rd_slot),
