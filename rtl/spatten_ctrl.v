@@ -94,6 +94,7 @@ module spatten_ctrl #(
     input  wire [CHANNELS-1:0]        v_out_valid,  // a row of the V array on fetch lane c
     input  wire [CHANNELS-1:0]        v_out_tag,    // ... of the V job of this parity (two in flight)
     input  wire                       v_done,
+    input  wire [CHANNELS-1:0]        f_out_tag,    // a K/Q-array row's job parity (two K jobs in flight)
     input  wire                       f_err,        // either array (sticky)
     input  wire                       f_busy,       // either array
     output wire                       err_clear,    // with a command's start (the sticky AXI errors)
@@ -103,7 +104,7 @@ module spatten_ctrl #(
     output wire                       kb_rd_start,  // Q.K reads region kb_rd_rg
     output wire [RGW-1:0]             kb_rd_rg,
     input  wire                       kb_rd_busy,
-    output wire [RGW-1:0]             kb_wr_rg,     // region the fetched K rows go to
+    output reg  [CHANNELS*RGW-1:0]    kb_wr_rg,     // per lane: the region its K row goes to
     output wire [CHANNELS-1:0]        kb2_wr_en,    // K rows from the V array's lanes
     output wire [RGW-1:0]             kb2_wr_rg,
     output wire                       vb_clr,       // clear region vb_clr_rg (a new head's V rows)
@@ -283,18 +284,20 @@ module spatten_ctrl #(
 
   // ================================================================ fetch units
   // Two fetch arrays share the memory channels (spatten_axi_rd_mux): the front's Q / K MSB /
-  // K LSB range jobs on one, one job at a time, the back's V list jobs on the other, up to two
-  // in flight (the next item's V job is issued once the previous one's list walk is complete:
+  // K LSB range jobs on one (a K MSB plane may follow one still in flight: the next head's K
+  // streams while the previous head's rows land; every other job waits for an idle array),
+  // the back's V list jobs on the other, up to two in flight (the next item's V job is issued once the previous one's list walk is complete:
   // its memory latency hides behind the rows of the one before; kv_fetch_array tags each row
   // with its job's parity, vdesc_rg maps the parity to the job's value-buffer region).
   // Requests are levels, withdrawn by leaving the state.
   wire fr_q, fr_k, fr_l, br_v;
-  reg  fu_busy;                  // a front job granted, its done not seen
+  reg  [1:0] fu_n;               // K/Q-array jobs granted, done not seen: 0..2
+  reg        fpar, fdpar;        // parity of the next K/Q-array job granted / of the next done
+  reg  [2*RGW-1:0] fdesc_rg;     // per parity p: the job's key-buffer region at [p*RGW +: RGW]
   reg  [1:0] vu_n;               // V-array jobs granted, done not seen: 0..2
   reg        vpar, vdpar;        // parity of the next V-array job granted / of the next done
   reg  [3:0] vdesc_rg;           // per parity p: the V job's value-buffer region at [2p +: 2]
   reg  [1:0] fjob;               // SPATTEN_FJOB_* of the front job in flight: where its rows go
-  reg  [RGW-1:0] fu_rg;          // its key-buffer region (K jobs)
   reg  [QSW-1:0] fu_slot;        // its query slot (one-row Q jobs)
   reg            fu_batch;       // the job is the command's Q batch (generation)
   // A K MSB job goes to the K/Q array, or to the V array when that one is free and the K/Q
@@ -302,19 +305,21 @@ module spatten_ctrl #(
   reg            vu_k;           // the V array's job in flight is a K MSB plane
   reg  [RGW-1:0] vu_rg;          // its key-buffer region
   wire fr_qb;                    // the front's Q batch request
-  wire fu_free  = ~fu_busy & ~f_job_valid & ~stop;
+  wire fu_free  = (fu_n == 2'd0) & ~f_job_valid & ~stop;
+  wire fu_more  = (fu_n == 2'd1) & (fjob == `SPATTEN_FJOB_K_MSB) & ~f_job_valid & ~stop;
   // a V list may follow a V list still in flight (same job shape); a K plane goes only to an
   // idle V array, and nothing follows it until it is done (its rows go to the key buffer)
   wire vu_idle  = (vu_n == 2'd0) & ~v_job_valid & ~stop;
   wire vu_free  = vu_idle | ((vu_n == 2'd1) & ~vu_k & ~g_act & ~v_job_valid & ~stop);
   wire gnt_v    = vu_free & br_v;
-  wire gnt_f    = fu_free & (fr_q | fr_k | fr_l | fr_qb);
-  wire gnt_kv   = vu_idle & ~br_v & fr_k & ~fu_free;
+  wire gnt_f    = (fu_free & (fr_q | fr_k | fr_l | fr_qb)) | (fu_more & fr_k);
+  wire gnt_kv   = vu_idle & ~br_v & fr_k & ~fu_free & ~fu_more;
   wire done_vk  = v_done & vu_k;       // a K plane on the V array
   wire done_vv  = v_done & ~vu_k;      // a V list
   wire done_q   = f_done & fjob == `SPATTEN_FJOB_Q;
   wire done_l   = f_done & fjob == `SPATTEN_FJOB_K_LSB;
   wire done_k   = f_done & fjob == `SPATTEN_FJOB_K_MSB;
+  wire [RGW-1:0] f_done_rg = fdesc_rg[32'(fdpar) * RGW +: RGW];  // the region of the job done now
 
   // List job index generator: the back's kept list, LANES entries per beat, streamed while
   // the top-k output is still arriving (the V job is issued when the item's kept list
@@ -346,7 +351,11 @@ module spatten_ctrl #(
   wire [CHANNELS-1:0] f_row = f_out_valid;
   assign kb_wr_en    = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_K_MSB || fjob == `SPATTEN_FJOB_K_LSB}};
   assign kb_wr_merge = fjob == `SPATTEN_FJOB_K_LSB;
-  assign kb_wr_rg    = fu_rg;
+  integer fl;
+  always @(*) begin
+    for (fl = 0; fl < CHANNELS; fl = fl + 1)
+      kb_wr_rg[fl*RGW +: RGW] = f_out_tag[fl] ? fdesc_rg[RGW +: RGW] : fdesc_rg[0 +: RGW];
+  end
   assign vb_wr_en    = v_out_valid & {CHANNELS{~vu_k}};
   integer vl;
   always @(*) begin
@@ -610,7 +619,6 @@ module spatten_ctrl #(
   wire   lq_pop = lq_v[0] && lq_done[0] && (p_st == P_IDLE || stop);
   wire   hand   = lq_pop && !stop;
   wire   lq_at  = lq_v[0] && !lq_pop;   // the queue entry a pushed item takes
-  reg    b_vdone;                       // the list stage item's V job already done
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
   reg        pv_done;
   integer ri;
@@ -646,7 +654,7 @@ module spatten_ctrl #(
   // (the row queue holds a descriptor per issued row until the row leaves the row buffer:
   // empty = every issued row consumed)
   wire rows_idle = rq_empty && r_st == R_IDLE && !bq_have && b_st == B_IDLE && p_st == P_IDLE
-                   && !lq_v[0] && !fu_busy && !f_job_valid && vu_n == 2'd0 && !v_job_valid
+                   && !lq_v[0] && fu_n == 2'd0 && !f_job_valid && vu_n == 2'd0 && !v_job_valid
                    && !g_act && !qg_act;
   wire all_done  = f_st == F_END && !redo && rows_idle;
 
@@ -673,7 +681,6 @@ module spatten_ctrl #(
       ls <= 2'd0;
       vr <= 2'd0;
       lq_v <= 2'b00;
-      b_vdone <= 1'b0;
       vu_n <= 2'd0;
       vpar <= 1'b0;
       vdpar <= 1'b0;
@@ -682,7 +689,9 @@ module spatten_ctrl #(
       error_code <= 4'd0;
       f_job_valid <= 1'b0;
       v_job_valid <= 1'b0;
-      fu_busy <= 1'b0;
+      fu_n <= 2'd0;
+      fpar <= 1'b0;
+      fdpar <= 1'b0;
       qg_act <= 1'b0;
       w_job_valid <= 1'b0;
       w_in_valid <= 1'b0;
@@ -716,12 +725,13 @@ module spatten_ctrl #(
         qg_h <= qg_nh;
         if (fq_in_last) qg_act <= 1'b0;
       end
-      if (f_done) fu_busy <= 1'b0;
-      if (done_k) rg_done[fu_rg] <= 1'b1;
+      fu_n <= fu_n + {1'b0, gnt_f} - {1'b0, f_done};
+      if (f_done) fdpar <= ~fdpar;
+      if (done_k) rg_done[f_done_rg] <= 1'b1;
       if (gnt_f) begin
         f_job_valid <= 1'b1;
-        fu_busy     <= 1'b1;
-        fu_rg       <= frg;
+        fpar        <= ~fpar;
+        fdesc_rg[32'(fpar) * RGW +: RGW] <= frg;
         fu_slot     <= f_slot;
         fu_batch    <= fr_qb;
         f_job_range <= ~fr_qb;
@@ -966,15 +976,11 @@ module spatten_ctrl #(
       // (the item popped with entry 1 free, and only this stage fills the queue)
       if (b_push) begin
         lq_v[lq_at] <= 1'b1;
-        lq_done[lq_at] <= b_vdone | (done_vv && bpar == vdpar);
+        lq_done[lq_at] <= done_vv && bpar == vdpar;
         lq_par[lq_at] <= bpar;
         lq_slot[lq_at] <= ls; lq_rg[lq_at] <= vr; lq_h[lq_at] <= bh; lq_qi[lq_at] <= bqi;
         lq_cnt[lq_at] <= kl_cnt;
       end
-      // the list stage's own job done before its walk was seen complete (robustness: a done
-      // takes longer than the walk's last beat in practice)
-      if (bq_pop) b_vdone <= 1'b0;
-      else if (v_issued && done_vv && bpar == vdpar && b_st != B_IDLE) b_vdone <= 1'b1;
 
       // ---------------------------------------------------------- back: output stage
       case (p_st)
@@ -1193,8 +1199,15 @@ module spatten_ctrl #(
     // queue never overflows (an item is popped only with its entry 1 free)
     if (chk_q && rst_n && (vu_n == 2'd3 || (vu_n == 2'd2 && (gnt_v || gnt_kv))))
       $error("spatten_ctrl: a third V-array job in flight");
+    if (chk_q && rst_n && (fu_n == 2'd3 || (fu_n == 2'd2 && gnt_f)))
+      $error("spatten_ctrl: a third K/Q-array job in flight");
     if (chk_q && rst_n && b_push && lq_v[1])
       $error("spatten_ctrl: the landing queue overflows");
+    // a V job's done comes at least a fetch pipeline (~8 cycles) after its list walk's last
+    // beat, and the item is pushed one cycle after that beat: the done always finds the item
+    // in the queue (or being pushed), never still in the list stage
+    if (chk_q && rst_n && v_issued && done_vv && bpar == vdpar && b_st != B_IDLE && !b_push)
+      $error("spatten_ctrl: a V job done before its item left the list stage");
   end
 `endif
 

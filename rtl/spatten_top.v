@@ -132,7 +132,7 @@ module spatten_top #(
   wire        f_err  = fa_err | fv_err;
   wire [CHANNELS-1:0]     f_out_valid, v_out_valid;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [CHANNELS-1:0]     v_out_tag;              // a V-array row's job (two in flight)
+  wire [CHANNELS-1:0]     v_out_tag, f_out_tag;   // a row's job parity (two in flight)
   wire [CHANNELS-1:0]     f_out_err, v_out_err;   // the sticky f_err decides the command's outcome
   wire [1:0]  fa_err_resp, fv_err_resp;
   wire [3:0]  fa_err_channel, fv_err_channel;
@@ -170,9 +170,7 @@ module spatten_top #(
       .in_valid(fq_in_valid), .in_ready(fq_in_ready), .in_idx(fq_in_idx), .in_vld(1'b1),
       .in_empty(1'b0), .in_last(fq_in_last),
       .out_valid(f_out_valid), .out_ready(1'b1), .out_data(f_out_data),
-      /* verilator lint_off PINCONNECTEMPTY */  // one job at a time on this array: no tags
-      .out_idx(f_out_idx), .out_err(f_out_err), .out_tag(), .done(f_done),
-      /* verilator lint_on PINCONNECTEMPTY */
+      .out_idx(f_out_idx), .out_err(f_out_err), .out_tag(f_out_tag), .done(f_done),
       .m_axi_arid(fa_arid), .m_axi_araddr(fa_araddr), .m_axi_arlen(fa_arlen),
       .m_axi_arsize(fa_arsize), .m_axi_arburst(fa_arburst), .m_axi_arvalid(fa_arvalid),
       .m_axi_arready(fa_arready), .m_axi_rid(fa_rid), .m_axi_rdata(ax_rdata),
@@ -227,7 +225,8 @@ module spatten_top #(
   // array and generation re-passes inserted, 4 regions take the pruned GPT-2 trace from
   // 94,492 to 84,618 cycles; docs/performance.md)
   localparam integer KREG = 4;
-  wire [$clog2(KREG)-1:0] kb_clr_rg, kb_wr_rg, kb_rd_rg;
+  wire [$clog2(KREG)-1:0] kb_clr_rg, kb_rd_rg;
+  wire [CHANNELS*$clog2(KREG)-1:0] kb_wr_rg;       // per K/Q-array lane
   wire kb_rd_busy;
   wire [CHANNELS-1:0] q_load;
   wire [CHANNELS*QSW-1:0] q_load_slot;
@@ -245,7 +244,7 @@ module spatten_top #(
   spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(2 * CHANNELS),
                  .REGIONS(KREG)) u_kbuf (
       .clk(clk), .rst_n(rst_n), .clr(kb_clr), .clr_rg(kb_clr_rg), .wr_en({kb2_wr_en, kb_wr_en}),
-      .wr_rg({{CHANNELS{kb2_wr_rg}}, {CHANNELS{kb_wr_rg}}}), .wr_idx({v_out_idx, f_out_idx}),
+      .wr_rg({{CHANNELS{kb2_wr_rg}}, kb_wr_rg}), .wr_idx({v_out_idx, f_out_idx}),
       .wr_data({v_out_data, f_out_data}), .wr_merge({{CHANNELS{1'b0}}, {CHANNELS{kb_wr_merge}}}), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
       .rd_start(kb_rd_start), .rd_n(16'(cfg_n)), .rd_rg(kb_rd_rg), .rd_busy(kb_rd_busy),
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
@@ -509,7 +508,7 @@ module spatten_top #(
       .v_job_stride(v_job_stride), .v_job_range(v_job_range), .v_job_lastrow(v_job_lastrow),
       .v_job_bits(v_job_bits), .v_job_class(v_job_class),
       .v_in_valid(v_in_valid), .v_in_ready(v_in_ready), .v_in_idx(v_in_idx), .v_in_vld(v_in_vld),
-      .v_in_last(v_in_last), .v_out_valid(v_out_valid), .v_out_tag(v_out_tag), .v_done(v_done),
+      .v_in_last(v_in_last), .v_out_valid(v_out_valid), .v_out_tag(v_out_tag), .v_done(v_done), .f_out_tag(f_out_tag),
       .f_err(f_err), .f_busy(f_busy),
       .err_clear(err_clear),
       .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),

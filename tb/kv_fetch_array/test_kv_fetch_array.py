@@ -16,6 +16,9 @@ backpressure on the output lanes. Per job the scoreboard checks, against the gol
 
 Range jobs (K, Q: rows first..last generated inside) and list jobs (V: any index order,
 repeats) both run; ``ArrayBandwidthTest`` measures a long K stream at latencies 20 and 100.
+``ArrayOverlapTest`` issues each next job as soon as ``job_ready`` allows (two in flight when
+the shapes match): every row is attributed to its job by ``out_tag`` alone and checked as
+above, with one ``done`` per job, in job order.
 """
 
 from __future__ import annotations
@@ -149,6 +152,8 @@ class LaneMonitor(uvm_component):
 
     def start_of_simulation_phase(self) -> None:
         self.rows: list[tuple[int, int, int, int]] = []  # (lane, idx, data, err)
+        self.tags: list[int] = []  # out_tag of each row
+        self.row_cycles: list[int] = []
         self.done_cycles: list[int] = []
         self.last_row_cycle = self.first_row_cycle = -1
         self.cycle = 0
@@ -179,10 +184,13 @@ class LaneMonitor(uvm_component):
             # and an X there is a DUT error (int() raises)
             data, idx, err = (str(dut.out_data.value), str(dut.out_idx.value),
                               str(dut.out_err.value))
+            tag = int(dut.out_tag.value)
             for c in range(ch):
                 if valid >> c & 1:
                     self.rows.append((c, lane_int(idx, c, 16), lane_int(data, c, kw),
                                       lane_int(err, c, 1)))
+                    self.tags.append(tag >> c & 1)
+                    self.row_cycles.append(self.cycle)
             if self.first_row_cycle < 0:
                 self.first_row_cycle = self.cycle
             self.last_row_cycle = self.cycle
@@ -284,19 +292,29 @@ class ArrayTest(uvm_test):
         v = int(cocotb.top.cnt_rd_bytes.value)
         return [(v >> (CNT_W * i)) & ((1 << CNT_W) - 1) for i in range(8)]
 
-    async def run_job(self, job: Job, k: int = 0) -> int:
-        """Issue one job, wait for done, check rows, lanes and counters; returns its cycles."""
-        dut, env, lanes = cocotb.top, self.env, self.env.lanes
+    async def issue(self, job: Job) -> None:
+        """Place the job's rows in memory, send the job beat and (list jobs) its indexes."""
+        env = self.env
         env.mem.load_job(job)
-        before, rows0, done0 = self.counters(), len(lanes.rows), len(lanes.done_cycles)
         is_range = job.pattern == "range"
         beat = {"base": job.mbase, "stride": job.images[2], "d": job.d, "bits": job.m,
                 "class": job.cls_m, "range": int(is_range),
                 "first": job.idx[0] if is_range else 0, "lastrow": job.idx[-1] if is_range else 0}
-        t0 = lanes.cycle
         await ItemSequence("send", [StreamItem("job", [beat])]).start(env.job.seqr)
         if not is_range:
             await ItemSequence("send", [StreamItem("idx", self.list_beats(job.idx))]).start(env.src.seqr)
+
+    def check_bytes(self, job: Job, delta: dict[int, int]) -> None:
+        want = job.golden_bytes(lane_of=lambda j: self.env.mem.channel_of(job.group_start(j)))
+        if delta != want:
+            self.errors.append(f"{job.name}: byte counters {delta}, golden fetch_bytes {want}")
+
+    async def run_job(self, job: Job, k: int = 0) -> int:
+        """Issue one job, wait for done, check rows, lanes and counters; returns its cycles."""
+        dut, lanes = cocotb.top, self.env.lanes
+        before, rows0, done0 = self.counters(), len(lanes.rows), len(lanes.done_cycles)
+        t0 = lanes.cycle
+        await self.issue(job)
         limit = 200 * (len(job.idx) + 10) + 5000
         while len(lanes.done_cycles) == done0:
             await RisingEdge(dut.clk)
@@ -308,10 +326,7 @@ class ArrayTest(uvm_test):
         got = lanes.rows[rows0:]
         self.check_job(job, k, got, len(lanes.done_cycles) - done0, lanes.done_cycles[done0])
         after = self.counters()
-        delta = {c: after[c] - before[c] for c in range(8)}
-        want = job.golden_bytes(lane_of=lambda j: self.env.mem.channel_of(job.group_start(j)))
-        if delta != want:
-            self.errors.append(f"{job.name}: byte counters {delta}, golden fetch_bytes {want}")
+        self.check_bytes(job, {c: after[c] - before[c] for c in range(8)})
         self.note_bins(job, {lane for lane, *_ in got})
         self.jobs_checked += 1
         return cycles
@@ -331,7 +346,7 @@ class ArrayTest(uvm_test):
             self.errors.append(f"{job.name}: rows on the wrong lane (lane, idx): {lanes_bad[:4]}")
         if dones != 1:
             self.errors.append(f"{job.name}: {dones} done pulses")
-        if self.env.lanes.last_row_cycle > done_cycle:
+        if done_cycle >= 0 and self.env.lanes.last_row_cycle > done_cycle:
             self.errors.append(f"{job.name}: a row left after done")
         errs = [i for _, i, _, e in got if e and i not in job.err_rows]
         if errs and not job.err_rows:
@@ -448,6 +463,69 @@ class ArrayBandwidthTest(ArrayTest):
                 assert r["sustained_of_peak"] >= 0.9, f"K stream below 0.9 of peak: {r} ({seed_text()})"
 
 
+@pyuvm.test()
+class ArrayOverlapTest(ArrayTest):
+    """Jobs in pairs, back to back: the second job is offered as soon as the first is sent.
+    One of the same shape (D, bits, class, stride) is taken while the first one's rows are
+    still coming (two in flight); one of another shape waits. Rows go to their job by
+    out_tag alone and are checked as in the other tests; one done per job, in order; the
+    byte counters of a pair equal the sum of its two jobs' golden bytes."""
+
+    jobs = 0
+    bins_required = False
+    pairs = 12
+
+    def twin(self, job: Job, k: int) -> Job:
+        """A job of the same shape on other rows and data (every third pair: another shape)."""
+        if k % 3 == 2:
+            return self.random_job(k + 1)
+        x12 = self.nrng.integers(-2048, 2048, size=(self.n_tokens, job.d))
+        pattern = "range" if job.pattern == "range" else ("sparse", "runs", "random")[k % 3]
+        idx = (list(range(self.rng.randrange(self.n_tokens // 2), self.n_tokens))
+               if pattern == "range" else make_indexes(pattern, self.n_tokens, self.rng))
+        return Job(f"{job.name}_twin", pattern, x12, job.m, 0, False, job.cls_m, job.cls_l, idx)
+
+    async def body(self) -> None:
+        dut, lanes = cocotb.top, self.env.lanes
+        overlapped = 0
+        for k in range(self.pairs):
+            first = self.random_job(k if k % 4 else 0)  # V lists mostly, K ranges too
+            jobs = (first, self.twin(first, k))
+            before, rows0, done0 = self.counters(), len(lanes.rows), len(lanes.done_cycles)
+            for job in jobs:
+                await self.issue(job)
+            limit = 200 * (len(jobs[0].idx) + len(jobs[1].idx) + 10) + 5000
+            while len(lanes.done_cycles) < done0 + 2:
+                await RisingEdge(dut.clk)
+                limit -= 1
+                assert limit > 0, f"pair {k}: {len(lanes.done_cycles) - done0} of 2 done pulses ({seed_text()})"
+            for _ in range(3):  # a third done pulse would show here
+                await RisingEdge(dut.clk)
+            dones = lanes.done_cycles[done0:]
+            rows = list(zip(lanes.rows[rows0:], lanes.tags[rows0:], lanes.row_cycles[rows0:], strict=True))
+            if len(dones) != 2:
+                self.errors.append(f"pair {k}: {len(dones)} done pulses for 2 jobs")
+            for j, job in enumerate(jobs):
+                parity = (self.jobs_checked + j) % 2  # the array's job count parity
+                mine = [(r, c) for r, t, c in rows if t == parity]
+                self.check_job(job, k, [r for r, _ in mine], 1, -1)
+                if mine and max(c for _, c in mine) > dones[j]:
+                    self.errors.append(f"{job.name}: a row left after its done")
+            after = self.counters()
+            delta = {c: after[c] - before[c] for c in range(8)}
+            want = {c: n for c in range(8) if (n := sum(
+                job.golden_bytes(lane_of=lambda i, job=job: self.env.mem.channel_of(
+                    job.group_start(i))).get(c, 0) for job in jobs))}
+            if {c: n for c, n in delta.items() if n} != want:
+                self.errors.append(f"pair {k}: byte counters {delta}, golden {want}")
+            second = [c for _, t, c in rows if t != self.jobs_checked % 2]
+            overlapped += bool(second) and min(second) < dones[0]
+            self.jobs_checked += 2
+        self.logger.info(f"{overlapped} of {self.pairs} pairs: the second job's first row came "
+                         "before the first job's done")
+        assert overlapped, f"no pair ever had two jobs in flight ({seed_text()})"
+
+
 @pyuvm.test(expect_error=ArrayError)
 class ArrayBrokenModelTest(ArrayTest):
     """The scoreboard must catch a model that disagrees with the DUT (expect-fail)."""
@@ -474,6 +552,16 @@ MUTANTS = [
      "fetch array list dispatch goes on past a lane that must wait"),
     ("kv_fetch_array.v", "&& lr_idx_q[la] == lr_idx_q[(la > 0) ? la - 1 : 0] + 1'b1) begin",
      ") begin", "fetch array list run takes a lane that does not continue it"),
+    ("kv_fetch_array.v", "if (lane_last[ci]) tag_q[ci] <= ~tag_q[ci];",
+     "if (lane_last[ci]) tag_q[ci] <= tag_q[ci];",
+     "fetch array tags the rows of two jobs in flight alike", "ArrayOverlapTest"),
+    ("kv_fetcher.v", "job_active_q & ~job_two_q & in_done_q & job_same;",
+     "job_active_q & ~job_two_q & in_done_q;",
+     "fetcher takes a second job of another shape while the first's rows are in flight",
+     "ArrayOverlapTest"),
+    ("kv_fetcher.v", "job_active_q & ~job_two_q & in_done_q & job_same;",
+     "job_active_q & ~job_two_q & job_same;",
+     "fetcher takes a second job before the first one's indexes are all in", "ArrayOverlapTest"),
 ]
 MUTANT_SIM = "verilator"
 
