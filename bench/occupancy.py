@@ -27,9 +27,8 @@ from verif.tools import RTL
 # the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
 STAGES = {"front": "F", "row": "R", "back": "B", "output": "P"}
 # working states that are waiting, not work: the front's END (every item issued, the pipeline
-# draining at the command's end) and the back's HAND (its item ready, the output stage busy)
-# do not count towards their stage's busy share
-WAITING = {("front", "END"), ("back", "HAND")}
+# draining at the command's end) does not count towards its stage's busy share
+WAITING = {("front", "END")}
 # a stage within this of the busiest stage's share counts as saturated (limiting_stage)
 SATURATED_GAP = 0.02
 

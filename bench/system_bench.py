@@ -344,8 +344,8 @@ def traffic_table(tot: dict[str, dict[str, Any]]) -> list[str]:
 STATE_MEANING = {
     ("front", "NEXT"): "waiting for a free key-buffer region (an earlier head's row decision) "
                        "or query slot",
-    ("front", "KREQ"): "waiting for the K/Q fetch array (one job at a time) to take the head's "
-                       "K plane job",
+    ("front", "KREQ"): "waiting for the K/Q fetch array to take the head's K plane job (two K "
+                       "jobs in flight at most)",
     ("front", "QK"): "waiting for the Q.K array or the key reader to take the next row",
     ("front", "END"): "every item issued, the pipeline draining at the command's end",
     ("front", "LWAIT"): "the K LSB fetch of a requantized head",
@@ -354,8 +354,7 @@ STATE_MEANING = {
     ("row", "PASS"): "passed rows into token importance and the local-V top-k (N / LANES beats)",
     ("row", "DROP"): "dropping rows: requantized first passes and the rows issued after them",
     ("back", "KLIST"): "the top-k output into the kept list (the V list streams meanwhile)",
-    ("back", "VWAIT"): "the V fetch's tail after the list's last beat",
-    ("back", "HAND"): "the item's list and V rows ready, the output stage still busy",
+    ("back", "VWAIT"): "the V list walk's last beats, or the V array still busy with two jobs",
     ("output", "PV"): "P.V beats",
     ("output", "EWAIT"): "the P.V pipeline's latency to the E row",
     ("output", "EOUT"): "the E write and the head-importance beats",

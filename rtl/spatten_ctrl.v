@@ -439,14 +439,17 @@ module spatten_ctrl #(
       end
     end
   end
-  wire [31:0]    f_off      = 32'(fh) * cfg_stride;
-  // the first live head, and the next live head after fh (below HEADS and H_MAX)
-  reg [HX-1:0]   f_first, f_nh;
-  reg            f_first_any, f_nh_any;
+  // the first live head, the next live head after fh and the next after kp_h (below HEADS
+  // and H_MAX)
+  reg [HX-1:0]   f_first, f_nh, kp_nh;
+  reg            f_first_any, f_nh_any, kp_nh_any;
+  reg [HX-1:0]   kp_h;        // the last head given a key-buffer region (front or prefetch)
+  reg            kp_v;        // ... one was given this command
   integer nhi;
   always @(*) begin
     f_first = {HX{1'b0}}; f_first_any = 1'b0;
     f_nh = {HX{1'b0}};    f_nh_any = 1'b0;
+    kp_nh = {HX{1'b0}};   kp_nh_any = 1'b0;
     for (nhi = H_MAX - 1; nhi >= 0; nhi = nhi - 1) begin
       if (HX'(nhi) < HX'(cfg_heads) && live_cmd[nhi]) begin
         f_first = HX'(nhi);
@@ -455,9 +458,22 @@ module spatten_ctrl #(
           f_nh = HX'(nhi);
           f_nh_any = 1'b1;
         end
+        if (HX'(nhi) > kp_h) begin
+          kp_nh = HX'(nhi);
+          kp_nh_any = 1'b1;
+        end
       end
     end
   end
+  // K prefetch: while the front waits to issue a Q.K row, the K MSB plane of the next head
+  // that has no region yet (heads in the front's order) goes into a free region, so up to
+  // KREG - 1 heads ahead are fetched (two jobs in flight per fetch array) and the front finds
+  // them resident (F_NEXT: rg_hit). The front allocates in F_KREQ only a head the prefetch has
+  // not reached. Both allocate in head order, so the heads ahead are always the next ones.
+  wire           k_pf   = f_st == F_QK && kp_v && kp_nh_any && rg_free && !stop;
+  wire [HX-1:0]  k_head = k_pf ? kp_nh : fh;          // the K job's head and region
+  wire [RGW-1:0] k_rg   = k_pf ? rg_free_i : frg;
+  wire [31:0]    f_off  = 32'(k_head) * cfg_stride;   // (fh's in every other front state)
 
   // the descriptor of every issued Q.K row, to the row stage (rows leave softmax in order)
   localparam integer RQW = 16 + HX + 16 + RGW + QSW + 1 + 1 + 1;
@@ -511,7 +527,7 @@ module spatten_ctrl #(
   assign fq_in_valid = qg_act;
   assign fq_in_idx   = 16'(qg_h);
   assign fq_in_last  = ~qg_nh_any;
-  assign fr_k = f_st == F_KREQ && !redo;  // frg: the region F_NEXT found free
+  assign fr_k = (f_st == F_KREQ && !redo) || k_pf;  // frg: the region F_NEXT found free
   assign fr_l = f_st == F_LREQ;
 
   // ================================================================ row stage
@@ -731,7 +747,7 @@ module spatten_ctrl #(
       if (gnt_f) begin
         f_job_valid <= 1'b1;
         fpar        <= ~fpar;
-        fdesc_rg[32'(fpar) * RGW +: RGW] <= frg;
+        fdesc_rg[32'(fpar) * RGW +: RGW] <= k_rg;
         fu_slot     <= f_slot;
         fu_batch    <= fr_qb;
         f_job_range <= ~fr_qb;
@@ -766,7 +782,7 @@ module spatten_ctrl #(
         v_job_valid  <= 1'b1;
         vpar         <= ~vpar;
         vu_k         <= gnt_kv;
-        vu_rg        <= frg;
+        vu_rg        <= k_rg;
         v_job_range  <= gnt_kv;
         v_job_lastrow <= n16 - 16'd1;
         v_job_bits   <= cfg_msb;
@@ -778,6 +794,18 @@ module spatten_ctrl #(
       if (gnt_v) v_issued <= 1'b1;
 
       // ---------------------------------------------------------- front
+      // a head's K MSB plane granted (F_KREQ, or the prefetch in F_QK): its region
+      if ((k_pf || (f_st == F_KREQ && !stop && !redo)) && (gnt_f || gnt_kv)) begin
+        kb_clr <= 1'b1;
+        kb_clr_rg <= k_rg;
+        rg_head[k_rg] <= k_head;
+        rg_vld[k_rg] <= 1'b1;
+        rg_busy[k_rg] <= 1'b1;
+        rg_lsb[k_rg] <= 1'b0;
+        rg_done[k_rg] <= 1'b0;
+        kp_h <= k_head;
+        kp_v <= 1'b1;
+      end
       case (f_st)
         F_IDLE: if (go) f_st <= F_FIRST;
         F_FIRST: begin
@@ -789,6 +817,7 @@ module spatten_ctrl #(
           fhave <= f_first_any;
           rg_vld <= {KREG{1'b0}};
           rg_busy <= {KREG{1'b0}};
+          kp_v <= 1'b0;
           qs_vld <= {QS{1'b0}};
           f_ins <= 1'b0;
           rep <= 1'b0;   // both epochs start equal (a drained failed command may leave them apart)
@@ -853,16 +882,7 @@ module spatten_ctrl #(
         F_KREQ: begin
           if (stop) f_st <= F_IDLE;
           else if (redo) f_st <= F_NEXT;
-          else if (gnt_f || gnt_kv) begin  // the head's K MSB plane, streamed under its Q.K
-            kb_clr <= 1'b1;
-            kb_clr_rg <= frg;
-            rg_head[frg] <= fh;
-            rg_vld[frg] <= 1'b1;
-            rg_busy[frg] <= 1'b1;
-            rg_lsb[frg] <= 1'b0;
-            rg_done[frg] <= 1'b0;
-            f_st <= F_QK;
-          end
+          else if (gnt_f || gnt_kv) f_st <= F_QK;  // the head's K MSB plane, streamed under its Q.K
         end
         F_LREQ: begin
           if (stop) f_st <= F_IDLE;
@@ -1167,7 +1187,7 @@ module spatten_ctrl #(
 `ifdef SPATTEN_TRACE  // +define+SPATTEN_TRACE: one line per item event (debugging the pipeline)
   always @(posedge clk) begin
     if (f_qk_fire) $display("%0t DBG F issue h=%0d qi=%0d seq=%0d rg=%0d slot=%0d rep=%0d ep=%0d", $time, fh, fqi, fseq, frg, f_slot, frep, fep);
-    if (gnt_f) $display("%0t DBG F grant q=%0d k=%0d l=%0d h=%0d qi=%0d rg=%0d slot=%0d", $time, fr_q, fr_k, fr_l, fh, fqi, frg, f_slot);
+    if (gnt_f) $display("%0t DBG F grant q=%0d k=%0d l=%0d pf=%0d h=%0d qi=%0d rg=%0d slot=%0d", $time, fr_q, fr_k, fr_l, k_pf, k_head, fqi, k_rg, f_slot);
     if (r_dec_fire) $display("%0t DBG R dec h=%0d qi=%0d rg=%0d slot=%0d take=%0d", $time, r_h, r_qi, r_rg, r_slot, take_requant);
     if (bq_pop) $display("%0t DBG B pop h=%0d qi=%0d first=%0d", $time, bq_head[BQW-1 -: HX], bq_head[16:1], bq_head[0]);
     if (b_st == B_KLIST && tv_out_valid) $display("%0t DBG B klist idx0=%0d keep=%b", $time, tv_out_index[15:0], tv_out_keep);
@@ -1199,6 +1219,9 @@ module spatten_ctrl #(
     // queue never overflows (an item is popped only with its entry 1 free)
     if (chk_q && rst_n && (vu_n == 2'd3 || (vu_n == 2'd2 && (gnt_v || gnt_kv))))
       $error("spatten_ctrl: a third V-array job in flight");
+    // the front allocates only heads the K prefetch has not reached (head order)
+    if (chk_q && rst_n && f_st == F_KREQ && !stop && !redo && (gnt_f || gnt_kv) && kp_v && kp_h >= fh)
+      $error("spatten_ctrl: the front allocates head %0d behind the prefetch (head %0d)", fh, kp_h);
     if (chk_q && rst_n && (fu_n == 2'd3 || (fu_n == 2'd2 && gnt_f)))
       $error("spatten_ctrl: a third K/Q-array job in flight");
     if (chk_q && rst_n && b_push && lq_v[1])

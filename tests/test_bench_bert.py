@@ -62,8 +62,8 @@ def fake(kind: str = "bert-pruned", n: int = 64, cycles: int = 1000, beats: int 
         "command": {"kind": kind, "n": n, "heads": 2, "mode": mode},
         "counters": {"CYCLES": cycles, "REQUANT_ROWS": requant},
         "stages": {"front": {"0": 50.0, "8": 300.0, "9": 400.0},  # IDLE, QK, END
-                   "row": {"2": 500.0}, "back": {"1": 200.0, "3": 100.0, "4": 40.0},
-                   "output": {"1": 150.0}}}  # back: KLIST, VWAIT, HAND (waiting); output: PV
+                   "row": {"2": 500.0}, "back": {"1": 200.0, "3": 100.0},
+                   "output": {"1": 150.0}}}  # back: KLIST, VWAIT; output: PV
     if beats is not None:
         rec["qk_beats"] = beats
     return rec
@@ -82,7 +82,7 @@ def test_occupancy_shares_and_limiting_stage() -> None:
     occ = occupancy.occupancy([fake(), fake(cycles=3000, beats=1400)], 8)
     assert occ["cycles"] == 4000 and occ["qk_beats"] == 2000 and occ["qk_busy"] == 0.5
     assert occ["qk_useful"] == pytest.approx(2 * 136 * 8 / 4000)
-    # front: QK only (END is waiting, IDLE left out); row 1000; back 600 (HAND is waiting)
+    # front: QK only (END is waiting, IDLE left out); row 1000; back 600
     assert occ["stages"] == {"front": 600 / 4000, "row": 1000 / 4000, "back": 600 / 4000,
                              "output": 300 / 4000}
     assert occ["limiting"] == "row"

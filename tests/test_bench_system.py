@@ -162,7 +162,7 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
         rec["counters"]["CYCLES"] = 1000
         rec["states"] = {"0": 7.0, "2": 900.0}  # IDLE, RUN
         rec["stages"] = {"front": {"0": 100.0, "8": 600.0}, "row": {"2": 300.0},
-                         "back": {"0": 500.0, "1": 200.0, "4": 50.0},  # KLIST, HAND
+                         "back": {"0": 500.0, "1": 200.0, "3": 50.0},  # KLIST, VWAIT
                          "output": {"1": 100.0}}  # PV
     params = trace_run.PARAMS["verilator"]
     res = trace_run.summarize(records, params)
@@ -181,7 +181,7 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert list(tot["phases"]["pruned"]) == ["RUN"]  # IDLE left out
     tot["stages"] = {k: {st: system_bench.phase_cycles(records, k, st) for st in system_bench.STAGES}
                      for k in ("pruned", "dense")}
-    assert tot["stages"]["pruned"]["back"] == {"KLIST": 400.0, "HAND": 100.0}  # IDLE left out
+    assert tot["stages"]["pruned"]["back"] == {"KLIST": 400.0, "VWAIT": 100.0}  # IDLE left out
     assert tot["stages"]["pruned"]["output"] == {"PV": 200.0}
     cpu = {k: {"seconds": 1e-3} for k in ("pruned", "dense")}
     monkeypatch.setattr(system_bench, "OUT", tmp_path)
@@ -189,7 +189,7 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert all((tmp_path / f).is_file() for f in plots)
     text = system_bench.report(res, table, tot, cpu, None, plots, 2.0)
     assert "NOT met" in text and "| RUN | 1,800 |" in text
-    assert "| front | QK | 1,200 |" in text and "| back | (busy) | **400** |" in text
+    assert "| front | QK | 1,200 |" in text and "| back | (busy) | **500** |" in text
 
 
 def test_channels_option_parses_and_refuses_bad_counts() -> None:
