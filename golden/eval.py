@@ -114,6 +114,28 @@ def default_sentences(count: int = DEFAULT_COUNT) -> list[str]:
     return picked[:count]
 
 
+# Real text with short lines: Python's own reference documentation (pydoc_data.topics, shipped
+# with every CPython). The wrapped text of these statements has many short lines, 14 of its
+# 117 lines one word ("hints.", "loop.", "substituted.", the "****" underlines). Every setting
+# DEFAULT_PRUNE may be must keep the per-sentence cosine vs dense on it at min >= REAL_TEXT_MIN
+# and mean >= REAL_TEXT_MEAN (issue 17; golden.stsb.best_setting applies the bar).
+SHORT_LINE_TOPICS = ("assert", "pass", "del", "if", "while", "break", "continue", "return")
+REAL_TEXT_MIN, REAL_TEXT_MEAN = 0.95, 0.98
+
+
+def short_line_text() -> list[str]:
+    """The non-empty lines, stripped, of the SHORT_LINE_TOPICS entries of pydoc_data.topics."""
+    from pydoc_data.topics import topics
+
+    return [line.strip() for key in SHORT_LINE_TOPICS for line in topics[key].splitlines()
+            if line.strip()]
+
+
+def passes_real_text_bar(mean: float, minimum: float) -> bool:
+    """True when a per-sentence cosine mean and minimum meet REAL_TEXT_MEAN and REAL_TEXT_MIN."""
+    return minimum >= REAL_TEXT_MIN and mean >= REAL_TEXT_MEAN
+
+
 def read_sentences(path: str | Path) -> list[str]:
     """Sentences of a text file: one per non-empty line."""
     return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]

@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from golden import eval as ev
 from golden.accel import Reg
 from golden.config import (
     DEFAULT_PRUNE,
@@ -158,24 +159,12 @@ def test_buried_special_tokens_are_re_appended_with_importance_zero() -> None:
 
 
 # ----------------------------------------------------------------------------- real text
-# Python's own reference documentation (pydoc_data.topics, shipped with every CPython): the
-# wrapped text of these statements has many short lines, 14 of its 117 lines are one word
-# ("hints.", "loop.", "substituted.", the "****" underlines).
-SHORT_LINE_TOPICS = ("assert", "pass", "del", "if", "while", "break", "continue", "return")
-
-
-def short_line_text() -> list[str]:
-    from pydoc_data.topics import topics
-
-    return [line.strip() for key in SHORT_LINE_TOPICS for line in topics[key].splitlines()
-            if line.strip()]
-
-
 def test_default_setting_survives_short_lines() -> None:
-    from golden import eval as ev
-
-    lines = short_line_text()
-    assert sum(len(line.split()) == 1 for line in lines) >= 10
+    """The real-text bar (golden.eval: Python's reference docs with one-word lines)."""
+    lines = ev.short_line_text()
+    assert len(lines) == 117 and sum(len(line.split()) == 1 for line in lines) >= 10
     result = ev.evaluate(DEFAULT_PRUNE, lines)
-    assert result["cosine_min"] >= 0.95 and result["cosine_vs_dense"] >= 0.98, result
+    assert result["cosine_min"] >= ev.REAL_TEXT_MIN, result
+    assert result["cosine_vs_dense"] >= ev.REAL_TEXT_MEAN, result
+    assert ev.passes_real_text_bar(result["cosine_vs_dense"], result["cosine_min"])
     assert result["live_tokens_at_end"] < result["tokens"]  # the default does prune them

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from golden import eval as ev
 from golden import stsb
 from golden.config import DEFAULT_PRUNE, DENSE, PruneConfig
 from spatten import cli
 
 TINY = Path(__file__).parent / "data" / "stsb_tiny.tsv"
+STSB_EVAL = Path(__file__).parents[2] / "docs" / "stsb_eval.json"
 HEADER = "index\tsentence1\tsentence2\tscore\n"
 
 
@@ -40,11 +42,40 @@ def test_pearson() -> None:
     assert math.isnan(stsb.pearson([1, 1, 1], [1, 2, 3]))
 
 
-def test_best_setting_is_largest_reduction_within_tolerance() -> None:
-    results = [{"spearman": 0.80, "dram_reduction": 1.0}, {"spearman": 0.796, "dram_reduction": 2.0},
-               {"spearman": 0.794, "dram_reduction": 5.0}, {"spearman": 0.799, "dram_reduction": 1.5}]
-    assert stsb.best_setting(results, 0.80)["dram_reduction"] == 2.0
+def synthetic(spearman: float, dram: float, text: float = 0.99, text_min: float = 0.96) -> dict:
+    """A synthetic sweep result: Spearman, DRAM reduction, real-text cosine mean and min."""
+    return {"spearman": spearman, "dram_reduction": dram, "real_text_cosine": text,
+            "real_text_cosine_min": text_min}
+
+
+def test_best_setting_needs_both_bars() -> None:
+    results = [synthetic(0.80, 1.0), synthetic(0.796, 2.0),
+               synthetic(0.799, 3.0, text_min=0.94),  # more DRAM saved, fails the text minimum
+               synthetic(0.799, 3.5, text=0.979),  # ... fails the text mean
+               synthetic(0.794, 5.0),  # ... fails Spearman
+               synthetic(0.799, 1.5)]
+    assert stsb.best_setting(results, 0.80) is results[1]
+    assert stsb.best_setting(results[2:5], 0.80) is None  # none qualifies
     assert stsb.best_setting(results, 0.90) is None
+    assert stsb.best_setting([{"spearman": 0.8, "dram_reduction": 2.0}], 0.8) is None  # unmeasured
+    edge = synthetic(0.80 - stsb.TOLERANCE, 4.0, ev.REAL_TEXT_MEAN, ev.REAL_TEXT_MIN)
+    assert stsb.best_setting([*results, edge], 0.80) is edge  # the bars are inclusive
+    assert "real-text" in stsb.RULE and str(stsb.TOLERANCE) in stsb.RULE
+
+
+def test_default_is_the_recorded_best() -> None:
+    """DEFAULT_PRUNE is the `best` of the committed full sweep, which passes both bars."""
+    recorded = json.loads(STSB_EVAL.read_text())
+    best, dense = recorded["best"], recorded["dense"]["spearman"]
+    assert best is not None and best["settings"] == DEFAULT_PRUNE.to_dict()
+    assert recorded["default"]["settings"] == DEFAULT_PRUNE.to_dict()
+    assert recorded["pairs"] == 1500 and recorded["rule"] == stsb.RULE
+    assert best["spearman"] >= dense - stsb.TOLERANCE
+    assert best["real_text_cosine_min"] >= ev.REAL_TEXT_MIN
+    assert best["real_text_cosine"] >= ev.REAL_TEXT_MEAN
+    assert stsb.best_setting(recorded["sweep"], dense) == best
+    assert all(r["dram_reduction"] <= best["dram_reduction"]
+               for r in recorded["sweep"] if stsb.passes(r, dense))
 
 
 # ----------------------------------------------------------------------------- data
@@ -104,7 +135,11 @@ def test_cli_sts_b_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert cli.main(argv) == 0
     report = capsys.readouterr().out
     assert "Spearman" in report and "published: 0.8203" in report
+    assert f"best ({stsb.RULE}): " in report and "real text with short lines" in report
     result = json.loads(out.read_text())
+    assert result["rule"] == stsb.RULE
+    assert all(0 < r["real_text_cosine_min"] <= r["real_text_cosine"] <= 1 + 1e-9
+               for r in result["sweep"])
     assert result["pairs"] == 5
     assert set(result["dense"]) >= {"spearman", "pearson"}
     assert set(result["default"]) >= {"spearman", "pearson", "dram_reduction", "settings"}
