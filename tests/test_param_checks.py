@@ -121,6 +121,7 @@ CASES: dict[tuple[str, str], list[dict[str, int]]] = {
     ("spatten_ctrl", "g_bad_topk_p"): [{"TOPK_P": 4}, {"TOPK_P": 12}, {"TOPK_P": 64}],
     ("spatten_vbuf", "g_bad_regions"): [{"REGIONS": 3}, {"REGIONS": 0}],
     ("spatten_vbuf", "g_bad_max_n"): [{"MAX_N": 12}, Early({"MAX_N": 1})],
+    ("spatten_vbuf", "g_bad_rgw"): [{"REGIONS": 4, "RGW": 1}],
     ("spatten_axi_rd_mux", "g_bad_ch"): [{"CHANNELS": 17}, {"CHANNELS": 0}],
     ("spatten_axi_rd_mux", "g_bad_id"): [{"ID_W": 8}, {"ID_W": 0}],
     ("spatten_top", "g_bad"): [{"LANES": 12}, {"LANES": 2}, {"D_MAX": 8, "LANES": 4},
