@@ -54,7 +54,7 @@ sim: $(SETUP) $(REGS_OUT)
 
 # --durations: the slowest tests in every run's log (the CI budget is 30 minutes)
 test: $(SETUP) $(REGS_OUT)
-	$(PY) -m pytest -n $(JOBS) --durations=30 tests tb
+	$(PY) -m pytest -n $(JOBS) --durations=30 tb tests
 
 regress: $(SETUP) $(REGS_OUT)
 	$(PY) -m pytest -n $(JOBS) -m "slow or not slow" tests tb

@@ -16,6 +16,7 @@ import pytest
 from verif.runner import read_results, run
 from verif.sim import load_tb_module
 from verif.tools import ROOT, RTL
+from verif.uvm import FAIL_FAST_ENV
 
 
 def collect_mutants() -> list[tuple[str, str, str, str, str, str | None]]:
@@ -56,11 +57,18 @@ def test_mutant_is_caught(tmp_path: Path, module: str, fname: str, old: str, new
     rtl = make_mutant(tmp_path, fname, old, new)
     sim = getattr(tb, "MUTANT_SIM", "icarus")
     # the tests a mutant run takes: its own (a 5th MUTANTS item), else the testbench's
-    # MUTANT_TESTCASES (the ones that reach every mutated path), else all of them
-    res = run(tb.BENCH, sim, seed=seed, rtl_dir=rtl, log_to_file=True,
-              testcase=testcase or getattr(tb, "MUTANT_TESTCASES", None),
-              variant="mut-" + bug.replace(" ", "_"))
-    tests, failed, _ = read_results(res.xml)
-    assert tests, f"mutant '{bug}': no results at all (build failure?) see {res.log}"
-    assert failed, (f"mutant '{bug}' survived at seed {seed}: all {len(tests)} tests of "
-                    f"{module} passed")
+    # MUTANT_TESTCASES (the ones that reach every mutated path), else all of them. Listed
+    # tests run one at a time, in order, and the first that fails ends the run: a mutant is
+    # caught once any test fails (fail_fast: a test may also stop at its first error).
+    listed = testcase or getattr(tb, "MUTANT_TESTCASES", None)
+    passed: list[str] = []
+    for case in listed.split(",") if listed else [None]:
+        res = run(tb.BENCH, sim, seed=seed, rtl_dir=rtl, log_to_file=True, testcase=case,
+                  variant="mut-" + bug.replace(" ", "_"), extra_env={FAIL_FAST_ENV: "1"})
+        tests, failed, _ = read_results(res.xml)
+        assert tests, f"mutant '{bug}': no results at all (build failure?) see {res.log}"
+        if failed:
+            return
+        passed += tests
+    pytest.fail(f"mutant '{bug}' survived at seed {seed}: all {len(passed)} tests of "
+                f"{module} passed")

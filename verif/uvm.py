@@ -41,6 +41,14 @@ from pyuvm import (
 from verif.seeding import seed_text
 from verif.stream import Beat, StreamMonitor, StreamPort, StreamSink, StreamSource
 
+FAIL_FAST_ENV = "SPATTEN_FAIL_FAST"  # set by the mutation runs: a test may stop at its first error
+
+
+def fail_fast() -> bool:
+    """True when a test should end at its first scoreboard error instead of running its whole
+    stimulus (the mutation runs only ask whether the DUT fails, not how often)."""
+    return os.environ.get(FAIL_FAST_ENV, "") == "1"
+
 
 class ScoreboardError(AssertionError):
     """Raised when the DUT's output differs from the golden model's."""

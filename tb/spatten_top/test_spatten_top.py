@@ -17,6 +17,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -46,7 +47,8 @@ from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
 from verif.testing import run_bench
-from verif.uvm import CoverageError, ScoreboardError, export_bins
+from verif.tools import BUILD
+from verif.uvm import CoverageError, ScoreboardError, export_bins, fail_fast
 
 # Icarus is ~80x slower: a small build there, the paper's build on Verilator (LANES 8, D_MAX 64,
 # MAX_N 1024, H_MAX 16, 16 read channels, local-V top-k at P = 16: spatten_top's TOPK_P
@@ -59,15 +61,15 @@ PAPER = {"LANES": 8, "D_MAX": 64, "MAX_N": 1024, "H_MAX": 16, "CHANNELS": 16}
 # run, and at or below SUMM_N_CAP_SWEEP in make regress's sweep (generation takes N up to MAX_N;
 # the directed n = MAX_N command is a generation one when MAX_N exceeds the cap).
 SUMM_N_CAP, SUMM_N_CAP_SWEEP = 128, 256
-BENCH = Bench("spatten_top", ["spatten_top.v"], SMALL)
 
 BASE = 0x1000  # layout base of every command
 MEM_SIZE = 1 << 24  # the paper build's largest command: 16 heads x 1024 rows of K, V
 def cmd_timeout() -> int:
     """Cycles per command before a test declares a hang: the paper build's largest command
     (summarization, N = 128, 16 heads, every row re-passed) takes ~100k; the small builds'
-    under 10k, so a hanging mutant there ends after 60k (Icarus runs ~5k cycles/s)."""
-    return 300_000 if params()["MAX_N"] > 64 else 60_000
+    under 6k (the longest seen: 5,625), so a hanging mutant there ends after 20k (Icarus runs
+    ~1k cycles/s with the Python memory models)."""
+    return 300_000 if params()["MAX_N"] > 64 else 20_000
 
 COUNTER_REGS = (Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, Reg.BYTES_E,
                 Reg.REQUANT_ROWS, Reg.MACS_LO, Reg.MACS_HI)
@@ -249,9 +251,36 @@ _PROBES = ("rst_n", "s_axil_awvalid", "s_axil_awready", "s_axil_awaddr", "s_axil
 
 
 # controller state logged when a command hangs (the stages, their queues, the fetch units)
-HANG_PROBES = ("st", "f_st", "r_st", "b_st", "fu_busy", "vu_busy", "redo",
+HANG_PROBES = ("st", "f_st", "r_st", "b_st", "fu_n", "vu_n", "kp_v", "redo",
                "fh", "fqi", "qs_vld", "rg_busy", "rg_done", "rq_have", "bq_have", "kb_rd_busy",
                "qk_q_ready", "rb_valid", "tv_out_valid", "tv_in_ready")
+# the module of each probed instance (a Verilator config file names modules; a wrong entry
+# leaves the probe invisible and every Verilator test fails at its first lookup)
+PROBED_MODULES = {"u_csr": "spatten_csr", "u_fetch": "kv_fetch_array",
+                  "u_vfetch": "kv_fetch_array", "u_ctrl": "spatten_ctrl"}
+
+
+def probe_config() -> Path:
+    """A Verilator config that makes only what this testbench touches visible through VPI:
+    spatten_top's own ports and wires, the CounterMonitor's and the hang log's probes. cocotb's
+    runner makes every signal public by default; at the paper build that is ~28 MB of C++
+    (every buffer word a VPI handle), slower to compile and to run."""
+    lines = ["`verilator_config", 'public_flat_rw -module "spatten_top" -var "*"']
+    probes = [n.split(".") for n in _PROBES if "." in n] + [["u_ctrl", n] for n in HANG_PROBES]
+    lines += [f'public_flat_rd -module "{PROBED_MODULES[inst]}" -var "{sig}"'
+              for inst, sig in probes]
+    path = BUILD / "sim" / "spatten_top" / "probes.vlt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(dict.fromkeys(lines)) + "\n"
+    if not path.is_file() or path.read_text() != text:  # unchanged: no rebuild
+        tmp = path.with_suffix(f".{os.getpid()}")  # pytest workers import this at once
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
+BENCH = Bench("spatten_top", ["spatten_top.v"], SMALL,
+              verilator_args=("--no-public-flat-rw", str(probe_config())))
 
 
 class CounterMonitor(uvm_component):
@@ -396,6 +425,8 @@ class SpattenBaseTest(uvm_test):
                          # 64 x poll_cycles: scale the timeout so a hang ends near cmd_timeout()
                          timeout_cycles=cmd_timeout() // 64, poll_cycles=16, use_irq=True)
         self.dev = AxilDevice(self.dut, cfg, self.rng)
+        # resolved now, so a probe renamed in the RTL fails every test, not only a hang's log
+        self.hang_probes = {n: getattr(self.dut.u_ctrl, n) for n in HANG_PROBES}
         await reset(self.dut.clk, self.dut.rst_n, 5)
         self.cycle = 0
         cocotb.start_soon(self._count())
@@ -534,8 +565,8 @@ class SpattenBaseTest(uvm_test):
         try:
             status = await self.dev.wait_done()
         except TimeoutError:  # a hang: log where every controller stage stands, then fail
-            c = self.dut.u_ctrl
-            self.logger.error("hang: " + " ".join(f"{n}={getattr(c, n).value}" for n in HANG_PROBES))
+            self.logger.error("hang: " + " ".join(f"{n}={s.value}"
+                                                   for n, s in self.hang_probes.items()))
             raise
         t1 = self.cycle
         irq_set = int(self.dut.irq.value)
@@ -555,6 +586,10 @@ class SpattenBaseTest(uvm_test):
         self.env.sb.check(tag, res, mem_before, bytes(self.dev.mem), got, status)
         await self.check_importance(tag)
         self.env.cov.sample(spec, regs, res, self.p["MAX_N"], self.p["D_MAX"])
+        errors = self.env.sb.errors + self.env.counters.errors
+        if errors and fail_fast():  # a mutation run: the first mismatch is the verdict
+            raise ScoreboardError(f"{len(errors)} mismatches (fail-fast), first: {errors[0]} "
+                                  f"({seed_text()})")
         return res
 
     def d_choices(self) -> list[int]:
