@@ -14,6 +14,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "only_sim(name): run this test on one simulator only")
+    config.addinivalue_line("markers", "slow_sim(name): on that simulator only in make regress")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -35,7 +36,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         ids = [f"{s}-{param_tag(p)}" for s, p in cases]
         metafunc.parametrize(("sim", "params"), cases, ids=ids)
     else:
-        metafunc.parametrize("sim", sims)
+        slow = metafunc.definition.get_closest_marker("slow_sim")
+        metafunc.parametrize("sim", [pytest.param(s, marks=pytest.mark.slow)
+                                     if slow and s in slow.args else s for s in sims])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

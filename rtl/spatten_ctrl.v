@@ -470,8 +470,13 @@ module spatten_ctrl #(
   // KREG - 1 heads ahead are fetched (two jobs in flight per fetch array) and the front finds
   // them resident (F_NEXT: rg_hit). The front allocates in F_KREQ only a head the prefetch has
   // not reached. Both allocate in head order, so the heads ahead are always the next ones.
-  wire           k_pf   = f_st == F_QK && kp_v && kp_nh_any && rg_free && !stop;
-  wire [HX-1:0]  k_head = k_pf ? kp_nh : fh;          // the K job's head and region
+  // It also runs while the generation Q batch is in flight (F_QBWAIT, the K/Q array busy):
+  // the first head's plane then streams on the idle V array instead of after the batch.
+  wire           pf_st  = f_st == F_QK || f_st == F_QBWAIT;
+  wire [HX-1:0]  pf_h   = kp_v ? kp_nh : f_first;     // no region given yet: the first head
+  wire           pf_any = kp_v ? kp_nh_any : f_first_any;
+  wire           k_pf   = pf_st && pf_any && rg_free && !stop;
+  wire [HX-1:0]  k_head = k_pf ? pf_h : fh;           // the K job's head and region
   wire [RGW-1:0] k_rg   = k_pf ? rg_free_i : frg;
   wire [31:0]    f_off  = 32'(k_head) * cfg_stride;   // (fh's in every other front state)
 

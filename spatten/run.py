@@ -104,12 +104,21 @@ def check_sentences(lines: list[tuple[int, str]], path: object) -> list[str]:
 
 def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
              on_progress: Callable[[int], None]) -> tuple[dict, object]:
-    """Run sim_main on spatten_top; returns (result JSON, verif.runner.Results)."""
+    """Run sim_main on spatten_top; returns (result JSON, verif.runner.Results). Two runs on
+    the same simulator take turns (their job files and build folder are shared)."""
+    from verif.runner import dir_lock
+    from verif.tools import BUILD
+
+    out = BUILD / "run" / sim
+    with dir_lock(out):
+        return _simulate_locked(out, sentences, cfg, sim, seed, on_progress)
+
+
+def _simulate_locked(out: Path, sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
+                     on_progress: Callable[[int], None]) -> tuple[dict, object]:
     from verif.runner import Bench, run
     from verif.tools import BUILD, ROOT
 
-    out = BUILD / "run" / sim
-    out.mkdir(parents=True, exist_ok=True)
     job, result, prog = out / "job.json", out / "result.json", out / "progress.jsonl"
     job.write_text(json.dumps({"sentences": sentences, "config": cfg.to_dict(),
                                "latency": MEM_LATENCY}))
@@ -119,8 +128,15 @@ def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
                   tb_dir=ROOT / "tb" / "run")
     env = {"SPATTEN_JOB": str(job), "SPATTEN_RESULT": str(result), "SPATTEN_PROGRESS": str(prog)}
     box: dict = {}
-    worker = threading.Thread(target=lambda: box.update(res=run(
-        bench, sim, seed=seed, log_to_file=True, extra_env=env, variant="run", coverage=False)))
+
+    def work() -> None:  # the simulation runs beside the progress bar
+        try:
+            box["res"] = run(bench, sim, seed=seed, log_to_file=True, extra_env=env,
+                             variant="run", coverage=False)
+        except Exception as err:  # a build failure: reported below as one line
+            box["err"] = err
+
+    worker = threading.Thread(target=work)
     worker.start()
     done = 0
     while worker.is_alive():
@@ -129,6 +145,9 @@ def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
         if len(lines) > done:
             on_progress(len(lines) - done)
             done = len(lines)
+    if "err" in box:
+        raise SystemExit(f"spatten run: the {sim} build failed ({box['err']}); log "
+                         f"{BUILD / 'sim' / 'spatten_top' / sim / 'run' / 'build.log'}")
     if not result.is_file():
         raise SystemExit(f"spatten run: the simulation wrote no result; log {box['res'].log}")
     return json.loads(result.read_text()), box["res"]

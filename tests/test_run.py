@@ -44,6 +44,9 @@ def test_comparison_counts_every_difference() -> None:
     assert got["e"] == 2 and got["keep_tokens"] == 1 and got["keep_heads"] > 0
 
 
+# the whole sentence on Icarus takes ~3 minutes: make regress (make test runs the CLI on Icarus
+# in the refused-setting and trace tests)
+@pytest.mark.slow_sim("icarus")
 def test_spatten_run_one_sentence(sim: str, tmp_path: Path) -> None:
     text, out = tmp_path / "text.txt", tmp_path / "r.json"
     text.write_text(TEXT + "\n")
@@ -55,6 +58,24 @@ def test_spatten_run_one_sentence(sim: str, tmp_path: Path) -> None:
     assert r["cycles"] > 0 and 0 < r["mac_utilization"] <= 1
     assert r["dram_bytes_dense"] > r["dram_bytes"] > 0
     assert [lay["kept_tokens"] for lay in r["per_layer"]][-1] < len(minilm.tokenize(TEXT))
+
+
+def test_spatten_run_build_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    """A simulator build that fails (here: made to) ends the run with one line naming the
+    build log, not a traceback from the simulation thread."""
+    import verif.runner
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("Command failed with return code: 2")
+
+    monkeypatch.setattr(verif.runner, "run", broken)
+    text = tmp_path / "text.txt"
+    text.write_text("A short sentence.\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--sim", "icarus", "--text", str(text)])
+    msg = str(exc.value)
+    assert "icarus build failed" in msg and "build.log" in msg and "\n" not in msg
 
 
 def test_spatten_run_refuses_empty_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]

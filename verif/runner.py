@@ -7,12 +7,14 @@ cocotb's results XML (at least one test ran, none failed), never from the simula
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +95,19 @@ def read_results(xml: Path) -> tuple[list[str], list[str], list[str]]:
     return tests, failed, skipped
 
 
+@contextmanager
+def dir_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (a lock file in it) for the ``with`` body; a second
+    holder in another process waits."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run(
     bench: Bench,
     sim: str,
@@ -120,67 +135,70 @@ def run(
     variant = (variant or param_tag(params)) + ("-waves" if waves else "") + ("-cov" if cov else "")
     build_dir = BUILD / "sim" / bench.toplevel / sim / variant
     build_dir.mkdir(parents=True, exist_ok=True)
-    # -y: submodules are found in rtl/ by module name, so a Bench lists only its top file.
-    build_args = ["-I" + str(rtl_dir), "-y", str(rtl_dir), *(f"-I{d}" for d in bench.include_dirs)]
-    if sim == "verilator":
-        # Coverage and asserts are cheap at our sizes; --x-assign/initial unique makes a
-        # missing reset show up as random values instead of a friendly zero.
-        build_args += ["--assert", "--x-assign", "unique", "--x-initial", "unique"]
-        if cov:
-            build_args += ["--coverage-line", "--coverage-toggle", "--coverage-user"]
-        build_args += list(bench.verilator_args)
-    runner = get_runner(sim)
-    log = build_dir / "sim.log" if log_to_file else None
-    runner.build(
-        sources=[rtl_dir / s for s in bench.sources],
-        hdl_toplevel=bench.toplevel,
-        parameters=params,
-        build_args=build_args,
-        build_dir=build_dir,
-        waves=waves,
-        timescale=("1ns", "1ps"),
-        log_file=build_dir / "build.log" if log_to_file else None,
-        # cocotb's Icarus runner only checks the listed sources for changes, not the submodules
-        # found with -y: always rebuild (seconds). Verilator's make tracks every dependency.
-        always=sim == "icarus",
-    )
-    xml = build_dir / "results.xml"
-    # cocotb's runner gives the simulator PYTHONPATH = sys.path (overriding the environment),
-    # so the test module's folder and the repository go on sys.path.
-    for path in (str(ROOT), str(bench.folder)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    env = {"SPATTEN_TEST_DIR": str(build_dir), "SPATTEN_PARAMS": json.dumps(params),
-           **(extra_env or {})}
-    if sim == "verilator":
-        # Each run gets its own seed for Verilator's own randomisation of X values.
-        sim_plusargs = [f"+verilator+seed+{seed % 2**31 or 1}", "+verilator+rand+reset+2",
-                        f"+verilator+coverage+file+coverage-{testcase or 'all'}.dat"]
-    else:
-        sim_plusargs = []
-    try:
-        runner.test(
-            test_module=bench.module,
+    # one run at a time per build folder: two runs of the same variant (pytest workers, two
+    # `spatten run`s) would rebuild under each other and share the results and logs
+    with dir_lock(build_dir):
+        # -y: submodules are found in rtl/ by module name, so a Bench lists only its top file.
+        build_args = ["-I" + str(rtl_dir), "-y", str(rtl_dir), *(f"-I{d}" for d in bench.include_dirs)]
+        if sim == "verilator":
+            # Coverage and asserts are cheap at our sizes; --x-assign/initial unique makes a
+            # missing reset show up as random values instead of a friendly zero.
+            build_args += ["--assert", "--x-assign", "unique", "--x-initial", "unique"]
+            if cov:
+                build_args += ["--coverage-line", "--coverage-toggle", "--coverage-user"]
+            build_args += list(bench.verilator_args)
+        runner = get_runner(sim)
+        log = build_dir / "sim.log" if log_to_file else None
+        runner.build(
+            sources=[rtl_dir / s for s in bench.sources],
             hdl_toplevel=bench.toplevel,
-            testcase=testcase,
-            seed=seed,
-            waves=waves,
+            parameters=params,
+            build_args=build_args,
             build_dir=build_dir,
-            test_dir=build_dir,
-            results_xml=str(xml),
-            extra_env=env,
-            plusargs=[*sim_plusargs, *plusargs],
-            log_file=log,
+            waves=waves,
+            timescale=("1ns", "1ps"),
+            log_file=build_dir / "build.log" if log_to_file else None,
+            # cocotb's Icarus runner only checks the listed sources for changes, not the submodules
+            # found with -y: always rebuild (seconds). Verilator's make tracks every dependency.
+            always=sim == "icarus",
         )
-    except SystemExit:
-        pass  # the runner exits on failures under pytest; the XML below is the verdict
-    except RuntimeError:
-        pass
-    tests, failed, skipped = read_results(xml)
-    wave_file = None
-    if waves:
-        wave_file = build_dir / ("dump.vcd" if sim == "verilator" else f"{bench.toplevel}.fst")
-    return Results(xml, tests, failed, skipped, seed, log, wave_file)
+        xml = build_dir / "results.xml"
+        # cocotb's runner gives the simulator PYTHONPATH = sys.path (overriding the environment),
+        # so the test module's folder and the repository go on sys.path.
+        for path in (str(ROOT), str(bench.folder)):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        env = {"SPATTEN_TEST_DIR": str(build_dir), "SPATTEN_PARAMS": json.dumps(params),
+               **(extra_env or {})}
+        if sim == "verilator":
+            # Each run gets its own seed for Verilator's own randomisation of X values.
+            sim_plusargs = [f"+verilator+seed+{seed % 2**31 or 1}", "+verilator+rand+reset+2",
+                            f"+verilator+coverage+file+coverage-{testcase or 'all'}.dat"]
+        else:
+            sim_plusargs = []
+        try:
+            runner.test(
+                test_module=bench.module,
+                hdl_toplevel=bench.toplevel,
+                testcase=testcase,
+                seed=seed,
+                waves=waves,
+                build_dir=build_dir,
+                test_dir=build_dir,
+                results_xml=str(xml),
+                extra_env=env,
+                plusargs=[*sim_plusargs, *plusargs],
+                log_file=log,
+            )
+        except SystemExit:
+            pass  # the runner exits on failures under pytest; the XML below is the verdict
+        except RuntimeError:
+            pass
+        tests, failed, skipped = read_results(xml)
+        wave_file = None
+        if waves:
+            wave_file = build_dir / ("dump.vcd" if sim == "verilator" else f"{bench.toplevel}.fst")
+        return Results(xml, tests, failed, skipped, seed, log, wave_file)
 
 
 def check(results: Results) -> None:
