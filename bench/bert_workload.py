@@ -100,9 +100,9 @@ def fraction(x: float | None) -> str:
 def bert_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Markdown: one line per (N, pruning) point."""
     lines = ["| N | pruning | bits | V kept | tokens kept | requant rows | cycles | "
-             "**Q.K busy** | Q.K needed | front | row | back | output | limiting | read bytes | "
-             "mismatches |", "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-             "---:|---:|"]
+             "**Q.K busy** | Q.K needed | front | row | back | output | write | limiting | "
+             "read bytes | mismatches |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for r in rows:
         st = r["stages"]
         read = sum(r["bytes"][c] for c in BYTE_CLASSES if c != "E")
@@ -110,7 +110,8 @@ def bert_table(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"| {r['n']} | {r['pruning']} | {r['bits']} | {r['value_keep']} | "
             f"{r['kept_tokens']} | {r['requant_rows']} | {r['cycles']:,} | "
             f"**{fraction(r['qk_busy'])}** | {r['qk_useful']:.3f} | {st['front']:.1%} | "
-            f"{st['row']:.1%} | {st['back']:.1%} | {st['output']:.1%} | {r['limiting']} | "
+            f"{st['row']:.1%} | {st['back']:.1%} | {st['output']:.1%} | {st['write']:.1%} | "
+            f"{r['limiting']} | "
             f"{read:,} | "
             f"{r['mismatches']} |")
     return lines

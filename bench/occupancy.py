@@ -25,7 +25,7 @@ from spatten.args import fail, one_line_errors
 from verif.tools import RTL
 
 # the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
-STAGES = {"front": "F", "row": "R", "back": "B", "output": "P"}
+STAGES = {"front": "F", "row": "R", "back": "B", "output": "P", "write": "W"}
 # working states that are waiting, not work: the front's END (every item issued, the pipeline
 # draining at the command's end) does not count towards its stage's busy share
 WAITING = {("front", "END")}
@@ -62,7 +62,7 @@ def named_states(records: Iterable[dict[str, Any]], stage: str | None = None
 
 def limiting_stage(shares: dict[str, float]) -> str:
     """The stage that limits a pipeline of stages (``shares``: stage -> busy share, in pipeline
-    order front, row, back, output): the most downstream stage whose share is within SATURATED_GAP of
+    order front, row, back, output, write): the most downstream stage whose share is within SATURATED_GAP of
     the busiest. A stage held by backpressure from a later one stays in its working state
     (the front in QK while the Q.K array is stalled), so every stage upstream of the
     bottleneck looks as busy as the bottleneck, and the stages after it are starved."""

@@ -356,8 +356,7 @@ STATE_MEANING = {
     ("back", "KLIST"): "the top-k output into the kept list (the V list streams meanwhile)",
     ("back", "VWAIT"): "the V list walk's last beats, or the V array still busy with two jobs",
     ("output", "PV"): "P.V beats",
-    ("output", "EWAIT"): "the P.V pipeline's latency to the E row",
-    ("output", "EOUT"): "the E write and the head-importance beats",
+    ("write", "OUT"): "the E write and the head-importance beats (beside the next P.V)",
 }
 
 
@@ -522,8 +521,9 @@ def report(res: dict[str, Any], table: Sequence[dict[str, Any]],
               *phase_table(tot["phases"], tot), "",
               "Occupancy of the controller's concurrent stages (front: Q / K fetch and Q.K "
               "issue; row: requant decision and the importance / top-k feed; back: kept list, "
-              "V fetch, P.V, E write): cycles in each working state (a stage's IDLE, waiting "
-              "for work, left out).", "",
+              "V fetch; output: P.V; write: the E write and head importance, beside the next "
+              "P.V): cycles in each working state (a stage's IDLE, waiting for work, left "
+              "out).", "",
               *stage_table(tot["stages"], tot),
               "", "## What limits performance", "", *limits_text(tot, table, params), "",
               "## Plots", "", *[f"![{f}]({f})" for f in plots], ""]
@@ -708,13 +708,14 @@ def occupancy_lines(entries: Sequence[dict[str, Any]]) -> list[str]:
     """Markdown: Q.K busy and stage occupancy of every workload (``workloads`` entries)."""
     lines = ["## Occupancy of every workload", "",
              "| workload | channels | cycles | Q.K busy | Q.K needed | front | row | back | output | "
-             "busiest | limiting stage |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "write | busiest | limiting stage |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for w in entries:
         st = w["stage_busy"]
         lines.append(f"| {w['name']} | {w['channels']} | {w['cycles']:,} | "
                      f"{fraction(w['qk_busy'])} | {w['qk_useful']:.3f} | {st['front']:.1%} | "
                      f"{st['row']:.1%} | {st['back']:.1%} | {st['output']:.1%} | "
-                     f"{w['busiest_stage']} | "
+                     f"{st['write']:.1%} | {w['busiest_stage']} | "
                      f"**{w['limiting_stage']}** |")
     return [*lines, "", "Busy share = cycles in a stage's working states (its IDLE and the "
             "front's END left out) / CYCLES, summed over the workload's commands. A stage held "

@@ -604,7 +604,10 @@ module spatten_ctrl #(
   //    next item, whose V job may then overlap the rows of this one;
   //  * landing queue: items in order, each waiting for its V job's done (matched by the job's
   //    parity) and then for the output stage;
-  //  * output stage (p_st): P.V over slot ps / region pr, the E write and head importance.
+  //  * output stage (p_st): P.V over slot ps / region pr; the fed item's head, query and
+  //    kept count then go to the E stage and the output stage takes the next item at once;
+  //  * E stage (w_st): the E rows in feed order, into the writer and head importance, while
+  //    the next item's P.V runs (it holds no kept-list slot or value-buffer region).
   // A new head's item takes the next region (cleared at the pop): the output stage only ever
   // reads the region of the item it was handed. At most three items are live (output, queue,
   // list stage) and a slot or region is reused four allocations later, so none is reused while
@@ -613,13 +616,37 @@ module spatten_ctrl #(
   // done, so the valid bits it reads are those of the serial order, and the output stage then
   // reads rows that are already valid while new rows of that head land.
   localparam [2:0] B_IDLE = 3'd0, B_KLIST = 3'd1, B_VWAIT = 3'd3;
-  localparam [1:0] P_IDLE = 2'd0, P_PV = 2'd1, P_EWAIT = 2'd2, P_EOUT = 2'd3;
+  localparam [1:0] P_IDLE = 2'd0, P_PV = 2'd1;
+  localparam [0:0] W_IDLE = 1'd0, W_OUT = 1'd1;  // IDLE: no E row in hand (waiting for one)
   reg [2:0]    b_st;
   reg [1:0]    p_st;
+  reg          w_st;
   reg [HX-1:0] bh, ph;
-  reg [15:0]   bqi, pqi, p_cnt;
+  /* verilator lint_off UNUSEDSIGNAL */  // the E stage uses only the head-importance index bits
+  reg [HX-1:0] wh;
+  /* verilator lint_on UNUSEDSIGNAL */
+  reg [15:0]   bqi, pqi, p_cnt, wqi;
   wire [31:0]  b_off = 32'(bh) * cfg_stride;
-  wire [31:0]  p_off = 32'(ph) * cfg_stride;
+  // fed items waiting for their E row (pv_array's latency; a short item's feed can end
+  // before the item ahead of it has its E): head, query, kept count. Two entries keep the
+  // P.V array fed back to back (an item's E is taken ~7 cycles after its last beat).
+  localparam integer EQW = HX + 32;
+  wire           eq_room, eq_have;
+  wire [EQW-1:0] eq_head;
+  wire [HX-1:0]  eq_h   = eq_head[EQW-1 -: HX];
+  wire [15:0]    eq_qi  = eq_head[31:16];
+  wire [15:0]    eq_cnt = eq_head[15:0];
+  wire           eq_push = p_st == P_PV && pv_valid && pv_ready && pv_last;
+  wire           eq_pop  = w_st == W_IDLE && eq_have && e_valid;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [1:0] eq_count;
+  wire eq_full, eq_empty, eq_last_unused;
+  /* verilator lint_on UNUSEDSIGNAL */
+  stream_fifo #(.WIDTH(EQW), .DEPTH(2)) u_eq_fifo (
+      .clk(clk), .rst_n(rst_n),
+      .in_valid(eq_push), .in_ready(eq_room), .in_data({ph, pqi, p_cnt}), .in_last(1'b1),
+      .out_valid(eq_have), .out_ready(eq_pop), .out_data(eq_head), .out_last(eq_last_unused),
+      .count(eq_count), .full(eq_full), .empty(eq_empty));
   // landing queue: entry 0 the oldest
   reg  [1:0]   lq_v, lq_done, lq_par;
   reg  [1:0]   lq_slot [0:1];
@@ -637,7 +664,9 @@ module spatten_ctrl #(
   assign tv_out_ready = b_st == B_KLIST;
   // the list stage's item leaves for the queue: its V job granted and its list walk complete
   wire   b_push = b_st == B_VWAIT && v_issued && !g_act && !v_job_valid;
-  wire   lq_pop = lq_v[0] && lq_done[0] && (p_st == P_IDLE || stop);
+  // the output stage takes an item only with an E-queue entry free for it (pushed at the
+  // end of its feed; one feed at a time, so the entry stays free until then)
+  wire   lq_pop = lq_v[0] && lq_done[0] && ((p_st == P_IDLE && eq_room) || stop);
   wire   hand   = lq_pop && !stop;
   wire   lq_at  = lq_v[0] && !lq_pop;   // the queue entry a pushed item takes
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
@@ -647,19 +676,19 @@ module spatten_ctrl #(
     for (ri = 0; ri < LANES; ri = ri + 1)
       vb_rd_idx[ri*16 +: 16] = kl_idx[{ps, AW'(pv_j + 16'(ri))}];
   end
-  assign e_ready = p_st == P_EWAIT;
+  assign e_ready = w_st == W_IDLE && eq_have;
 
   // head importance: the back's E rows (ACC), the sequencer's CLEAR / READ
   reg [15:0] hb;   // E beat to head importance
   reg        w_job_done, w_row_done, hi_done;
   reg [D_MAX*16-1:0] ereg;
-  assign hi_head = HIDX_W'(ph);
+  assign hi_head = HIDX_W'(wh);
   always @(*) begin
     hi_valid = 1'b0; hi_op = `SPATTEN_IMP_OP_ACC; hi_last = 1'b0; hi_live = live_cmd;
     hi_data = ereg[32'(hb) * (LANES*16) +: LANES*16];
     if (st == S_CLR) begin
       hi_valid = ~clr_hi_done; hi_op = `SPATTEN_IMP_OP_CLEAR; hi_last = 1'b1;
-    end else if (p_st == P_EOUT) begin
+    end else if (w_st == W_OUT) begin
       hi_valid = ~hi_done; hi_last = hb == 16'(EB - 1);
     end else if (st == S_HREAD) begin
       hi_valid = 1'b1; hi_op = `SPATTEN_IMP_OP_READ; hi_last = 1'b1;
@@ -675,6 +704,7 @@ module spatten_ctrl #(
   // (the row queue holds a descriptor per issued row until the row leaves the row buffer:
   // empty = every issued row consumed)
   wire rows_idle = rq_empty && r_st == R_IDLE && !bq_have && b_st == B_IDLE && p_st == P_IDLE
+                   && w_st == W_IDLE && !eq_have
                    && !lq_v[0] && fu_n == 2'd0 && !f_job_valid && vu_n == 2'd0 && !v_job_valid
                    && !g_act && !qg_act;
   wire all_done  = f_st == F_END && !redo && rows_idle;
@@ -682,7 +712,7 @@ module spatten_ctrl #(
   // MACs: n * d per decided Q.K row (squashed rows are not counted: golden counts the
   // passes of the serial order), kept * d per P.V
   reg [MACS_ADD_W-1:0] macs_b;
-  always @(*) macs_b = (p_st == P_EWAIT && e_valid && !stop) ? MACS_ADD_W'(32'(p_cnt) * 32'(cfg_d))
+  always @(*) macs_b = (eq_pop && !stop) ? MACS_ADD_W'(32'(eq_cnt) * 32'(cfg_d))
                                                              : {MACS_ADD_W{1'b0}};
 
   integer li, qsi;
@@ -699,6 +729,7 @@ module spatten_ctrl #(
       r_st <= R_IDLE;
       b_st <= B_IDLE;
       p_st <= P_IDLE;
+      w_st <= W_IDLE;
       ls <= 2'd0;
       vr <= 2'd0;
       lq_v <= 2'b00;
@@ -1022,7 +1053,7 @@ module spatten_ctrl #(
         P_PV: begin
           if (pv_valid & pv_ready) begin
             pv_valid <= 1'b0;
-            if (pv_last) p_st <= P_EWAIT;
+            if (pv_last) p_st <= P_IDLE;  // to the E stage (eq_push); the next item may come
           end
           if ((!pv_valid || pv_ready) && !(pv_valid && pv_last) && !pv_done) begin
             // lanes past the list carry zeros, not stale / never-written entries: P.V
@@ -1040,41 +1071,43 @@ module spatten_ctrl #(
             pv_j <= pv_j + 16'(LANES);
           end
         end
-        P_EWAIT: if (e_valid) begin
-          if (stop) p_st <= P_IDLE;  // a failed command writes no more E rows
-          else begin
-            ereg <= e_data;
-            p_st <= P_EOUT;
-            w_job_valid <= 1'b1;
-            w_job_base <= cfg_e_base + p_off;
-            w_job_stride <= row_stride(d7, 5'd16);
-            w_job_raw <= 1'b0;
-            w_job_class <= `SPATTEN_CLASS_E;
-            w_job_done <= 1'b0; w_row_done <= 1'b0; hi_done <= 1'b0;
-            hb <= 16'd0;
-          end
-        end
-        P_EOUT: begin
-          if (w_job_valid & w_job_ready) begin
-            w_job_valid <= 1'b0;
-            w_job_done <= 1'b1;
-            w_in_valid <= 1'b1;
-            w_in_data <= ereg;
-            w_in_idx <= pqi;
-            w_in_last <= 1'b1;
-          end
-          if (w_in_valid & w_in_ready) begin
-            w_in_valid <= 1'b0;
-            w_row_done <= 1'b1;
-          end
-          if (hi_valid & hi_ready) begin
-            hb <= hb + 16'd1;
-            if (hi_last) hi_done <= 1'b1;
-          end
-          if (w_row_done && hi_done) p_st <= P_IDLE;
-        end
         default: p_st <= P_IDLE;
       endcase
+
+      // ---------------------------------------------------------- back: E stage
+      if (w_st == W_IDLE) begin
+        if (eq_pop && !stop) begin  // a failed command writes no more E rows
+          wh <= eq_h;
+          wqi <= eq_qi;
+          ereg <= e_data;
+          w_st <= W_OUT;
+          w_job_valid <= 1'b1;
+          w_job_base <= cfg_e_base + 32'(eq_h) * cfg_stride;
+          w_job_stride <= row_stride(d7, 5'd16);
+          w_job_raw <= 1'b0;
+          w_job_class <= `SPATTEN_CLASS_E;
+          w_job_done <= 1'b0; w_row_done <= 1'b0; hi_done <= 1'b0;
+          hb <= 16'd0;
+        end
+      end else begin
+        if (w_job_valid & w_job_ready) begin
+          w_job_valid <= 1'b0;
+          w_job_done <= 1'b1;
+          w_in_valid <= 1'b1;
+          w_in_data <= ereg;
+          w_in_idx <= wqi;
+          w_in_last <= 1'b1;
+        end
+        if (w_in_valid & w_in_ready) begin
+          w_in_valid <= 1'b0;
+          w_row_done <= 1'b1;
+        end
+        if (hi_valid & hi_ready) begin
+          hb <= hb + 16'd1;
+          if (hi_last) hi_done <= 1'b1;
+        end
+        if (w_row_done && hi_done) w_st <= W_IDLE;
+      end
 
       // ---------------------------------------------------------- sequencer
       case (st)
@@ -1201,7 +1234,7 @@ module spatten_ctrl #(
     if (b_push) $display("%0t DBG B push h=%0d qi=%0d par=%0d rg=%0d slot=%0d", $time, bh, bqi, bpar, vr, ls);
     if (v_done) $display("%0t DBG V done par=%0d k=%0d", $time, vdpar, vu_k);
     if (hand) $display("%0t DBG B hand h=%0d qi=%0d", $time, lq_h[0], lq_qi[0]);
-    if (p_st == P_EWAIT && e_valid) $display("%0t DBG B e h=%0d qi=%0d e0=%h", $time, ph, pqi, e_data[63:0]);
+    if (eq_pop) $display("%0t DBG B e h=%0d qi=%0d e0=%h", $time, eq_h, eq_qi, e_data[63:0]);
   end
 `endif
 
@@ -1218,7 +1251,7 @@ module spatten_ctrl #(
     if (chk_q && rst_n && rb_valid && !rq_have)
       $error("spatten_ctrl: a row at the row buffer without its descriptor");
     if (chk_q && rst_n && st == S_IDLE && (f_st != F_IDLE || r_st != R_IDLE || b_st != B_IDLE
-                                       || p_st != P_IDLE || lq_v != 2'b00))
+                                       || p_st != P_IDLE || w_st != W_IDLE || eq_have || lq_v != 2'b00))
       $error("spatten_ctrl: a stage is not idle between commands");
     // at most two V-array jobs in flight (the row tags are one parity bit), and the landing
     // queue never overflows (an item is popped only with its entry 1 free)
@@ -1229,6 +1262,8 @@ module spatten_ctrl #(
       $error("spatten_ctrl: the front allocates head %0d behind the prefetch (head %0d)", fh, kp_h);
     if (chk_q && rst_n && (fu_n == 2'd3 || (fu_n == 2'd2 && gnt_f)))
       $error("spatten_ctrl: a third K/Q-array job in flight");
+    if (chk_q && rst_n && eq_push && !eq_room)
+      $error("spatten_ctrl: an item fed with no room in the E queue");
     if (chk_q && rst_n && b_push && lq_v[1])
       $error("spatten_ctrl: the landing queue overflows");
     // a V job's done comes at least a fetch pipeline (~8 cycles) after its list walk's last

@@ -63,7 +63,7 @@ def fake(kind: str = "bert-pruned", n: int = 64, cycles: int = 1000, beats: int 
         "counters": {"CYCLES": cycles, "REQUANT_ROWS": requant},
         "stages": {"front": {"0": 50.0, "8": 300.0, "9": 400.0},  # IDLE, QK, END
                    "row": {"2": 500.0}, "back": {"1": 200.0, "3": 100.0},
-                   "output": {"1": 150.0}}}  # back: KLIST, VWAIT; output: PV
+                   "output": {"1": 150.0}, "write": {"1": 100.0}}}  # back: KLIST, VWAIT; output: PV; write: OUT
     if beats is not None:
         rec["qk_beats"] = beats
     return rec
@@ -84,17 +84,18 @@ def test_occupancy_shares_and_limiting_stage() -> None:
     assert occ["qk_useful"] == pytest.approx(2 * 136 * 8 / 4000)
     # front: QK only (END is waiting, IDLE left out); row 1000; back 600
     assert occ["stages"] == {"front": 600 / 4000, "row": 1000 / 4000, "back": 600 / 4000,
-                             "output": 300 / 4000}
+                             "output": 300 / 4000, "write": 200 / 4000}
     assert occ["limiting"] == "row"
     assert occupancy.occupancy([fake(), fake(beats=None)], 8)["qk_busy"] is None
 
 
 @pytest.mark.parametrize(("shares", "limiting"), [
-    ((0.999, 0.993, 0.993, 0.3), "back"),  # saturated up to the back: it holds the others
-    ((0.998, 0.986, 0.854, 0.3), "row"),  # the back starved: the row stage holds the front
-    ((0.577, 0.646, 0.769, 0.2), "back"),
-    ((0.9, 0.5, 0.5, 0.1), "front"),
-    ((0.9, 0.9, 0.9, 0.9), "output"),
+    ((0.999, 0.993, 0.993, 0.3, 0.2), "back"),  # saturated up to the back: it holds the others
+    ((0.998, 0.986, 0.854, 0.3, 0.2), "row"),  # the back starved: the row stage holds the front
+    ((0.577, 0.646, 0.769, 0.2, 0.1), "back"),
+    ((0.9, 0.5, 0.5, 0.1, 0.1), "front"),
+    ((0.9, 0.9, 0.9, 0.9, 0.5), "output"),
+    ((0.9, 0.9, 0.9, 0.9, 0.9), "write"),
 ])
 def test_limiting_stage_is_the_last_saturated_one(shares: tuple[float, ...], limiting: str
                                                    ) -> None:
@@ -124,7 +125,7 @@ def test_bert_rows_and_report_section() -> None:
     table = "\n".join(system_bench.occupancy_lines(
         system_bench.bert_workloads({"res": res, "rows": rows})))
     assert "| bert-base-n512-pruned | 2 | 1,000 | 0.800 | 393.728 | 30.0% | 50.0% | 30.0% | " \
-           "15.0% | row | **row** |" in table
+           "15.0% | 10.0% | row | **row** |" in table
 
 
 def test_workloads_option() -> None:
@@ -143,9 +144,9 @@ def test_occupancy_command_prints_every_kind(tmp_path: Path, capsys: pytest.Capt
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "bert_records.json bert-dense: 1,000 cycles, Q.K busy 0.600 (needed 1.088), "
-        "front 30.0%, row 50.0%, back 30.0%, output 15.0%; limiting row",
+        "front 30.0%, row 50.0%, back 30.0%, output 15.0%, write 10.0%; limiting row",
         "bert_records.json bert-pruned: 2,000 cycles, Q.K busy 0.600 (needed 1.088), "
-        "front 30.0%, row 50.0%, back 30.0%, output 15.0%; limiting row"]
+        "front 30.0%, row 50.0%, back 30.0%, output 15.0%, write 10.0%; limiting row"]
 
 
 @pytest.mark.parametrize(("content", "needle"), [

@@ -163,7 +163,7 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
         rec["states"] = {"0": 7.0, "2": 900.0}  # IDLE, RUN
         rec["stages"] = {"front": {"0": 100.0, "8": 600.0}, "row": {"2": 300.0},
                          "back": {"0": 500.0, "1": 200.0, "3": 50.0},  # KLIST, VWAIT
-                         "output": {"1": 100.0}}  # PV
+                         "output": {"1": 100.0}, "write": {"1": 40.0}}  # PV; OUT
     params = trace_run.PARAMS["verilator"]
     res = trace_run.summarize(records, params)
     res.update(sim="verilator", steps=[1], trace="t.csv", seed=3, latency=20, wall_s=1.0,
@@ -183,6 +183,7 @@ def test_report_renders_from_records(tmp_path: Path, monkeypatch: pytest.MonkeyP
                      for k in ("pruned", "dense")}
     assert tot["stages"]["pruned"]["back"] == {"KLIST": 400.0, "VWAIT": 100.0}  # IDLE left out
     assert tot["stages"]["pruned"]["output"] == {"PV": 200.0}
+    assert tot["stages"]["pruned"]["write"] == {"OUT": 80.0}
     cpu = {k: {"seconds": 1e-3} for k in ("pruned", "dense")}
     monkeypatch.setattr(system_bench, "OUT", tmp_path)
     plots = system_bench.plot_all(table, tot, cpu, params)

@@ -33,7 +33,8 @@ from verif.trace_run import MEM_SIZE, TraceCommand, run_commands
 
 PERIOD_NS = 10
 # the controller's concurrent stages (rtl/spatten_ctrl.v): name -> state register
-STAGE_SIGNALS = {"front": "f_st", "row": "r_st", "back": "b_st", "output": "p_st"}
+STAGE_SIGNALS = {"front": "f_st", "row": "r_st", "back": "b_st", "output": "p_st",
+                 "write": "w_st"}
 
 
 def cycles_now() -> float:
