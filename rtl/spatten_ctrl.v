@@ -630,7 +630,7 @@ module spatten_ctrl #(
   // fed items waiting for their E row (pv_array's latency; a short item's feed can end
   // before the item ahead of it has its E): head, query, kept count. Two entries keep the
   // P.V array fed back to back (an item's E is taken ~7 cycles after its last beat).
-  localparam integer EQW = HX + 32;
+  localparam integer EQW = HX + 32, EQD = 2;
   wire           eq_room, eq_have;
   wire [EQW-1:0] eq_head;
   wire [HX-1:0]  eq_h   = eq_head[EQW-1 -: HX];
@@ -639,10 +639,10 @@ module spatten_ctrl #(
   wire           eq_push = p_st == P_PV && pv_valid && pv_ready && pv_last;
   wire           eq_pop  = w_st == W_IDLE && eq_have && e_valid;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [1:0] eq_count;
+  wire [$clog2(EQD+1)-1:0] eq_count;
   wire eq_full, eq_empty, eq_last_unused;
   /* verilator lint_on UNUSEDSIGNAL */
-  stream_fifo #(.WIDTH(EQW), .DEPTH(2)) u_eq_fifo (
+  stream_fifo #(.WIDTH(EQW), .DEPTH(EQD)) u_eq_fifo (
       .clk(clk), .rst_n(rst_n),
       .in_valid(eq_push), .in_ready(eq_room), .in_data({ph, pqi, p_cnt}), .in_last(1'b1),
       .out_valid(eq_have), .out_ready(eq_pop), .out_data(eq_head), .out_last(eq_last_unused),

@@ -149,7 +149,6 @@ def run(
     use_pinned_tools()
     params = {**bench.parameters, **(parameters or {})}
     folder = build_folder(bench, sim, parameters, waves=waves, variant=variant, coverage=coverage)
-    folder.mkdir(parents=True, exist_ok=True)
     from cocotb_tools.runner import get_runner  # after PATH points at the pinned tools
 
     runner = get_runner(sim)  # one object: test() reads what build() recorded
