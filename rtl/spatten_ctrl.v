@@ -374,7 +374,7 @@ module spatten_ctrl #(
 
   // ================================================================ front
   localparam [3:0] F_IDLE = 4'd0, F_FIRST = 4'd1, F_NEXT = 4'd2, F_QREQ = 4'd3, F_QWAIT = 4'd4,
-                   F_KREQ = 4'd5, F_LREQ = 4'd6, F_LWAIT = 4'd7, F_QK = 4'd8, F_END = 4'd9,
+                   F_KREQ = 4'd5, F_LREQ = 4'd6, F_QK = 4'd8, F_END = 4'd9,
                    F_QBREQ = 4'd10, F_QBWAIT = 4'd11;
   reg [3:0]      f_st;
   reg [HX-1:0]   fh;          // the item: head, query, sequence number (its query slot)
@@ -384,9 +384,9 @@ module spatten_ctrl #(
   reg            fhave;       // an item is left
   reg  [RGW-1:0] frg;         // key-buffer region of the item's head
   // key-buffer regions: the head whose MSB plane it holds, busy (rows of that head not yet
-  // decided), LSB plane merged, MSB job done
+  // decided), LSB plane requested (its job granted: once per head), LSB job done, MSB job done
   reg [HX-1:0]   rg_head [0:KREG-1];
-  reg [KREG-1:0] rg_vld, rg_busy, rg_lsb, rg_done;
+  reg [KREG-1:0] rg_vld, rg_busy, rg_lreq, rg_lsb, rg_done;
   // query slots: the item whose Q row a slot holds (valid until that item's row passes)
   reg [HX-1:0]   qs_h  [0:QS-1];
   reg [15:0]     qs_qi [0:QS-1];
@@ -540,8 +540,9 @@ module spatten_ctrl #(
   reg [1:0]  r_st;
   reg        rep;                 // the row stage's epoch
   reg [15:0] rb_beat;
-  // no decision (and no importance update) before the head's keys are all in and clean
-  wire r_clean = rg_done[r_rg] & ~stop;
+  // no decision (and no importance update) before the head's keys are all in and clean (for a
+  // re-pass row also the LSB plane: its Q.K streamed under that job, whose error comes last)
+  wire r_clean = rg_done[r_rg] & (~r_rep | rg_lsb[r_rg]) & ~stop;
   wire r_old   = r_ep != rep;
   assign rq_in_valid  = r_st == R_IDLE && rb_valid && rq_have && r_clean && !r_old;
   wire take_requant = rq_out_requant & (cfg_lsb != 4'd0) & (cfg_msb < 4'd12) & ~r_rep;
@@ -780,6 +781,7 @@ module spatten_ctrl #(
       fu_n <= fu_n + {1'b0, gnt_f} - {1'b0, f_done};
       if (f_done) fdpar <= ~fdpar;
       if (done_k) rg_done[f_done_rg] <= 1'b1;
+      if (done_l) rg_lsb[f_done_rg] <= 1'b1;
       if (gnt_f) begin
         f_job_valid <= 1'b1;
         fpar        <= ~fpar;
@@ -837,6 +839,7 @@ module spatten_ctrl #(
         rg_head[k_rg] <= k_head;
         rg_vld[k_rg] <= 1'b1;
         rg_busy[k_rg] <= 1'b1;
+        rg_lreq[k_rg] <= 1'b0;
         rg_lsb[k_rg] <= 1'b0;
         rg_done[k_rg] <= 1'b0;
         kp_h <= k_head;
@@ -881,7 +884,7 @@ module spatten_ctrl #(
             if (!qs_vld[f_slot]) f_st <= F_QREQ;  // else the slot's item is not decided yet
           end else if (rg_hit) begin
             frg <= rg_hit_i;
-            f_st <= (frep && !rg_lsb[rg_hit_i]) ? F_LREQ : F_QK;
+            f_st <= (frep && !rg_lreq[rg_hit_i]) ? F_LREQ : F_QK;
           end else if (rg_free) begin
             frg <= rg_free_i;
             f_st <= F_KREQ;
@@ -920,14 +923,20 @@ module spatten_ctrl #(
           else if (redo) f_st <= F_NEXT;
           else if (gnt_f || gnt_kv) f_st <= F_QK;  // the head's K MSB plane, streamed under its Q.K
         end
+        // The K LSB plane streams under the re-pass's Q.K as the MSB plane does under the
+        // first pass: the region's valid bits are cleared at the grant and every merged row
+        // sets its key's again, so the reader follows the LSB job row by row. The keys keep
+        // their MSB bits, and every other reader of the region masks the LSB bits off (known
+        // bits m); an older row of the same head still being read can only be one of the
+        // epoch the re-pass drops (summarization; in generation a head has one item).
         F_LREQ: begin
           if (stop) f_st <= F_IDLE;
-          else if (gnt_f) f_st <= F_LWAIT;
-        end
-        F_LWAIT: begin
-          if (done_l) rg_lsb[frg] <= 1'b1;
-          if (stop) f_st <= F_IDLE;
-          else if (done_l) f_st <= F_QK;
+          else if (gnt_f) begin
+            kb_clr <= 1'b1;
+            kb_clr_rg <= frg;
+            rg_lreq[frg] <= 1'b1;
+            f_st <= F_QK;
+          end
         end
         F_QK: if (f_qk_fire) begin  // then the next item (a Q.K row is always completed)
           f_st <= stop ? F_IDLE : F_NEXT;

@@ -10,9 +10,11 @@
 // * read port: a stream of ceil(n/LANES) beats of LANES keys (key l of the beat at
 //   [(l*D_MAX + d)*12 +: 12]), keep = prefix on the last beat, started by rd_start with rd_n.
 //   The output is a register (the Q.K array multiplies k_data in its first stage).
-// * streaming: every key has a valid bit, set by its MSB-plane write and cleared by clr (a new
-//   head); a read beat waits until all of its keys are valid, so Q.K runs while the K fetch
-//   is still delivering (the fetch lanes write in any order; the reader follows in key order).
+// * streaming: every key has a valid bit, set by its write (MSB plane or LSB merge) and
+//   cleared by clr (a new head, or a head's LSB plane about to be merged: the stored MSB bits
+//   stay); a read beat waits until all of its keys are valid, so Q.K runs while the K fetch
+//   (MSB or LSB plane) is still delivering (the fetch lanes write in any order; the reader
+//   follows in key order).
 // * rd_busy: the reader still has beats to load; a new rd_start only once it is low (the
 //   controller starts the next row's read when the previous row's keys have all left).
 `default_nettype none
@@ -82,7 +84,8 @@ module spatten_kbuf #(
         mem[{wr_rg[wp*RGW +: RGW], wr_idx[wp*16 +: AW]}] <= wr_merge[wp] ? merged[wp] : wr_data[wp*KW +: KW];
   end
 
-  // key valid bits (MSB writes; an LSB merge only refines a key that is already valid)
+  // key valid bits (set by every write: the controller clears a region before its LSB plane so
+  // a re-pass reads each key once its merge has landed)
   reg  [MAX_N-1:0] vld_q [0:REGIONS-1];
   integer vp, vr;
   always @(posedge clk) begin
@@ -91,7 +94,7 @@ module spatten_kbuf #(
         vld_q[vr] <= {MAX_N{1'b0}};
       end else begin
         for (vp = 0; vp < WR_PORTS; vp = vp + 1)
-          if (wr_en[vp] && !wr_merge[vp] && wr_rg[vp*RGW +: RGW] == RGW'(vr))
+          if (wr_en[vp] && wr_rg[vp*RGW +: RGW] == RGW'(vr))
             vld_q[vr][wr_idx[vp*16 +: AW]] <= 1'b1;
       end
   end

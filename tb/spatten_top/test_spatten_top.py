@@ -1272,6 +1272,14 @@ MUTANTS = [
     ("spatten_ctrl.v", "      vb_rd_idx[ri*16 +: 16] = kl_idx[{ps, AW'(pv_j + 16'(ri))}];",
      "      vb_rd_idx[ri*16 +: 16] = kl_idx[{ls, AW'(pv_j + 16'(ri))}];",
      "P.V reads V rows by the list stage's kept list"),
+    # the K LSB plane streamed under the re-pass's Q.K (the region's valid bits cleared at the
+    # LSB job's grant, set again by every merge)
+    ("spatten_ctrl.v", "            kb_clr <= 1'b1;\n            kb_clr_rg <= frg;\n            rg_lreq[frg] <= 1'b1;",
+     "            rg_lreq[frg] <= 1'b1;",
+     "the re-pass reads keys before their LSB merge has landed"),
+    ("spatten_kbuf.v", "if (wr_en[vp] && wr_rg[vp*RGW +: RGW] == RGW'(vr))",
+     "if (wr_en[vp] && !wr_merge[vp] && wr_rg[vp*RGW +: RGW] == RGW'(vr))",
+     "an LSB merge does not mark its key valid again"),
     # CounterMonitor (issue 15: this one survived every test while the counter was only logged)
     ("spatten_top.v", "assign cnt_stall_inc = rst_n & ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
      "assign cnt_stall_inc = rst_n | ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
