@@ -107,6 +107,7 @@ module spatten_ctrl #(
     output reg  [CHANNELS*RGW-1:0]    kb_wr_rg,     // per lane: the region its K row goes to
     output wire [CHANNELS-1:0]        kb2_wr_en,    // K rows from the V array's lanes
     output wire [RGW-1:0]             kb2_wr_rg,
+    output wire                       kb2_wr_merge, // ... an LSB plane (merged)
     output wire                       vb_clr,       // clear region vb_clr_rg (a new head's V rows)
     output wire [1:0]                 vb_clr_rg,
     output reg  [CHANNELS*2-1:0]      vb_wr_rg,     // per lane: the region of its row's V job
@@ -300,9 +301,11 @@ module spatten_ctrl #(
   reg  [1:0] fjob;               // SPATTEN_FJOB_* of the front job in flight: where its rows go
   reg  [QSW-1:0] fu_slot;        // its query slot (one-row Q jobs)
   reg            fu_batch;       // the job is the command's Q batch (generation)
-  // A K MSB job goes to the K/Q array, or to the V array when that one is free and the K/Q
-  // array is not (the back's V lists first): two heads' K planes then stream at once.
-  reg            vu_k;           // the V array's job in flight is a K MSB plane
+  // A K MSB or K LSB job goes to the K/Q array, or to the V array when that one is free and
+  // the K/Q array is not (the back's V lists first): two heads' K planes then stream at once,
+  // and a re-pass's LSB plane need not wait for the K MSB prefetches ahead of it.
+  reg            vu_k;           // the V array's job in flight is a K plane (MSB or LSB)
+  reg            vu_l;           // ... the K LSB plane
   reg  [RGW-1:0] vu_rg;          // its key-buffer region
   wire fr_qb;                    // the front's Q batch request
   wire fu_free  = (fu_n == 2'd0) & ~f_job_valid & ~stop;
@@ -314,6 +317,7 @@ module spatten_ctrl #(
   wire gnt_v    = vu_free & br_v;
   wire gnt_f    = (fu_free & (fr_q | fr_k | fr_l | fr_qb)) | (fu_more & fr_k);
   wire gnt_kv   = vu_idle & ~br_v & fr_k & ~fu_free & ~fu_more;
+  wire gnt_lv   = vu_idle & ~br_v & fr_l & ~fu_free;
   wire done_vk  = v_done & vu_k;       // a K plane on the V array
   wire done_vv  = v_done & ~vu_k;      // a V list
   wire done_q   = f_done & fjob == `SPATTEN_FJOB_Q;
@@ -364,6 +368,7 @@ module spatten_ctrl #(
   end
   assign kb2_wr_en   = v_out_valid & {CHANNELS{vu_k}};
   assign kb2_wr_rg   = vu_rg;
+  assign kb2_wr_merge = vu_l;
   assign q_load      = f_row & {CHANNELS{fjob == `SPATTEN_FJOB_Q}};
   genvar gq;
   generate
@@ -809,24 +814,28 @@ module spatten_ctrl #(
         if (v_in_last) g_act <= 1'b0;
         g_i <= g_i + 16'(LANES);
       end
-      vu_n <= vu_n + {1'b0, gnt_v | gnt_kv} - {1'b0, v_done};
+      vu_n <= vu_n + {1'b0, gnt_v | gnt_kv | gnt_lv} - {1'b0, v_done};
       if (v_done) vdpar <= ~vdpar;
-      if (done_vk) rg_done[vu_rg] <= 1'b1;
+      if (done_vk && !vu_l) rg_done[vu_rg] <= 1'b1;
+      if (done_vk && vu_l) rg_lsb[vu_rg] <= 1'b1;
       if (gnt_v) begin
         vdesc_rg[{vpar, 1'b0} +: 2] <= vr;
         bpar <= vpar;
       end
-      if (gnt_v | gnt_kv) begin
+      if (gnt_v | gnt_kv | gnt_lv) begin
         v_job_valid  <= 1'b1;
         vpar         <= ~vpar;
-        vu_k         <= gnt_kv;
+        vu_k         <= gnt_kv | gnt_lv;
+        vu_l         <= gnt_lv;
         vu_rg        <= k_rg;
-        v_job_range  <= gnt_kv;
+        v_job_range  <= gnt_kv | gnt_lv;
         v_job_lastrow <= n16 - 16'd1;
-        v_job_bits   <= cfg_msb;
-        v_job_class  <= gnt_kv ? `SPATTEN_CLASS_K_MSB : `SPATTEN_CLASS_V_MSB;
-        v_job_base   <= gnt_kv ? cfg_kmsb_base + f_off : cfg_v_base + b_off;
-        v_job_stride <= row_bytes(d7, {1'b0, cfg_msb});
+        v_job_bits   <= gnt_lv ? cfg_lsb : cfg_msb;
+        v_job_class  <= gnt_lv ? `SPATTEN_CLASS_K_LSB
+                      : gnt_kv ? `SPATTEN_CLASS_K_MSB : `SPATTEN_CLASS_V_MSB;
+        v_job_base   <= gnt_lv ? cfg_klsb_base + f_off
+                      : gnt_kv ? cfg_kmsb_base + f_off : cfg_v_base + b_off;
+        v_job_stride <= row_bytes(d7, {1'b0, gnt_lv ? cfg_lsb : cfg_msb});
         g_i <= 16'd0;
       end
       if (gnt_v) v_issued <= 1'b1;
@@ -931,7 +940,7 @@ module spatten_ctrl #(
         // epoch the re-pass drops (summarization; in generation a head has one item).
         F_LREQ: begin
           if (stop) f_st <= F_IDLE;
-          else if (gnt_f) begin
+          else if (gnt_f || gnt_lv) begin
             kb_clr <= 1'b1;
             kb_clr_rg <= frg;
             rg_lreq[frg] <= 1'b1;

@@ -233,6 +233,7 @@ module spatten_top #(
   wire [QSW-1:0] q_rd_slot;
   wire [CHANNELS-1:0] kb_wr_en, kb2_wr_en, vb_wr_en;
   wire [$clog2(KREG)-1:0] kb2_wr_rg;
+  wire kb2_wr_merge;
   wire k_valid, k_ready, k_last;
   wire [LANES*KW-1:0] k_data;
   wire [LANES-1:0] k_keep;
@@ -245,7 +246,7 @@ module spatten_top #(
                  .REGIONS(KREG)) u_kbuf (
       .clk(clk), .rst_n(rst_n), .clr(kb_clr), .clr_rg(kb_clr_rg), .wr_en({kb2_wr_en, kb_wr_en}),
       .wr_rg({{CHANNELS{kb2_wr_rg}}, kb_wr_rg}), .wr_idx({v_out_idx, f_out_idx}),
-      .wr_data({v_out_data, f_out_data}), .wr_merge({{CHANNELS{1'b0}}, {CHANNELS{kb_wr_merge}}}), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
+      .wr_data({v_out_data, f_out_data}), .wr_merge({{CHANNELS{kb2_wr_merge}}, {CHANNELS{kb_wr_merge}}}), .msb_bits(cfg_msb), .lsb_bits(cfg_lsb),
       .rd_start(kb_rd_start), .rd_n(16'(cfg_n)), .rd_rg(kb_rd_rg), .rd_busy(kb_rd_busy),
       .k_valid(k_valid), .k_ready(k_ready), .k_data(k_data), .k_keep(k_keep), .k_last(k_last));
 
@@ -513,7 +514,7 @@ module spatten_top #(
       .err_clear(err_clear),
       .kb_wr_en(kb_wr_en), .kb_wr_merge(kb_wr_merge), .kb_rd_start(kb_rd_start),
       .kb_rd_rg(kb_rd_rg), .kb_rd_busy(kb_rd_busy), .kb_wr_rg(kb_wr_rg),
-      .kb2_wr_en(kb2_wr_en), .kb2_wr_rg(kb2_wr_rg),
+      .kb2_wr_en(kb2_wr_en), .kb2_wr_rg(kb2_wr_rg), .kb2_wr_merge(kb2_wr_merge),
       .vb_clr(vb_clr), .vb_clr_rg(vb_clr_rg), .vb_wr_rg(vb_wr_rg), .vb_vld_rg(vb_vld_rg), .vb_rd_rg(vb_rd_rg),
       .kb_clr(kb_clr), .kb_clr_rg(kb_clr_rg), .vb_wr_en(vb_wr_en),
       .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),

@@ -1280,6 +1280,10 @@ MUTANTS = [
     ("spatten_kbuf.v", "if (wr_en[vp] && wr_rg[vp*RGW +: RGW] == RGW'(vr))",
      "if (wr_en[vp] && !wr_merge[vp] && wr_rg[vp*RGW +: RGW] == RGW'(vr))",
      "an LSB merge does not mark its key valid again"),
+    ("spatten_ctrl.v", "  assign kb2_wr_merge = vu_l;", "  assign kb2_wr_merge = 1'b0;",
+     "a K LSB plane on the V fetch array overwrites the keys instead of merging"),
+    ("spatten_ctrl.v", "      if (done_vk && vu_l) rg_lsb[vu_rg] <= 1'b1;", "",
+     "a K LSB plane on the V fetch array never marked done"),
     # CounterMonitor (issue 15: this one survived every test while the counter was only logged)
     ("spatten_top.v", "assign cnt_stall_inc = rst_n & ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
      "assign cnt_stall_inc = rst_n | ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
