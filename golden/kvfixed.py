@@ -41,7 +41,8 @@ Per sequence, per layer and decode step (token at position ``n``):
    the ``recent`` newest and ``golden.topk.topk(imp[rest], budget - sinks - recent)`` of the
    rest (ties: the earlier token); ``sinks_recent`` ranks the rest by position instead. The
    newest token is among the recent ones (``recent >= 1``), so it survives its own step; an
-   evicted token is dropped from the live list and never returns.
+   evicted token is dropped from the live list and never returns. The rule is the pure
+   function :func:`policy_keep` (shared with the RTL block's testbench, tb/kv_policy).
 
 Byte classes per (step, layer), :data:`CLASSES`: ``Q`` (12-bit query rows), ``K_MSB``,
 ``K_LSB``, ``V_MSB``, ``SCALE`` (the K scales of the live rows, the V scales of the fetched V
@@ -249,6 +250,40 @@ class RowReader:
         return self.rows[idx]
 
 
+# ================================================================ cache policy ===============
+def policy_refused(budget: int, start: int, recent: int) -> bool:
+    """A pruning setting the policy refuses: ``start + recent > budget`` (budget > 0). The
+    fixed tokens of a live list (``live < start`` or ``live > n - recent``, distinct positions
+    <= n) are at most ``start + recent``, so only such a setting can leave fewer budget slots
+    than fixed tokens (a negative k). Refused, the policy evicts nothing (every token kept) and
+    the hardware raises its error flag (rtl/kv_policy.v ``out_cfg_err``). CacheConfig never
+    builds one (it needs ``start + recent + 1 <= budget``)."""
+    return budget > 0 and start + recent > budget
+
+
+def policy_keep(live: np.ndarray, imp: np.ndarray, n: int, budget: int, start: int,
+                recent: int, by_importance: bool = True) -> np.ndarray:
+    """The SpAtten-LLM cache policy: ascending indexes into ``live`` kept after step ``n``.
+
+    ``live``: the layer's live positions (ascending, the newest token ``n`` included), ``imp``
+    their 32-bit importance. Within the budget (``budget == 0`` or ``len(live) <= budget``) and
+    for a refused setting (:func:`policy_refused`) every token is kept. Otherwise the fixed
+    tokens (the sinks ``live < start`` and the recent ``live > n - recent``) are kept and the
+    rest compete for the ``budget - #fixed`` remaining slots by ``golden.topk.topk`` (ties to
+    the earlier position) of their importance, or of their position (``by_importance`` False:
+    the ``sinks_recent`` policy, the newest of the rest). rtl/kv_policy.v is bit-exact with it.
+    """
+    live = np.asarray(live, dtype=np.int64)
+    imp = np.asarray(imp, dtype=np.int64)
+    if not budget or len(live) <= budget or policy_refused(budget, start, recent):
+        return np.arange(len(live))
+    fixed = (live < start) | (live > n - recent)
+    rest = np.flatnonzero(~fixed)
+    score = imp[rest] if by_importance else live[rest]
+    chosen = rest[topk(score, budget - int(fixed.sum())).positions]
+    return np.sort(np.concatenate([np.flatnonzero(fixed), chosen]))
+
+
 # ================================================================ one layer step =============
 @dataclass
 class StepRecord:
@@ -415,13 +450,8 @@ class FixedSequence:
     def _policy(self, n: int, live: np.ndarray, imp: np.ndarray) -> np.ndarray:
         """Indexes into ``live`` kept after step ``n`` (all when within the budget)."""
         cfg = self.cfg
-        if not cfg.budget or len(live) <= cfg.budget:
-            return np.arange(len(live))
-        fixed = (live < cfg.start) | (live > n - cfg.recent_count)
-        rest = np.flatnonzero(~fixed)
-        score = imp[rest] if cfg.policy == "spatten" else live[rest]
-        chosen = rest[topk(score, cfg.budget - int(fixed.sum())).positions]
-        return np.sort(np.concatenate([np.flatnonzero(fixed), chosen]))
+        return policy_keep(live, imp, n, cfg.budget, cfg.start, cfg.recent_count,
+                           by_importance=cfg.policy == "spatten")
 
 
 def state_bytes(live_before: int, live_after: int) -> int:

@@ -159,6 +159,52 @@ def test_policy_is_topk_of_the_rest_ties_keep_earlier() -> None:
     assert live[sr._policy(9, live, imp)].tolist() == [0, 3, 5, 7, 8, 9]
 
 
+def test_policy_keep_is_the_sequence_policy_and_the_rule() -> None:
+    """kf.policy_keep (the function rtl/kv_policy.v is checked against) is what
+    FixedSequence._policy does, and it keeps exactly: all within the budget, else the fixed
+    tokens plus the top (budget - #fixed) of the rest, ties to the earlier position."""
+    rng = np.random.default_rng(14)
+    for _ in range(300):
+        policy = str(rng.choice(["spatten", "sinks_recent"]))
+        budget = int(rng.integers(3, 24))
+        start = int(rng.integers(0, budget // 2 + 1))
+        recent = int(rng.integers(1, budget - start))
+        n = int(rng.integers(0, 60))
+        live = np.sort(rng.choice(n + 1, size=int(rng.integers(0, n + 2)), replace=False))
+        live = np.unique(np.append(live, n)).astype(np.int64)
+        imp = rng.integers(0, 4, len(live)) * int(rng.choice([1, 2**30]))
+        seq = kf.FixedSequence(HP, CacheConfig(policy=policy, budget=budget, start=start,
+                                               recent=recent), 64)
+        keep = kf.policy_keep(live, imp, n, budget, start, recent, policy == "spatten")
+        assert np.array_equal(keep, seq._policy(n, live, imp))
+        assert np.all(np.diff(keep) > 0)
+        fixed = (live < start) | (live > n - recent)
+        if len(live) <= budget:
+            assert np.array_equal(keep, np.arange(len(live)))
+            continue
+        assert len(keep) == budget and fixed[keep].sum() == fixed.sum()  # every fixed kept
+        rest = np.setdiff1d(np.flatnonzero(~fixed), keep)  # evicted: none beats a kept one
+        score = imp if policy == "spatten" else live
+        for j in keep[~fixed[keep]]:
+            assert all(score[j] > score[e] or (score[j] == score[e] and j < e) for e in rest)
+    assert kf.policy_keep(np.array([0, 1, 2]), np.zeros(3), 2, 0, 4, 1).tolist() == [0, 1, 2]
+
+
+def test_policy_refuses_a_budget_below_start_plus_recent() -> None:
+    """budget < start + recent could leave fewer slots than fixed tokens (k < 0): such a
+    setting is refused (rtl/kv_policy.v raises out_cfg_err) and evicts nothing."""
+    live, imp = np.arange(10), np.arange(10)[::-1]
+    assert kf.policy_refused(5, 3, 3) and not kf.policy_refused(6, 3, 3)
+    assert not kf.policy_refused(0, 9, 9)  # budget 0 = unlimited: nothing to refuse
+    assert kf.policy_keep(live, imp, 9, 5, 3, 3).tolist() == list(range(10))
+    # at budget == start + recent exactly, the fixed ones fill the budget (k = 0 for the rest)
+    assert kf.policy_keep(live, imp, 9, 6, 3, 3).tolist() == [0, 1, 2, 7, 8, 9]
+    with pytest.raises(ValueError):  # CacheConfig refuses such a setting as well
+        CacheConfig(policy="spatten", budget=5, start=3, recent=3)
+    # refusal does not depend on the live list: k would be >= 0 here, still refused
+    assert kf.policy_keep(np.array([0, 5, 9]), np.zeros(3), 9, 2, 2, 1).tolist() == [0, 1, 2]
+
+
 def test_progressive_k_always_or_never_requantized() -> None:
     always = CacheConfig(k_bits=6, k_lsb=4, requant_threshold=1.01, v_bits=6)
     never = CacheConfig(k_bits=6, k_lsb=4, requant_threshold=0.0, v_bits=6)
