@@ -388,7 +388,7 @@ class KvEnv(uvm_env):
         self.cov_out = PromisedCoverage("cov_out", self)
         self.cov_out.bins = out_bins(self.cfg)
         self.obs = StreamObserver("obs", self)
-        self.obs.ports = (Port("in", bins=("stall", "gap", "back_to_back"), hold=IN_FIELDS),
+        self.obs.ports = (Port("in", bins=("stall", "gap"), hold=IN_FIELDS),
                           Port("out", bins=("stall", "gap", "back_to_back"), hold=OUT_FIELDS))
 
     def connect_phase(self) -> None:
