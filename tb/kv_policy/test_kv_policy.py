@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import pyuvm
 from cocotb.triggers import RisingEdge
-from pyuvm import ConfigDB, uvm_env, uvm_sequence, uvm_test
+from pyuvm import ConfigDB, uvm_env, uvm_test
 
 from golden.kvfixed import policy_keep, policy_refused
 from verif.lanes import pack_lanes, unpack_lanes
@@ -35,6 +35,7 @@ from verif.uvm import (
     StreamItem,
     wait_drained,
 )
+from verif.vecstream import ItemSequence
 
 DEFAULT = {"P": 8, "MAX_N": 128, "POS_W": 16, "IMP_W": 32}
 BENCH = Bench("kv_policy", ["kv_policy.v"], DEFAULT)
@@ -398,17 +399,6 @@ class KvEnv(uvm_env):
         self.snk.ap.connect(self.cov_out.analysis_export)
 
 
-class JobSequence(uvm_sequence):
-    def __init__(self, name: str, items: list[StreamItem]) -> None:
-        super().__init__(name)
-        self.items = items
-
-    async def body(self) -> None:
-        for item in self.items:
-            await self.start_item(item)
-            await self.finish_item(item)
-
-
 class KvTest(uvm_test):
     """Jobs with random idle and backpressure; override the knobs / ``make_jobs``."""
 
@@ -450,7 +440,7 @@ class KvTest(uvm_test):
         self.jobs = self.make_jobs(self.cfg, self.rng)
         items = [StreamItem("job", encode(j, self.cfg, self.rng)) for j in self.jobs]
         beats = sum(len(it.beats) for it in items)
-        await JobSequence("jobs", items).start(self.env.src.seqr)
+        await ItemSequence("jobs", items).start(self.env.src.seqr)
         await wait_drained(dut.clk, self.env.sb, [self.env.src.driver.source],
                            timeout_cycles=60 * beats + 400 * len(items) + 2000)
         await self.after_drain()
@@ -513,7 +503,7 @@ class KvBadInputTest(KvTest):
         job = make_job(self.cfg, self.rng, 2 * self.cfg.p + 1, "over")
         item = StreamItem("job", encode(job, self.cfg, self.rng))
         before = self.env.sb.compared
-        await JobSequence("after", [item]).start(self.env.src.seqr)
+        await ItemSequence("after", [item]).start(self.env.src.seqr)
         for _ in range(4000):
             if self.env.sb.compared > before:
                 return
