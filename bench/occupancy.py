@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from spatten.args import fail, one_line_errors
-from verif.tools import RTL
+from verif.tools import ctrl_state_names
 
 # the controller's concurrent stages (tb/run/trace_tb.py STAGE_SIGNALS) -> state-name prefix
 STAGES = {"front": "F", "row": "R", "back": "B", "output": "P", "write": "W"}
@@ -36,13 +35,6 @@ SATURATED_GAP = 0.02
 def stage_busy(stage: str, states: dict[str, float]) -> float:
     """Cycles ``stage`` works (its IDLE already left out, its waiting states too)."""
     return sum(c for name, c in states.items() if (stage, name) not in WAITING)
-
-
-def ctrl_state_names(prefix: str = "S") -> dict[str, str]:
-    """State number -> name of one FSM of ``spatten_ctrl`` (the sequencer ``S_``, or a stage's
-    prefix; read from the RTL, so it follows edits)."""
-    text = (RTL / "spatten_ctrl.v").read_text()
-    return {num: name for name, num in re.findall(rf"\b{prefix}_(\w+)\s*=\s*\d+'d(\d+)", text)}
 
 
 def named_states(records: Iterable[dict[str, Any]], stage: str | None = None

@@ -235,8 +235,15 @@ module spatten_ctrl #(
 
   localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_RUN = 5'd2, S_DRAIN = 5'd3,
                    S_TREAD = 5'd18, S_TSEL = 5'd19, S_KWRITE = 5'd20, S_HREAD = 5'd21,
-                   S_HSEL = 5'd22, S_FIN = 5'd23, S_FINERR = 5'd24;
+                   S_HSEL = 5'd22, S_FIN = 5'd23, S_FINERR = 5'd24, S_KWAIT = 5'd25;
   reg [4:0] st;
+  // The end-of-command token selection (S_TREAD, S_TSEL) needs only the token importance,
+  // which is final once the last row has passed (rows_done): it runs beside the back's tail
+  // (the last items' V fetch, P.V and E write). The KEEP write shares the writer with the E
+  // stage and the head selection needs every E row, so both wait for the back (S_KWAIT).
+  // cut: a stop (ABORT, AXI read error) came while the back still had work, so E rows were
+  // dropped and the command must end with ERROR; a later ABORT is too late (DONE).
+  reg       cut;
 
   // ERROR_CODE values this block reports (golden.accel.ErrorCode; the START codes 1-6 and 9
   // are spatten_csr's). An AXI error outranks ABORT: it says the memory image is bad, which
@@ -714,6 +721,10 @@ module spatten_ctrl #(
                    && !lq_v[0] && fu_n == 2'd0 && !f_job_valid && vu_n == 2'd0 && !v_job_valid
                    && !g_act && !qg_act;
   wire all_done  = f_st == F_END && !redo && rows_idle;
+  // every row decided and passed (token importance final): no item left, no re-pass waiting,
+  // no row between the Q.K issue and the row stage's end
+  wire rows_done = f_st == F_END && !redo && rq_empty && r_st == R_IDLE;
+  wire sel_st    = st == S_TREAD || st == S_TSEL || st == S_KWAIT;
 
   // MACs: n * d per decided Q.K row (squashed rows are not counted: golden counts the
   // passes of the serial order), kept * d per P.V
@@ -758,6 +769,7 @@ module spatten_ctrl #(
       abort_q <= 1'b0;
       start_after_clr <= 1'b0;
       err_after_clr <= 1'b0;
+      cut <= 1'b0;
       clr_ti_done <= 1'b0;
       clr_hi_done <= 1'b0;
       rb_beat <= 16'd0;
@@ -768,6 +780,7 @@ module spatten_ctrl #(
       // ABORT is latched only while a command runs (an ABORT while idle or clearing is a
       // no-op) and is dropped in S_IDLE, so it never reaches a later command.
       if (cmd_abort && busy) abort_q <= 1'b1;
+      if (sel_st && stop && !rows_idle) cut <= 1'b1;
 
       // ---------------------------------------------------------- fetch units
       // Every fetch job is issued here: the job fields, where its rows go (fjob, region,
@@ -1164,8 +1177,10 @@ module spatten_ctrl #(
           end
         end
         S_RUN: begin
+          cut <= 1'b0;
           if (stop) st <= S_DRAIN;
-          else if (all_done && !go) st <= cfg_prune ? S_TREAD : S_FIN;
+          else if (cfg_prune ? (rows_done && !go) : (all_done && !go))
+            st <= cfg_prune ? S_TREAD : S_FIN;
         end
         S_DRAIN: if (f_st == F_IDLE && rows_idle) st <= S_FINERR;
         S_TREAD: if (ti_ready) begin
@@ -1176,7 +1191,12 @@ module spatten_ctrl #(
           for (li = 0; li < LANES; li = li + 1)
             if (tt_out_keep[li]) keep_mem[AW'((kc + 16'(li)))] <= tt_out_index[li*16 +: 16];
           kc <= kc + pop(32'(tt_out_keep));
-          if (tt_out_last) begin
+          if (tt_out_last) st <= S_KWAIT;
+        end
+        // the back's tail done: the KEEP write (a stop while the back worked: drain, ERROR)
+        S_KWAIT: begin
+          if (cut || (stop && !rows_idle)) st <= S_DRAIN;
+          else if (rows_idle) begin
             st <= S_KWRITE;
             kw <= 16'd0;
             w_job_valid <= 1'b1;

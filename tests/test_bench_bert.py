@@ -16,6 +16,7 @@ from bench import bert_workload, occupancy, system_bench
 from golden.accel import AccelParams
 from host.driver import ModelDevice, run_sync
 from verif import trace_run
+from verif.tools import ctrl_state_names
 
 PARAMS = AccelParams(lanes=8, d_max=64, max_n=1024, h_max=16)
 
@@ -77,7 +78,7 @@ def test_min_qk_beats() -> None:
 
 
 def test_occupancy_shares_and_limiting_stage() -> None:
-    names = {v: k for k, v in occupancy.ctrl_state_names("F").items()}
+    names = {v: k for k, v in ctrl_state_names("F").items()}
     assert (names["QK"], names["END"]) == ("8", "9")  # the fake's state numbers
     occ = occupancy.occupancy([fake(), fake(cycles=3000, beats=1400)], 8)
     assert occ["cycles"] == 4000 and occ["qk_beats"] == 2000 and occ["qk_busy"] == 0.5

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RTL = ROOT / "rtl"
 BUILD = ROOT / "build"
+
+
+def ctrl_state_names(prefix: str = "S") -> dict[str, str]:
+    """State number -> name of one FSM of ``spatten_ctrl`` (the sequencer ``S_``, or a stage's
+    prefix; read from the RTL, so it follows edits)."""
+    text = (RTL / "spatten_ctrl.v").read_text()
+    return {num: name for name, num in re.findall(rf"\b{prefix}_(\w+)\s*=\s*\d+'d(\d+)", text)}
 
 
 def verilator_root() -> Path:

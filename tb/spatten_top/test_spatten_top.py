@@ -47,7 +47,7 @@ from verif.runner import Bench
 from verif.seeding import params, seed_all, seed_text
 from verif.stream import reset, start_clock
 from verif.testing import run_bench
-from verif.tools import BUILD
+from verif.tools import BUILD, ctrl_state_names
 from verif.uvm import CoverageError, ScoreboardError, export_bins, fail_fast
 
 # Icarus is ~80x slower: a small build there, the paper's build on Verilator (LANES 8, D_MAX 64,
@@ -1211,6 +1211,59 @@ class SlowWriterTest(SpattenBaseTest):
 
 SlowWriterTest = pyuvm.test()(SlowWriterTest)
 
+
+class AbortTailTest(SpattenBaseTest):
+    """ABORT during the end-of-command token selection, which overlaps the back's tail (the
+    last items' V fetch, P.V and E write; docs/architecture.md "Errors"). The E writer's bus is
+    paused 90 % of the time so the back is surely still writing when the ABORT lands: the
+    command loses E rows and must end with ERROR ABORTED and the cleared state. An ABORT once
+    the KEEP list is being written (every E row written) is too late: DONE, every output equal
+    to golden's. After each, a clean command without CLEAR matches golden."""
+
+    write_pause = (0.9, 0.9, 0.9)
+
+    async def wait_state(self, names: tuple[str, ...], limit: int = 200_000) -> None:
+        """Until the controller's sequencer is in one of ``names`` (state names read from the
+        RTL), at most ``limit`` cycles."""
+        want = {int(num) for num, name in ctrl_state_names("S").items() if name in names}
+        assert len(want) == len(names), f"states {names} not all in spatten_ctrl.v"
+        st = self.hang_probes["st"]
+        for _ in range(limit):
+            await RisingEdge(self.dut.clk)
+            if int(st.value) in want:
+                return
+        raise AssertionError(f"the controller never reached {names} in {limit} cycles")
+
+    async def body(self) -> None:
+        n = min(32, self.summ_cap())
+        spec = LayerSpec(Mode.SUMMARIZATION, min(4, self.p["H_MAX"]), min(16, self.p["D_MAX"]),
+                         PruneConfig(token_keep=0.5, msb_bits=8), 0, n=n, note="abort-tail")
+        for i, (states, late) in enumerate(((("TREAD", "TSEL", "KWAIT"), False),
+                                            (("KWRITE",), True))):
+            spec.clear, spec.note = True, f"abort-tail{i}"
+            regs = await self.prepare(spec)
+            await self.program(regs)
+            mem_before = bytes(self.dev.mem)
+            res = self.model.run_command(regs, mem_before)
+            await self.dev.write_reg(Reg.CTRL, Ctrl.START)
+            await self.wait_state(states)
+            await self.dev.write_reg(Reg.CTRL, Ctrl.ABORT)
+            if late:  # too late: DONE, and the ABORT hit an idle device
+                st = await self.dev.wait_done()
+                assert st & Status.DONE and not st & Status.ERROR, f"STATUS {st:#x}"
+                await self.dev.write_reg(Reg.STATUS, Status.DONE | Status.ERROR)
+                got = await self.read_checked(f"abort-tail{i}")
+                self.env.sb.check(f"abort-tail{i}", res, mem_before, bytes(self.dev.mem), got, st)
+                await self.check_importance(f"abort-tail{i}")
+            else:
+                await self.expect_error(ErrorCode.ABORTED, "(ABORT while the back still wrote)")
+                self.model.clear()
+            spec.clear, spec.note = False, f"after-abort-tail{i}"
+            await self.run_spec(spec, f"after-abort-tail{i}")
+
+
+AbortTailTest = pyuvm.test()(AbortTailTest)
+
 # The tests a mutant run takes (tests/test_mutations.py): the random sequences (both modes,
 # pruning, requant, multi-layer) and the directed abort, AXI error and reset paths; about half
 # of the whole suite's simulated time. Every mutant below is caught by them.
@@ -1284,6 +1337,16 @@ MUTANTS = [
      "a K LSB plane on the V fetch array overwrites the keys instead of merging"),
     ("spatten_ctrl.v", "      if (done_vk && vu_l) rg_lsb[vu_rg] <= 1'b1;", "",
      "a K LSB plane on the V fetch array never marked done"),
+    # token selection overlapped with the back's tail (S_TREAD/S_TSEL/S_KWAIT)
+    ("spatten_ctrl.v", "if (cut || (stop && !rows_idle)) st <= S_DRAIN;", "if (1'b0) st <= S_DRAIN;",
+     "an ABORT during the token selection while the back still writes ends DONE, E rows lost",
+     "AbortTailTest"),
+    ("spatten_ctrl.v", "if (sel_st && stop && !rows_idle) cut <= 1'b1;", "",
+     "an ABORT during the token selection not remembered once the back has drained",
+     "AbortTailTest"),
+    ("spatten_ctrl.v", "          else if (rows_idle) begin\n            st <= S_KWRITE;",
+     "          else begin\n            st <= S_KWRITE;",
+     "the KEEP list written while the back still writes E rows"),
     # CounterMonitor (issue 15: this one survived every test while the counter was only logged)
     ("spatten_top.v", "assign cnt_stall_inc = rst_n & ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
      "assign cnt_stall_inc = rst_n | ((fa_stall != prev_fa_stall) | (fv_stall != prev_fv_stall));",
