@@ -20,7 +20,11 @@
 //   OP_COMPACT (3) the kept positions, ascending, LANES per beat in the low bits of each
 //                  16-bit lane, in_keep marks the lanes that hold one, in_last ends the list
 //                  (a list of K positions; K = 0 is one beat with in_keep = 0): entry[j] =
-//                  entry[keep[j]] for j < K, live_count = K. One position per cycle.
+//                  entry[keep[j]] for j < K, live_count = K. One source word per cycle: each
+//                  cycle moves every position of the beat that lies in one memory word, so a
+//                  beat takes as many cycles as it touches words (1..LANES; one position per
+//                  cycle took K for the list). The last beat is held (in_ready low) until its
+//                  last word is written, so the operation is complete when it is accepted.
 // Entries at positions >= live_count always read as 0 (reset = clear), so OP_CLEAR and the tail
 // left behind by a compaction cost nothing. busy is high while an operation is in flight.
 //
@@ -101,27 +105,26 @@ module token_importance #(
   reg  [   CW-1:0] live_q;  // live entries (positions >= live_q read as 0)
   reg  [   BW-1:0] acc_beat_q;  // beat index within the accumulate row
   reg  [   BW-1:0] rd_beat_q;  // beat index within the read-out
-  reg  [   CW-1:0] cm_cnt_q;  // compaction: positions moved so far (next destination j)
-  reg  [LANES-1:0] cm_done_q;  // compaction: lanes of the current input beat already moved
+  // compaction: the lanes of the current beat already moved, the destination being packed
+  reg  [LANES-1:0] cm_done_q;
+  reg  [   BW-1:0] cm_dst_q;  // next destination word to write (j / LANES)
+  reg  [     LG:0] cm_pkn_q;  // entries waiting in cm_pk_q for a full destination word
+  reg  [   WW-1:0] cm_pk_q;  // ... lanes 0..cm_pkn_q-1
 
   // S1 (one cycle after the memory read was issued)
   reg              s1_valid_q;
   reg  [      1:0] s1_op_q;
   reg  [   AW-1:0] s1_row_q;  // word read (accumulate / read-out)
   reg  [LANES*PW-1:0] s1_prob_q;  // accumulate: probabilities
-  reg  [LANES-1:0] s1_keep_q;  // accumulate: lanes to add; read-out: positions < n
-  reg  [LANES-1:0] s1_live_q;  // lanes below live_count (compaction: bit 0 = source live)
+  reg  [LANES-1:0] s1_keep_q;  // accumulate: lanes to add; read-out: positions < n;
+                               // compaction: lanes of the source word that are kept
+  reg  [LANES-1:0] s1_live_q;  // lanes below live_count
   reg              s1_last_q;  // read-out: last beat
-  reg  [   LG-1:0] s1_lane_q;  // compaction: lane of the source position in the word read
-  reg  [  PSW-1:0] s1_dst_q;  // compaction: destination j (flush: the count mod 2^PSW)
-  reg              s1_elem_q;  // compaction: an element (else a flush of the staged word)
-  reg              s1_final_q;  // compaction: the list ends here
 
   reg  [   WW-1:0] mem_q         [0:ROWS-1];
   reg  [   WW-1:0] rdata_q;
   reg              fwd_hit_q;  // the word read at the last edge was written at that same edge
   reg  [   WW-1:0] fwd_data_q;  // ... with this value
-  reg  [   WW-1:0] stage_q;  // compaction: destination word being assembled
 
   // read-out buffer (3 entries: full rate with a registered credit)
   reg  [   WW-1:0] ob_score_q    [0:2];
@@ -149,41 +152,53 @@ module token_importance #(
   wire [3:0] ob_used = {2'b00, ob_cnt_q} + {3'b000, s1_valid_q && s1_op_q == OP_READ};
   wire rd_credit = (ob_used < {2'b00, OB_DEPTH});
 
-  // row address of an accumulate or read-out beat and the per-lane masks
+  // compaction: the word of the lowest position of the beat not moved yet, every position
+  // of the beat in that word (cm_grp: beat lanes; cm_sel: their lanes in the source word)
+  wire [LANES-1:0] cm_pend = in_keep & ~cm_done_q;
+  reg [AW-1:0] cm_row;
+  reg [LANES-1:0] cm_grp, cm_sel;
+  integer l;
+  always @(*) begin
+    cm_row = {AW{1'b0}};
+    for (l = LANES - 1; l >= 0; l = l - 1) if (cm_pend[l]) cm_row = in_data[l*LW+LG+:AW];
+    cm_grp = {LANES{1'b0}};
+    cm_sel = {LANES{1'b0}};
+    for (l = 0; l < LANES; l = l + 1)
+      if (cm_pend[l] && in_data[l*LW+LG+:AW] == cm_row) begin
+        cm_grp[l] = 1'b1;
+        cm_sel[in_data[l*LW+:LG]] = 1'b1;
+      end
+  end
+  wire cm_more = |(cm_pend & ~cm_grp);  // the beat touches another word after this one
+  wire pass_go = in_valid & is_cmp & (|cm_pend);
+
+  // row address of the word read and the per-lane masks
   wire [AW-1:0] beat_row = is_acc ? acc_row : rd_row;
+  wire [AW-1:0] s0_row = pass_go ? cm_row : beat_row;
   reg [LANES-1:0] lane_live, lane_below_n;
   reg [CW-1:0] acc_hi;  // 1 + highest kept position of the beat (0: none)
-  integer l;
   always @(*) begin
     acc_hi = {CW{1'b0}};
     for (l = 0; l < LANES; l = l + 1) begin
-      lane_live[l]    = ({{(CW - PSW) {1'b0}}, beat_row, l[LG-1:0]} < live_q);
+      lane_live[l]    = ({{(CW - PSW) {1'b0}}, s0_row, l[LG-1:0]} < live_q);
       lane_below_n[l] = ({{(CW - PSW) {1'b0}}, beat_row, l[LG-1:0]} < rd_n);
       if (in_keep[l]) acc_hi = {{(CW - PSW) {1'b0}}, beat_row, l[LG-1:0]} + 1'b1;
     end
   end
 
-  // compaction: the lowest lane of the beat not moved yet
-  wire [LANES-1:0] cm_pend = in_keep & ~cm_done_q;
-  wire [LANES-1:0] cm_one = cm_pend & (~cm_pend + 1'b1);
-  wire cm_elem = |cm_pend;
-  wire cm_more = |(cm_pend & ~cm_one);
-  reg [LG-1:0] cm_lane;
-  always @(*) begin
-    cm_lane = {LG{1'b0}};
-    for (l = 0; l < LANES; l = l + 1) if (cm_one[l]) cm_lane = l[LG-1:0];
-  end
-  wire [PSW-1:0] cm_pos = in_data[cm_lane*LW+:PSW];
-  wire [AW-1:0] cm_row = cm_pos[PSW-1:LG];
-  wire cm_src_live = ({{(CW - PSW) {1'b0}}, cm_pos} < live_q);
-
-  assign in_ready = is_clear | is_acc | (is_read & rd_credit & rd_final) | (is_cmp & ~cm_more);
+  wire s1_cmp = s1_valid_q && s1_op_q == OP_COMPACT;
+  // a beat is accepted with its last word issued; the list's last beat only in the cycle after
+  // its last word (the remainder, if any, is written in that cycle): the next operation then
+  // reads the compacted memory
+  wire cm_tail = ~(|cm_pend) & ~s1_cmp;
+  assign in_ready = is_clear | is_acc | (is_read & rd_credit & rd_final)
+      | (is_cmp & (in_last ? cm_tail : ~cm_more));
   wire acc_go = in_valid & is_acc & acc_in_range;
   wire rd_go = in_valid & is_read & rd_credit;
-  wire cm_go = in_valid & is_cmp & (cm_elem | in_last);  // an element, or the end of the list
-  wire s0_go = acc_go | rd_go | cm_go;
-  wire mem_re = acc_go | rd_go | (in_valid & is_cmp & cm_elem);
-  wire [AW-1:0] mem_raddr = is_cmp ? cm_row : beat_row;
+  wire cm_end = in_valid & is_cmp & in_last & cm_tail;
+  wire s0_go = acc_go | rd_go | pass_go;
+  wire mem_re = s0_go;
+  wire [AW-1:0] mem_raddr = s0_row;
   // debug read: the read port when no operation uses it
   wire dbg_go = dbg_re & ~mem_re;
   wire [AW-1:0] rd_addr = mem_re ? mem_raddr : dbg_pos[PSW-1:LG];
@@ -205,19 +220,35 @@ module token_importance #(
       rd_word[l*ACC_W+:ACC_W] = (s1_live_q[l] & s1_keep_q[l]) ? cur[l*ACC_W+:ACC_W] : {ACC_W{1'b0}};
     end
   end
-  wire [ACC_W-1:0] cm_val = s1_live_q[0] ? cur[s1_lane_q*ACC_W+:ACC_W] : {ACC_W{1'b0}};
-  wire [LG-1:0] cm_dlane = s1_dst_q[LG-1:0];
+  // compaction: the kept lanes of the source word (0 where not live) appended to the waiting
+  // entries; a full destination word is written, the rest waits for the next source word
+  // (compacted to the low lanes by prefix count, then shifted past the waiting entries)
+  reg [WW-1:0] cm_comp, cm_pkm;
+  reg [LG:0] cm_cnt;  // kept lanes of the source word
+  reg [LG+1:0] cm_tot;  // entries after the append: cm_pkn_q + cm_cnt, < 2*LANES
   always @(*) begin
-    cm_word = stage_q;
-    if (s1_elem_q) cm_word[cm_dlane*ACC_W+:ACC_W] = cm_val;
+    cm_comp = {WW{1'b0}};
+    cm_cnt  = {(LG + 1) {1'b0}};
+    for (l = 0; l < LANES; l = l + 1)
+      if (s1_keep_q[l]) begin
+        cm_comp[cm_cnt[LG-1:0]*ACC_W+:ACC_W] = s1_live_q[l] ? cur[l*ACC_W+:ACC_W] : {ACC_W{1'b0}};
+        cm_cnt = cm_cnt + 1'b1;
+      end
+    for (l = 0; l < LANES; l = l + 1)
+      cm_pkm[l*ACC_W+:ACC_W] = (l < cm_pkn_q) ? cm_pk_q[l*ACC_W+:ACC_W] : {ACC_W{1'b0}};
+    cm_tot = {1'b0, cm_pkn_q} + {1'b0, cm_cnt};
   end
-  wire cm_we = s1_elem_q ? ((&cm_dlane) | s1_final_q) : (s1_final_q & (|cm_dlane));
+  wire [2*WW-1:0] cm_join = {{WW{1'b0}}, cm_pkm} | ({{WW{1'b0}}, cm_comp} << (cm_pkn_q * ACC_W));
+  wire cm_full = cm_tot >= LANES[LG+1:0];
+  wire cm_flush = cm_end & (cm_pkn_q != {(LG + 1) {1'b0}});  // the remainder, partial word
+  always @(*) cm_word = s1_cmp ? cm_join[0+:WW] : cm_pk_q;
   wire s1_acc = s1_valid_q && s1_op_q == OP_ACC;
-  wire s1_cmp = s1_valid_q && s1_op_q == OP_COMPACT;
   wire s1_rd = s1_valid_q && s1_op_q == OP_READ;
-  wire s1_we = s1_acc | (s1_cmp & cm_we);
-  wire [AW-1:0] s1_waddr = s1_acc ? s1_row_q : s1_dst_q[LG+AW-1:LG];
+  wire s1_we = s1_acc | (s1_cmp & cm_full) | cm_flush;
+  wire [AW-1:0] s1_waddr = s1_acc ? s1_row_q : cm_dst_q[AW-1:0];
   wire [WW-1:0] s1_wdata = s1_acc ? acc_word : cm_word;
+  // K = the entries written or waiting once the pass is done
+  wire [CW-1:0] cm_count = CW'({cm_dst_q, {LG{1'b0}}}) + CW'(cm_pkn_q);
 
   // ------------------------------------------------------------------ read-out buffer --------
   wire ob_push = s1_rd;
@@ -236,7 +267,7 @@ module token_importance #(
 
   assign live_count = live_q;
   assign busy = s1_valid_q | out_valid | (acc_beat_q != {BW{1'b0}}) | (rd_beat_q != {BW{1'b0}})
-      | (cm_cnt_q != {CW{1'b0}}) | (cm_done_q != {LANES{1'b0}});
+      | (cm_done_q != {LANES{1'b0}}) | (cm_dst_q != {BW{1'b0}}) | (cm_pkn_q != {(LG + 1) {1'b0}});
 
   // ------------------------------------------------------------------ control registers ------
   always @(posedge clk) begin
@@ -244,8 +275,9 @@ module token_importance #(
       live_q     <= {CW{1'b0}};
       acc_beat_q <= {BW{1'b0}};
       rd_beat_q  <= {BW{1'b0}};
-      cm_cnt_q   <= {CW{1'b0}};
       cm_done_q  <= {LANES{1'b0}};
+      cm_dst_q   <= {BW{1'b0}};
+      cm_pkn_q   <= {(LG + 1) {1'b0}};
       s1_valid_q <= 1'b0;
       fwd_hit_q  <= 1'b0;
       ob_wr_q    <= 2'd0;
@@ -257,8 +289,6 @@ module token_importance #(
       if (in_valid & is_clear) begin
         live_q     <= {CW{1'b0}};
         acc_beat_q <= {BW{1'b0}};
-        cm_cnt_q   <= {CW{1'b0}};
-        cm_done_q  <= {LANES{1'b0}};
       end
       if (in_valid & is_acc) begin
         if (in_last) acc_beat_q <= {BW{1'b0}};
@@ -266,14 +296,15 @@ module token_importance #(
         if (acc_in_range && acc_hi > live_q) live_q <= acc_hi;
       end
       if (rd_go) rd_beat_q <= rd_final ? {BW{1'b0}} : rd_beat_q + 1'b1;
-      if (in_valid & is_cmp) begin
-        if (in_last & ~cm_more) begin
-          live_q   <= cm_cnt_q + {{(CW - 1) {1'b0}}, cm_elem};
-          cm_cnt_q <= {CW{1'b0}};
-        end else begin
-          cm_cnt_q <= cm_cnt_q + {{(CW - 1) {1'b0}}, cm_elem};
-        end
-        cm_done_q <= cm_more ? (cm_done_q | cm_one) : {LANES{1'b0}};
+      if (in_valid & is_cmp) cm_done_q <= in_ready ? {LANES{1'b0}} : (cm_done_q | cm_grp);
+      if (s1_cmp) begin
+        cm_pkn_q <= cm_full ? (LG + 1)'(cm_tot - LANES[LG+1:0]) : cm_tot[LG:0];
+        if (cm_full) cm_dst_q <= cm_dst_q + 1'b1;
+      end
+      if (cm_end) begin
+        live_q      <= cm_count;
+        cm_dst_q    <= {BW{1'b0}};
+        cm_pkn_q    <= {(LG + 1) {1'b0}};
       end
       if (ob_push) ob_wr_q <= (ob_wr_q == 2'd2) ? 2'd0 : ob_wr_q + 2'd1;
       if (ob_pop) ob_rd_q <= (ob_rd_q == 2'd2) ? 2'd0 : ob_rd_q + 2'd1;
@@ -284,16 +315,12 @@ module token_importance #(
   // ------------------------------------------------------------------ datapath registers -----
   always @(posedge clk) begin
     if (s0_go) begin
-      s1_op_q    <= in_op;
-      s1_row_q   <= is_cmp ? cm_row : beat_row;
+      s1_op_q    <= pass_go ? OP_COMPACT : in_op;
+      s1_row_q   <= s0_row;
       s1_prob_q  <= in_data;
-      s1_keep_q  <= is_read ? lane_below_n : in_keep;
-      s1_live_q  <= is_cmp ? {{(LANES - 1) {1'b0}}, cm_src_live} : lane_live;
+      s1_keep_q  <= pass_go ? cm_sel : (is_read ? lane_below_n : in_keep);
+      s1_live_q  <= lane_live;
       s1_last_q  <= rd_final;
-      s1_lane_q  <= cm_pos[LG-1:0];
-      s1_dst_q   <= cm_cnt_q[PSW-1:0];
-      s1_elem_q  <= cm_elem;
-      s1_final_q <= in_last & ~cm_more;
     end
     if (mem_re | dbg_go) rdata_q <= mem_q[rd_addr];
     if (dbg_go) begin
@@ -302,7 +329,7 @@ module token_importance #(
     end
     if (s1_we) mem_q[s1_waddr] <= s1_wdata;
     fwd_data_q <= s1_wdata;
-    if (s1_cmp & s1_elem_q) stage_q[cm_dlane*ACC_W+:ACC_W] <= cm_val;
+    if (s1_cmp) cm_pk_q <= cm_full ? cm_join[WW+:WW] : cm_join[0+:WW];
     if (ob_push) begin
       ob_score_q[ob_wr_q] <= rd_word;
       ob_row_q[ob_wr_q]   <= s1_row_q;

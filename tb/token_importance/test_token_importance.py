@@ -238,8 +238,11 @@ ITEM_BINS = {
     "clear_nonempty": lambda it: it.meta.get("op") == OP_CLEAR and it.meta["live_before"] > 0,
 }
 # forwarding cases (white-box: fwd_hit_q with the writer and reader ops) and the interface-level
-# RMW hazard (two one-beat rows accepted on consecutive cycles: same word read and written)
-FWD_BINS = ("fwd_acc_acc", "fwd_acc_read", "fwd_acc_compact", "fwd_compact_acc", "fwd_compact_read")
+# RMW hazard (two one-beat rows accepted on consecutive cycles: same word read and written).
+# A compaction's own writes are never forwarded: it writes a word only once every later
+# position lies above it, and its last beat is accepted after its last write, so the ACC or
+# READ after it reads memory.
+FWD_BINS = ("fwd_acc_acc", "fwd_acc_read", "fwd_acc_compact")
 HAZARD_BINS = ("rmw_hazard_b2b", *FWD_BINS)
 OP_NAMES = {OP_ACC: "acc", OP_READ: "read", OP_COMPACT: "compact", OP_CLEAR: "clear"}
 
@@ -398,8 +401,15 @@ MUTANTS = [
      "wire [WW-1:0] cur = rdata_q;", "token_importance no forwarding on the RMW hazard"),
     ("token_importance.v", "acc_word[l*ACC_W+:ACC_W] = sum[ACC_W] ? SAT : sum[ACC_W-1:0];",
      "acc_word[l*ACC_W+:ACC_W] = sum[ACC_W-1:0];", "token_importance accumulator wraps instead of saturating"),
-    ("token_importance.v", "live_q   <= cm_cnt_q + {{(CW - 1) {1'b0}}, cm_elem};",
-     "live_q   <= cm_cnt_q;", "token_importance compaction drops the last kept position"),
+    ("token_importance.v", "wire cm_flush = cm_end & (cm_pkn_q != {(LG + 1) {1'b0}});",
+     "wire cm_flush = 1'b0;", "token_importance compaction never writes its last partial word"),
+    ("token_importance.v", "CW'({cm_dst_q, {LG{1'b0}}}) + CW'(cm_pkn_q);",
+     "CW'({cm_dst_q, {LG{1'b0}}});", "token_importance compaction drops the last kept positions"),
+    ("token_importance.v", "if (cm_pend[l] && in_data[l*LW+LG+:AW] == cm_row) begin",
+     "if (cm_pend[l]) begin",
+     "token_importance compaction moves a beat's positions as if all were in its first word"),
+    ("token_importance.v", "(is_cmp & (in_last ? cm_tail : ~cm_more))", "(is_cmp & ~cm_more)",
+     "token_importance compaction's last beat accepted before its last word is written"),
     # the debug read port (spatten_top's importance window): run by TokenRandomTest only
     ("token_importance.v", "assign dbg_score = dbg_live_q ? rdata_q", "assign dbg_score = 1'b1 ? rdata_q",
      "token_importance debug read of a position beyond live_count not 0", "TokenRandomTest"),
