@@ -10,12 +10,17 @@
 // Output: the same beats (same keep/last) carrying UQ0.16 probabilities (0 in masked lanes),
 // plus out_maxp = the row's maximum probability, constant on every beat of the row.
 //
-// Three passes per row over a ring of NBUF row buffers, each pass at one beat per cycle on a
-// different row: (1) ingest: write the beat to the buffer, running max; (2) sum: read back,
-// t = min(max - s, T_MAX), e = exp2(-t) by the two 16-entry LUTs + one rounding shift, sum;
-// then one reciprocal r = floor(2^46 / sum) per row on a sequential divider (RECIP_STEPS
-// quotient bits per cycle); (3) normalise: read back again, recompute e, p = min(round(e*r /
-// 2^30), 65535) and stream it out (stalls only on out_ready).
+// Three passes per row over a ring of NBUF row buffers, each on a different row: (1) ingest,
+// one beat per cycle: write the beat to the buffer, running max; (2) sum, TWO beats per cycle:
+// read back, t = min(max - s, T_MAX), e = exp2(-t) by the two 16-entry LUTs + one rounding
+// shift, sum; then one reciprocal r = floor(2^46 / sum) per row on a sequential divider
+// (RECIP_STEPS quotient bits per cycle); (3) normalise, one beat per cycle: read back again,
+// recompute e, p = min(round(e*r / 2^30), 65535) and stream it out (stalls only on out_ready).
+// The sum pass is the only one that nothing downstream paces, so it is the one made wide: a
+// row's last probability leaves ~T/2 cycles sooner (T = beats in the row), which is the tail
+// of every command in spatten_top. The sum is exact, so its order does not matter. The buffer
+// is two banks (even / odd beats) so the sum pass reads a pair per cycle while each of the
+// other passes touches one bank per cycle.
 module softmax #(
     parameter integer LANES       = 8,     // scores per beat in and probabilities per beat out, 1..64
     parameter integer MAX_N       = 1024,  // longest row (kept scores), 1..`SPATTEN_MAX_N
@@ -84,8 +89,10 @@ module softmax #(
   localparam integer SUM_W = EW + $clog2(MAX_BEATS * LANES);  // exact sum of the row's e
   localparam integer BUF_W = (NBUF > 1) ? $clog2(NBUF) : 1;
   localparam integer CNT_W = $clog2(NBUF + 1);
-  localparam integer DEPTH = NBUF * MAX_BEATS;
+  localparam integer PAIRS = (MAX_BEATS + 1) / 2;  // beat pairs per row buffer (one per bank)
+  localparam integer DEPTH = NBUF * PAIRS;  // words per bank
   localparam integer ADDR_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
+  localparam integer SL = 2 * LANES;  // sum-pass lanes: an even and an odd beat
   localparam integer MW = LANES * (SW + 1);  // buffer word {keep, scores}
   localparam integer DIV_CYC = (RECIP_STEPS > 0) ? (RW + RECIP_STEPS - 1) / RECIP_STEPS : 1;
   localparam integer QB = DIV_CYC * RECIP_STEPS;  // quotient bits computed (>= RW)
@@ -96,8 +103,9 @@ module softmax #(
   localparam [CNT_W-1:0] NBUF_CNT = CNT_W'(NBUF);
   localparam [DCW-1:0] DIV_LAST = DCW'(DIV_CYC - 1);
 
-  function automatic [ADDR_W-1:0] addr(input [BUF_W-1:0] b, input [BA_W-1:0] beat);
-    addr = ADDR_W'(b) * ADDR_W'(MAX_BEATS) + ADDR_W'(beat);
+  // bank word of beat pair `pair` (beats 2*pair, 2*pair + 1) of buffer b
+  function automatic [ADDR_W-1:0] addr(input [BUF_W-1:0] b, input [BA_W-1:0] pair);
+    addr = ADDR_W'(b) * ADDR_W'(PAIRS) + ADDR_W'(pair);
   endfunction
 
   function automatic [BUF_W-1:0] next_buf(input [BUF_W-1:0] b);
@@ -137,7 +145,8 @@ module softmax #(
   endfunction
 
   // ================================================================== row buffer ==============
-  reg [MW-1:0] mem_q[0:DEPTH-1];
+  reg [MW-1:0] mem_e_q[0:DEPTH-1];  // even beats
+  reg [MW-1:0] mem_o_q[0:DEPTH-1];  // odd beats
   reg [SW-1:0] max_q[0:NBUF-1];  // row max (signed)
   reg [BA_W-1:0] nbm1_q[0:NBUF-1];  // beats in the row - 1
   reg [SUM_W-1:0] sum_q[0:NBUF-1];  // sum of e
@@ -186,7 +195,8 @@ module softmax #(
 
   always @(posedge clk) begin
     if (in_fire) begin
-      mem_q[addr(w_buf_q, w_beat_q)] <= {in_keep, in_data};
+      if (w_beat_q[0]) mem_o_q[addr(w_buf_q, w_beat_q >> 1)] <= {in_keep, in_data};
+      else mem_e_q[addr(w_buf_q, w_beat_q >> 1)] <= {in_keep, in_data};
       w_max_q <= w_max_next;
       if (w_end) begin
         max_q[w_buf_q]  <= w_max_next;
@@ -197,14 +207,18 @@ module softmax #(
   wire w_row_done = in_fire & w_end;
 
   // ================================================================== pass 2: sum =============
-  // issue -> A (buffer read) -> B (t) -> C (LUT product) -> D (e) -> E (beat sum) -> sum_q
+  // issue -> A (buffer read) -> B (t) -> C (LUT product) -> D (e) -> E (beat sum) -> sum_q;
+  // one beat pair per cycle (s_beat counts pairs); the odd beat of a row's last pair is masked
+  // when the row has an odd number of beats (its bank word is another row's, or never written)
   reg s_active_q;
   reg [BA_W-1:0] s_beat_q;
   reg [BUF_W-1:0] s_buf_q;
   wire s_issue = s_active_q | (pend_sum_q != {CNT_W{1'b0}});
   wire s_row_start = s_issue & ~s_active_q;
   wire [BA_W-1:0] s_beat = s_active_q ? s_beat_q : {BA_W{1'b0}};
-  wire s_row_last = (s_beat == nbm1_q[s_buf_q]);
+  wire [BA_W-1:0] s_nbm1 = nbm1_q[s_buf_q];
+  wire s_row_last = (s_beat == (s_nbm1 >> 1));
+  wire s_odd_ok = ~s_row_last | s_nbm1[0];
 
   always @(posedge clk) begin
     if (!rst_n) begin
@@ -221,12 +235,15 @@ module softmax #(
   reg [4:0] s_v_q;  // valid of stages A..E
   reg [4:0] s_first_q, s_last_q;  // first/last beat of a row, stages A..E
   reg [BUF_W-1:0] sa_buf_q, sb_buf_q, sc_buf_q, sd_buf_q, se_buf_q;
-  reg [MW-1:0] sa_rd_q;
-  reg [LANES*TW-1:0] sb_t_q;
-  reg [LANES-1:0] sb_keep_q, sc_keep_q;
-  reg [LANES*XW-1:0] sc_x_q;
-  reg [LANES*KW-1:0] sc_k_q;
-  reg [LANES*EW-1:0] sd_e_q;
+  reg [MW-1:0] sa_rd_e_q, sa_rd_o_q;
+  reg sa_odd_ok_q;
+  reg [SL*TW-1:0] sb_t_q;
+  reg [SL-1:0] sb_keep_q, sc_keep_q;
+  reg [SL*XW-1:0] sc_x_q;
+  reg [SL*KW-1:0] sc_k_q;
+  reg [SL*EW-1:0] sd_e_q;
+  // the pair as 2*LANES lanes: even beat in lanes 0..LANES-1, odd beat above
+  wire [SL*SW-1:0] sa_score = {sa_rd_o_q[0+:LANES*SW], sa_rd_e_q[0+:LANES*SW]};
   reg [SUM_W-1:0] se_sum_q, s_acc_q;
 
   always @(posedge clk) begin
@@ -245,16 +262,20 @@ module softmax #(
     sc_buf_q  <= sb_buf_q;
     sd_buf_q  <= sc_buf_q;
     se_buf_q  <= sd_buf_q;
-    if (s_issue) sa_rd_q <= mem_q[addr(s_buf_q, s_beat)];
-    sb_keep_q <= sa_rd_q[MW-1-:LANES];
+    if (s_issue) begin
+      sa_rd_e_q   <= mem_e_q[addr(s_buf_q, s_beat)];
+      sa_rd_o_q   <= mem_o_q[addr(s_buf_q, s_beat)];
+      sa_odd_ok_q <= s_odd_ok;
+    end
+    sb_keep_q <= {sa_rd_o_q[MW-1-:LANES] & {LANES{sa_odd_ok_q}}, sa_rd_e_q[MW-1-:LANES]};
     sc_keep_q <= sb_keep_q;
   end
 
   genvar gi;
   generate
-    for (gi = 0; gi < LANES; gi = gi + 1) begin : g_s_lane
+    for (gi = 0; gi < SL; gi = gi + 1) begin : g_s_lane
       always @(posedge clk) begin
-        sb_t_q[TW*gi+:TW] <= t_of(max_q[sa_buf_q], sa_rd_q[SW*gi+:SW]);
+        sb_t_q[TW*gi+:TW] <= t_of(max_q[sa_buf_q], sa_score[SW*gi+:SW]);
         sc_x_q[XW*gi+:XW] <= lut_prod(sb_t_q[TW*gi+:FRAC]);
         sc_k_q[KW*gi+:KW] <= sb_t_q[TW*gi+FRAC+:KW];
         sd_e_q[EW*gi+:EW] <= sc_keep_q[gi] ? exp_round(sc_x_q[XW*gi+:XW], sc_k_q[KW*gi+:KW])
@@ -267,7 +288,7 @@ module softmax #(
   integer li;
   always @* begin
     sd_beat_sum = {SUM_W{1'b0}};
-    for (li = 0; li < LANES; li = li + 1) sd_beat_sum = sd_beat_sum + SUM_W'(sd_e_q[EW*li+:EW]);
+    for (li = 0; li < SL; li = li + 1) sd_beat_sum = sd_beat_sum + SUM_W'(sd_e_q[EW*li+:EW]);
   end
 
   wire [SUM_W-1:0] s_acc_next = s_first_q[4] ? se_sum_q : s_acc_q + se_sum_q;
@@ -400,7 +421,8 @@ module softmax #(
       ne_last_q <= n_last_q[3];
       out_last_q <= ne_last_q;
       if (n_issue) begin
-        na_rd_q  <= mem_q[addr(n_buf_q, n_beat)];
+        na_rd_q  <= n_beat[0] ? mem_o_q[addr(n_buf_q, n_beat >> 1)]
+                              : mem_e_q[addr(n_buf_q, n_beat >> 1)];
         na_max_q <= max_q[n_buf_q];
         na_r_q   <= r_q[n_buf_q];
       end

@@ -551,6 +551,18 @@ MUTANTS = [
         "assign in_ready = 1'b1;",
         "softmax ingest overwrites a row buffer still in use",
     ),
+    (
+        "softmax.v",
+        "wire s_odd_ok = ~s_row_last | s_nbm1[0];",
+        "wire s_odd_ok = 1'b1;",
+        "softmax sum pass adds a stale odd beat to a row with an odd number of beats",
+    ),
+    (
+        "softmax.v",
+        "wire s_row_last = (s_beat == (s_nbm1 >> 1));",
+        "wire s_row_last = (s_beat == s_nbm1);",
+        "softmax sum pass counts beats instead of beat pairs",
+    ),
 ]
 
 
