@@ -27,6 +27,9 @@ module spatten_ctrl #(
     parameter integer QSW    = $clog2(QS),
     parameter integer KREG   = 4,      // key-buffer regions = heads in flight (2 or 4)
     parameter integer RGW    = $clog2(KREG),
+    parameter integer SPEC_ROWS = 3,   // summarization: Q.K rows issued ahead of the row
+                                       // decision, 1..QS (a requantized row's re-pass redoes
+                                       // them; docs/spatten_top.md)
     parameter integer TOPK_P = LANES   // lanes of the local-V top-k output (spatten_top: 16)
 ) (
     input  wire                       clk,
@@ -209,6 +212,9 @@ module spatten_ctrl #(
     end
     if (QS < 4 || QS > 32 || (QS & (QS - 1)) != 0 || QS < H_MAX) begin : g_bad_qs
       `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: QS must be a power of two 4..32 and >= H_MAX (got %0d, H_MAX %0d)", QS, H_MAX);
+    end
+    if (SPEC_ROWS < 1 || SPEC_ROWS > QS) begin : g_bad_spec_rows
+      `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: SPEC_ROWS must be in 1..QS (got %0d, QS %0d)", SPEC_ROWS, QS);
     end
     if (TOPK_P < LANES || TOPK_P > 32 || (TOPK_P & (TOPK_P - 1)) != 0) begin : g_bad_topk_p
       `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: TOPK_P must be a power of two LANES..32 (got %0d)", TOPK_P);
@@ -496,8 +502,8 @@ module spatten_ctrl #(
   localparam integer RQW = 16 + HX + 16 + RGW + QSW + 1 + 1 + 1;
   wire           rq_push, rq_pop, rq_room, rq_have;
   wire [RQW-1:0] rq_head;
-  /* verilator lint_off UNUSEDSIGNAL */
   wire [$clog2(QS+1)-1:0] rq_count;
+  /* verilator lint_off UNUSEDSIGNAL */
   wire rq_full, rq_empty, rq_last_unused, bq_last_unused;
   /* verilator lint_on UNUSEDSIGNAL */
   stream_fifo #(.WIDTH(RQW), .DEPTH(QS)) u_rq_fifo (
@@ -517,8 +523,14 @@ module spatten_ctrl #(
 
   // Q.K issue: the query (slot, head scale, known bits) and the key-buffer read start together,
   // once the reader has sent the previous row's keys (valid does not wait for ready: the
-  // reader and the queue only become free while it waits)
-  assign qk_q_valid  = f_st == F_QK && !kb_rd_busy && rq_room;
+  // reader and the queue only become free while it waits). In summarization at most
+  // SPEC_ROWS rows wait for their decision: a requantized row's re-pass redoes every row issued
+  // behind it (the epoch rule), so rows issued further ahead are mostly work thrown away
+  // (BERT-base N = 512 pruned, 16 channels: 3 rows 558,751 cycles, 4 rows 607,826, QS = 16
+  // rows 655,253; 2 rows starve the dense command, 462,349 -> 593,962). Generation decides
+  // per head and re-inserts only the requantized row, so it is not limited.
+  wire   spec_room   = cfg_mode || 32'(rq_count) < SPEC_ROWS;
+  assign qk_q_valid  = f_st == F_QK && !kb_rd_busy && rq_room && spec_room;
   wire   f_qk_fire   = qk_q_valid & qk_q_ready;
   assign qk_q_known  = frep ? cfg_msb + cfg_lsb : cfg_msb;
   assign q_rd_slot   = f_slot;
