@@ -122,6 +122,7 @@ module spatten_ctrl #(
     input  wire [MAX_N-1:0]           vb_valid,
     output reg  [LANES*16-1:0]        vb_rd_idx,
     input  wire [LANES*D_MAX*12-1:0]  vb_rd_data,
+    input  wire [LANES-1:0]           vb_rd_valid,  // per lane: its vb_rd_idx row has landed
     output wire [CHANNELS-1:0]        q_load,       // the Q row on lane c -> query slot c of
     output wire [CHANNELS*QSW-1:0]    q_load_slot,  //   q_load_slot
     output wire [QSW-1:0]             q_rd_slot,    // the slot Q.K takes its query from
@@ -679,7 +680,9 @@ module spatten_ctrl #(
   reg  [HX-1:0] lq_h   [0:1];
   reg  [15:0]  lq_qi   [0:1];
   reg  [15:0]  lq_cnt  [0:1];
-  wire   lq_landed = !lq_v[0] || (lq_done[0] && (!lq_v[1] || lq_done[1]));  // every V job done
+  reg          p_vwait, p_par;  // the output stage's item: its V job not done yet; its parity
+  // every V job done (also the output stage's: it may run while its rows still land)
+  wire   lq_landed = (!lq_v[0] || (lq_done[0] && (!lq_v[1] || lq_done[1]))) && !p_vwait;
   assign bq_pop = b_st == B_IDLE && bq_have && !lq_v[1] && (bq_head[0] || lq_landed);
   assign vb_clr    = bq_pop & bq_head[0];   // a new head: its V rows are not buffered yet
   assign vb_clr_rg = vr + 2'd1;
@@ -690,16 +693,25 @@ module spatten_ctrl #(
   // the list stage's item leaves for the queue: its V job granted and its list walk complete
   wire   b_push = b_st == B_VWAIT && v_issued && !g_act && !v_job_valid;
   // the output stage takes an item only with an E-queue entry free for it (pushed at the
-  // end of its feed; one feed at a time, so the entry stays free until then)
-  wire   lq_pop = lq_v[0] && lq_done[0] && ((p_st == P_IDLE && eq_room) || stop);
+  // end of its feed; one feed at a time, so the entry stays free until then). It does not
+  // wait for the item's V job: P.V takes each beat once its rows have landed (vb_rd_valid),
+  // so the feed runs while the rows arrive. After a stop an item leaves only once its job is
+  // done (the queue then drains with the jobs).
+  // The item before must have seen its done (p_vwait low: one pending V job tracked here).
+  wire   lq_pop = lq_v[0] && (stop ? lq_done[0] : (p_st == P_IDLE && eq_room && !p_vwait));
   wire   hand   = lq_pop && !stop;
   wire   lq_at  = lq_v[0] && !lq_pop;   // the queue entry a pushed item takes
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
   reg        pv_done;
+  reg        pv_rows_ok;  // every kept row of the next beat has landed (or a stop: E dropped)
   integer ri;
   always @(*) begin
-    for (ri = 0; ri < LANES; ri = ri + 1)
+    pv_rows_ok = 1'b1;
+    for (ri = 0; ri < LANES; ri = ri + 1) begin
       vb_rd_idx[ri*16 +: 16] = kl_idx[{ps, AW'(pv_j + 16'(ri))}];
+      if (pv_j + 16'(ri) < p_cnt && !vb_rd_valid[ri]) pv_rows_ok = 1'b0;
+    end
+    if (stop) pv_rows_ok = 1'b1;
   end
   assign e_ready = w_st == W_IDLE && eq_have;
 
@@ -762,6 +774,7 @@ module spatten_ctrl #(
       ls <= 2'd0;
       vr <= 2'd0;
       lq_v <= 2'b00;
+      p_vwait <= 1'b0;
       vu_n <= 2'd0;
       vpar <= 1'b0;
       vdpar <= 1'b0;
@@ -1065,6 +1078,11 @@ module spatten_ctrl #(
       // (the queue's, or the list stage's item being pushed this cycle)
       for (li = 0; li < 2; li = li + 1)
         if (done_vv && lq_v[li] && lq_par[li] == vdpar) lq_done[li] <= 1'b1;
+      if (done_vv && p_vwait && p_par == vdpar) p_vwait <= 1'b0;
+      if (hand) begin
+        p_vwait <= !(lq_done[0] || (done_vv && lq_par[0] == vdpar));
+        p_par <= lq_par[0];
+      end
       if (lq_pop) begin
         lq_v <= {1'b0, lq_v[1]};
         lq_done[0] <= lq_done[1] | (done_vv && lq_v[1] && lq_par[1] == vdpar);
@@ -1098,7 +1116,7 @@ module spatten_ctrl #(
             pv_valid <= 1'b0;
             if (pv_last) p_st <= P_IDLE;  // to the E stage (eq_push); the next item may come
           end
-          if ((!pv_valid || pv_ready) && !(pv_valid && pv_last) && !pv_done) begin
+          if ((!pv_valid || pv_ready) && !(pv_valid && pv_last) && !pv_done && pv_rows_ok) begin
             // lanes past the list carry zeros, not stale / never-written entries: P.V
             // multiplies before masking, and an X there would poison E in 4-state simulation
             for (li = 0; li < LANES; li = li + 1) begin

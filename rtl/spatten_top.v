@@ -240,6 +240,7 @@ module spatten_top #(
   wire [MAX_N-1:0] vb_valid;
   wire [LANES*16-1:0] vb_rd_idx;
   wire [LANES*KW-1:0] vb_rd_data;
+  wire [LANES-1:0]    vb_rd_valid;
 
   // write ports: the K/Q array's lanes, then the V array's (a K plane may stream on either)
   spatten_kbuf #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .WR_PORTS(2 * CHANNELS),
@@ -254,7 +255,8 @@ module spatten_top #(
                  .REGIONS(4)) u_vbuf (
       .clk(clk), .rst_n(rst_n), .clr(vb_clr), .clr_rg(vb_clr_rg), .wr_en(vb_wr_en),
       .wr_rg(vb_wr_rg), .wr_idx(v_out_idx), .wr_data(v_out_data), .rd_rg(vb_rd_rg),
-      .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .vld_rg(vb_vld_rg), .valid(vb_valid));
+      .rd_idx(vb_rd_idx), .rd_data(vb_rd_data), .rd_valid(vb_rd_valid), .vld_rg(vb_vld_rg),
+      .valid(vb_valid));
 
   // a query row waits in its query slot until the item's Q.K pass takes it (and again for a
   // re-pass); the rows of one cycle (lanes) name distinct slots
@@ -518,7 +520,7 @@ module spatten_top #(
       .vb_clr(vb_clr), .vb_clr_rg(vb_clr_rg), .vb_wr_rg(vb_wr_rg), .vb_vld_rg(vb_vld_rg), .vb_rd_rg(vb_rd_rg),
       .kb_clr(kb_clr), .kb_clr_rg(kb_clr_rg), .vb_wr_en(vb_wr_en),
       .vb_valid(vb_valid), .vb_rd_idx(vb_rd_idx),
-      .vb_rd_data(vb_rd_data), .q_load(q_load), .q_load_slot(q_load_slot), .q_rd_slot(q_rd_slot),
+      .vb_rd_data(vb_rd_data), .vb_rd_valid(vb_rd_valid), .q_load(q_load), .q_load_slot(q_load_slot), .q_rd_slot(q_rd_slot),
       .qk_q_valid(qk_q_valid), .qk_q_ready(qk_q_ready), .qk_q_known(qk_q_known),
       .rb_valid(rb_valid), .rb_ready(rb_ready), .rb_prob(rb_prob), .rb_keep(rb_keep),
       .rb_last(rb_last),

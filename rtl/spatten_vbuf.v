@@ -7,7 +7,8 @@
 // region (the lanes of one cycle may carry rows of two fetch jobs, which go to two regions; the
 // lanes of one cycle that write one region name distinct rows).
 // RD_PORTS combinational read ports of region rd_rg (rd_idx lane r at [16r +: 16] -> rd_data
-// lane r): one P.V beat of RD_PORTS rows per cycle.
+// lane r): one P.V beat of RD_PORTS rows per cycle; rd_valid lane r is that row's valid bit,
+// so P.V can take rows as they land (a row's data and valid bit change on the same edge).
 `default_nettype none
 `include "spatten_check.vh"
 module spatten_vbuf #(
@@ -29,6 +30,7 @@ module spatten_vbuf #(
     input  wire [RGW-1:0]       rd_rg,
     input  wire [RD_PORTS*16-1:0]       rd_idx,
     output wire [RD_PORTS*D_MAX*12-1:0] rd_data,
+    output wire [RD_PORTS-1:0]  rd_valid,  // port p's row is in region rd_rg (its valid bit)
     input  wire [RGW-1:0]       vld_rg,
     output wire [MAX_N-1:0]     valid
 );
@@ -69,6 +71,7 @@ module spatten_vbuf #(
   generate
     for (r = 0; r < RD_PORTS; r = r + 1) begin : g_rd
       assign rd_data[r*D_MAX*12 +: D_MAX*12] = mem[addr(rd_rg, rd_idx[r*16 +: AW])];
+      assign rd_valid[r] = vld[REGIONS > 1 ? 32'(rd_rg) : 0][rd_idx[r*16 +: AW]];
     end
   endgenerate
   /* verilator lint_off UNUSEDSIGNAL */

@@ -1304,9 +1304,15 @@ MUTANTS = [
     ("spatten_ctrl.v", "vb_wr_rg[vl*2 +: 2] = v_out_tag[vl] ? vdesc_rg[3:2] : vdesc_rg[1:0];",
      "vb_wr_rg[vl*2 +: 2] = v_out_tag[vl] ? vdesc_rg[1:0] : vdesc_rg[3:2];",
      "a V row goes to the region of the other V job in flight"),
-    ("spatten_ctrl.v", "wire   lq_pop = lq_v[0] && lq_done[0] && ((p_st == P_IDLE && eq_room) || stop);",
-     "wire   lq_pop = lq_v[0] && ((p_st == P_IDLE && eq_room) || stop);",
-     "the output stage takes an item before its V rows are all in"),
+    # P.V while the item's V rows land: each beat waits for its rows' valid bits
+    ("spatten_ctrl.v", "      if (pv_j + 16'(ri) < p_cnt && !vb_rd_valid[ri]) pv_rows_ok = 1'b0;\n",
+     "", "P.V takes a beat before its V rows have landed"),
+    ("spatten_vbuf.v", "assign rd_valid[r] = vld[REGIONS > 1 ? 32'(rd_rg) : 0]",
+     "assign rd_valid[r] = vld[REGIONS > 1 ? 32'(vld_rg) : 0]",
+     "P.V sees the valid bits of the list stage's region, not of the region it reads"),
+    ("spatten_ctrl.v", "(lq_done[0] && (!lq_v[1] || lq_done[1]))) && !p_vwait;",
+     "(lq_done[0] && (!lq_v[1] || lq_done[1])));",
+     "an item of the same head reads the valid bits while the output stage's V job still lands"),
     ("spatten_ctrl.v", "&& !lq_v[1] && (bq_head[0] || lq_landed);", "&& !lq_v[1];",
      "an item of the same head reads the valid bits while an earlier V job still lands"),
     # two K MSB jobs in flight on the K/Q array
