@@ -704,13 +704,17 @@ module spatten_ctrl #(
   reg [15:0] pv_j;  // next kept pair of the P.V assembly (LANES pairs per beat)
   reg        pv_done;
   reg        pv_rows_ok;  // every kept row of the next beat has landed (or a stop: E dropped)
-  integer ri;
+  integer ri, rv;
+  always @(*) begin
+    for (ri = 0; ri < LANES; ri = ri + 1)
+      vb_rd_idx[ri*16 +: 16] = kl_idx[{ps, AW'(pv_j + 16'(ri))}];
+  end
+  // a block of its own: vb_rd_valid depends on vb_rd_idx, and one block computing both
+  // is a combinational loop to the Verilator scheduler (UNOPTFLAT)
   always @(*) begin
     pv_rows_ok = 1'b1;
-    for (ri = 0; ri < LANES; ri = ri + 1) begin
-      vb_rd_idx[ri*16 +: 16] = kl_idx[{ps, AW'(pv_j + 16'(ri))}];
-      if (pv_j + 16'(ri) < p_cnt && !vb_rd_valid[ri]) pv_rows_ok = 1'b0;
-    end
+    for (rv = 0; rv < LANES; rv = rv + 1)
+      if (pv_j + 16'(rv) < p_cnt && !vb_rd_valid[rv]) pv_rows_ok = 1'b0;
     if (stop) pv_rows_ok = 1'b1;
   end
   assign e_ready = w_st == W_IDLE && eq_have;

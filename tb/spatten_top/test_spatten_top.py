@@ -1305,7 +1305,7 @@ MUTANTS = [
      "vb_wr_rg[vl*2 +: 2] = v_out_tag[vl] ? vdesc_rg[1:0] : vdesc_rg[3:2];",
      "a V row goes to the region of the other V job in flight"),
     # P.V while the item's V rows land: each beat waits for its rows' valid bits
-    ("spatten_ctrl.v", "      if (pv_j + 16'(ri) < p_cnt && !vb_rd_valid[ri]) pv_rows_ok = 1'b0;\n",
+    ("spatten_ctrl.v", "      if (pv_j + 16'(rv) < p_cnt && !vb_rd_valid[rv]) pv_rows_ok = 1'b0;\n",
      "", "P.V takes a beat before its V rows have landed"),
     ("spatten_vbuf.v", "assign rd_valid[r] = vld[REGIONS > 1 ? 32'(rd_rg) : 0]",
      "assign rd_valid[r] = vld[REGIONS > 1 ? 32'(vld_rg) : 0]",
