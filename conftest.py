@@ -66,12 +66,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 # ----------------------------------------------------------------------------- regression time
 _SESSION_T0: list[float] = []
+_PROBE_S: list[float] = []  # verif.machine.speed_probe at the session's start
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     import time
 
+    from verif.machine import speed_probe
+
     _SESSION_T0.append(time.time())
+    if not hasattr(session.config, "workerinput"):  # the controller: before the workers load
+        _PROBE_S.append(speed_probe())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -92,4 +97,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"wall_s": time.time() - _SESSION_T0[0], "args": args,
                                "exitstatus": int(exitstatus),
+                               "speed_probe_s": _PROBE_S[0] if _PROBE_S else None,
                                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))

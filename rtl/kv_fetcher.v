@@ -432,7 +432,7 @@ module kv_fetcher #(
   // change per row (and the ROB read path ends at a register).
   reg                 o_v_q;
   reg  [PW-1:0]       o_msb_q, o_lsb_q;
-  reg  [6:0]          o_d_q;
+  reg  [DC_W-1:0]     o_d_q;   // d <= D_MAX (the CSRs refuse a larger D): DC_W bits hold it
   reg  [3:0]          o_m_q, o_l_q;
   reg  [IDX_W-1:0]    o_idx_q;
   reg                 o_empty_q, o_err_q, o_last_q;
@@ -493,7 +493,7 @@ module kv_fetcher #(
   ) u_unpack (
       .msb_row   (o_msb_q),
       .lsb_row   (o_lsb_q),
-      .d_count   (DC_W'(o_d_q)),
+      .d_count   (o_d_q),
       .msb_bits  (o_m_q),
       .lsb_bits  (o_l_q),
       .values    (conv_values),
@@ -745,7 +745,7 @@ module kv_fetcher #(
     if (dr_load) begin
       o_msb_q   <= msb_row;
       o_lsb_q   <= lsb_row;
-      o_d_q     <= dr_row ? d_q : 7'd0;      // the empty-list beat: no values, known_bits 0
+      o_d_q     <= dr_row ? DC_W'(d_q) : {DC_W{1'b0}};      // the empty-list beat: no values, known_bits 0
       o_m_q     <= dr_row ? mbits_q : 4'd0;
       o_l_q     <= dr_row ? lbits_q : 4'd0;
       o_idx_q   <= ri_idx;

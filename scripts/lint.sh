@@ -27,6 +27,23 @@ if ! out=$(verilator --lint-only -Wall -Irtl -y rtl --top-module spatten_top $pa
 else
   echo "lint: rtl/spatten_top.v clean at $paper"
 fi
+# --lint-only stops before Verilator's scheduling, so it never reports a combinational loop
+# (UNOPTFLAT), and the cocotb builds make every signal public (--public-flat-rw), which keeps
+# always blocks whole: a loop through one block is fatal in the `spatten run` build. Verilate
+# spatten_top the way those builds do (C++ to a scratch folder, not compiled), at the defaults,
+# the paper build and the `spatten run` build (spatten/run.py RUN_PARAMS).
+mdir=$(mktemp -d); trap 'rm -rf "$mdir"' EXIT
+run_cfg=$(.venv/bin/python -c "from spatten.run import RUN_PARAMS
+print(' '.join(f'-G{k}={v}' for k, v in RUN_PARAMS.items()))")
+for cfg in "" "$paper" "$run_cfg"; do
+  # shellcheck disable=SC2086
+  if ! out=$(verilator --cc -Wall --public-flat-rw -Irtl -y rtl --top-module spatten_top $cfg \
+             --Mdir "$mdir" rtl/spatten_top.v 2>&1); then
+    echo "$out"; echo "lint: verilator --cc FAILED on rtl/spatten_top.v (${cfg:-defaults})"; fail=1
+  else
+    echo "lint: rtl/spatten_top.v verilates clean (${cfg:-defaults}; scheduling warnings too)"
+  fi
+done
 if ! .venv/bin/ruff check .; then fail=1; fi
 if ! .venv/bin/ruff format --check --quiet . >/dev/null 2>&1; then
   echo "lint: note: ruff format would reformat some files (not enforced)"

@@ -66,6 +66,9 @@ class AxilConfig:
     period_ns: float = 10
     poll_cycles: int = 32
     timeout_cycles: int = 20_000_000
+    # a hang ends sooner: no memory beat (and nothing else the caller's ``progress`` shows)
+    # for this many cycles ends ``wait_done`` (0: only the timeout)
+    stall_cycles: int = 0
 
 
 def _has(dut: HierarchyObject, name: str) -> bool:
@@ -90,6 +93,7 @@ class AxilDevice:
                                  reset_active_level=False)
         self.readers: list[LatencyAxiRamRead] = []
         self.writers: list[ErrAxiRamWrite] = []
+        self.progress: Callable[[], object] | None = None  # wait_done's stall check, see there
         for prefix in c.mem_prefixes:
             self._attach(prefix)
         if not self.readers and not self.writers:
@@ -129,19 +133,33 @@ class AxilDevice:
         return bytes(self.mem[addr:addr + n])
 
     async def wait_done(self) -> int:
+        """Poll STATUS until DONE or ERROR; return it. TimeoutError after ``timeout_cycles``,
+        or after ``stall_cycles`` in which nothing moved: no memory beat on any port and no
+        change of ``self.progress()`` if set (a testbench's view of the DUT: beats, state),
+        sampled at every poll (with ``use_irq`` one poll per 64 x ``poll_cycles`` at most)."""
+        progress = self.progress
         c, waited = self.cfg, 0
         irq = getattr(self.dut, c.irq) if c.use_irq and _has(self.dut, c.irq) else None
+        step = c.poll_cycles * (64 if irq is not None else 1)  # the longest wait per poll
+        last, still = None, 0
         while True:
             status = await self.read_reg(Reg.STATUS)
             if status & (Status.DONE | Status.ERROR):
                 return status
             if waited >= c.timeout_cycles:
                 raise TimeoutError(f"no DONE/ERROR after {waited} cycles (STATUS 0x{status:x})")
+            seen = (sum(r.beats for r in self.readers), sum(w.beats for w in self.writers),
+                    progress() if progress is not None else None)
+            still = still + step if seen == last else 0
+            last = seen
+            if c.stall_cycles and still >= c.stall_cycles:
+                raise TimeoutError(f"no DONE/ERROR and nothing moved for {still} cycles "
+                                   f"(STATUS 0x{status:x}, {waited} cycles since the wait began)")
             if irq is not None:
-                await First(RisingEdge(irq), ClockCycles(self.clk, c.poll_cycles * 64))
+                await First(RisingEdge(irq), ClockCycles(self.clk, step))
             else:
-                await ClockCycles(self.clk, c.poll_cycles)
-            waited += c.poll_cycles
+                await ClockCycles(self.clk, step)
+            waited += step
 
 
 async def measuring_device(dut: HierarchyObject, channels: int, mem_size: int, latency: int,
@@ -158,7 +176,7 @@ async def measuring_device(dut: HierarchyObject, channels: int, mem_size: int, l
     cfg = AxilConfig(mem_prefixes=(*channel_prefixes(channels), "m_axiw"), mem_size=mem_size,
                      latency=latency, jitter=0, read_pause=(0.0, 0.0),
                      write_pause=(0.0, 0.0, 0.0), period_ns=period_ns, poll_cycles=16,
-                     use_irq=True, timeout_cycles=20_000_000 // 64)
+                     use_irq=True, timeout_cycles=20_000_000)
     dev = device(dut, cfg)
     for prefix in (cfg.csr_prefix, *cfg.mem_prefixes):
         logging.getLogger(f"cocotb.{dut._name}.{prefix}").setLevel(logging.WARNING)

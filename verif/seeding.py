@@ -37,3 +37,8 @@ def params() -> dict[str, int]:
     import json
 
     return json.loads(os.environ.get("SPATTEN_PARAMS", "{}"))
+
+
+def on_verilator() -> bool:
+    """True inside a Verilator simulation (a bench may size its stimulus by simulator)."""
+    return cocotb.SIM_NAME.lower().startswith("verilator")

@@ -290,11 +290,16 @@ async def wait_drained(clk: Any, scoreboard: Scoreboard, sources: Iterable[Strea
     """Wait until every source has sent everything and the scoreboard expects nothing more.
 
     Raises TimeoutError (the DUT hung or lost data) when nothing moved for ``stall_cycles``
-    (no beat accepted, no output compared) or after ``timeout_cycles`` in all.
+    (no beat accepted, no output compared) or after ``timeout_cycles`` in all. In a mutation
+    run (:func:`fail_fast`) the scoreboard's first mismatch ends the wait with ScoreboardError:
+    the verdict is known, the rest of the stimulus would only cost time.
     """
     srcs = list(sources)
     last_progress, idle = None, 0
     for _ in range(timeout_cycles):
+        if scoreboard.errors and fail_fast():
+            raise ScoreboardError(f"{len(scoreboard.errors)} mismatches (fail-fast), first: "
+                                  f"{scoreboard.errors[0]} ({seed_text()})")
         if all(s.idle_now for s in srcs) and scoreboard.pending == 0:
             await ClockCycles(clk, settle)
             if scoreboard.pending == 0:

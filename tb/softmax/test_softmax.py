@@ -18,7 +18,7 @@ from golden import blocks, fixed
 from verif.observer import Port, StreamObserver
 from verif.rowstream import beats_to_row, prefix_keeps, row_to_beats
 from verif.runner import Bench
-from verif.seeding import params, seed_all, seed_text
+from verif.seeding import on_verilator, params, seed_all, seed_text
 from verif.stream import reset, start_clock
 from verif.testing import run_bench
 from verif.uvm import (
@@ -321,10 +321,6 @@ class SoftmaxEnv(uvm_env):
         self.src.ap.connect(self.t_in.analysis_export)
         self.snk.ap.connect(self.sb.out.analysis_export)
         self.snk.ap.connect(self.t_out.analysis_export)
-
-
-def on_verilator() -> bool:
-    return cocotb.SIM_NAME.lower().startswith("verilator")
 
 
 class SoftmaxTest(uvm_test):

@@ -71,6 +71,15 @@ def cmd_timeout() -> int:
     ~1k cycles/s with the Python memory models)."""
     return 300_000 if params()["MAX_N"] > 64 else 20_000
 
+
+def cmd_stall() -> int:
+    """Cycles in which nothing moves (no memory beat, no Q.K or P.V beat, no controller probe
+    changes) before a test declares a hang, well before :func:`cmd_timeout`: a hanging mutant
+    on the small build ends after ~4k cycles instead of 20k. The longest quiet stretch of a
+    working build is a top-k pass or the memory latency (tens of cycles at the small build, a
+    few thousand at N = 1024)."""
+    return 40_000 if params()["MAX_N"] > 64 else 4_000
+
 COUNTER_REGS = (Reg.BYTES_Q, Reg.BYTES_K_MSB, Reg.BYTES_K_LSB, Reg.BYTES_V_MSB, Reg.BYTES_E,
                 Reg.REQUANT_ROWS, Reg.MACS_LO, Reg.MACS_HI)
 CHECKED_REGS = (Reg.LIVE_HEADS, Reg.KEPT_TOKENS, Reg.ERROR_CODE, *COUNTER_REGS)
@@ -422,13 +431,14 @@ class SpattenBaseTest(uvm_test):
         cfg = AxilConfig(mem_prefixes=(*channel_prefixes(self.p["CHANNELS"]), "m_axiw"),
                          mem_size=MEM_SIZE, latency=self.rng.choice([4, 12, 20]),
                          jitter=self.rng.choice([0, 5]),
-                         # with use_irq, wait_done counts poll_cycles per wake-up but sleeps up to
-                         # 64 x poll_cycles: scale the timeout so a hang ends near cmd_timeout()
-                         timeout_cycles=cmd_timeout() // 64, poll_cycles=16, use_irq=True,
-                         write_pause=self.write_pause)
+                         timeout_cycles=cmd_timeout(), stall_cycles=cmd_stall(),
+                         poll_cycles=16, use_irq=True, write_pause=self.write_pause)
         self.dev = AxilDevice(self.dut, cfg, self.rng)
         # resolved now, so a probe renamed in the RTL fails every test, not only a hang's log
         self.hang_probes = {n: getattr(self.dut.u_ctrl, n) for n in HANG_PROBES}
+        counters = self.env.counters  # wait_done's stall check: array beats, controller state
+        self.dev.progress = lambda: (counters.beats,
+                                     *(str(s.value) for s in self.hang_probes.values()))
         await reset(self.dut.clk, self.dut.rst_n, 5)
         self.cycle = 0
         cocotb.start_soon(self._count())
