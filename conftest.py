@@ -75,8 +75,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from verif.machine import speed_probe
 
     _SESSION_T0.append(time.time())
-    if not hasattr(session.config, "workerinput"):  # the controller: before the workers load
+    if _records_regression(session):  # before the workers load; not for a partial run
         _PROBE_S.append(speed_probe())
+
+
+def _records_regression(session: pytest.Session) -> bool:
+    """True in the xdist controller (or a plain session) of a run that covers every testbench
+    (``tb`` given whole, as ``make test`` / ``make regress`` do)."""
+    from pathlib import Path
+
+    return (not hasattr(session.config, "workerinput") and not session.config.option.collectonly
+            and "tb" in {Path(str(a)).as_posix().rstrip("/") for a in session.config.args})
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -88,10 +97,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from pathlib import Path
 
     args = [str(a) for a in session.config.args]
-    if hasattr(session.config, "workerinput") or not _SESSION_T0 or \
-            session.config.option.collectonly or exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
-        return
-    if "tb" not in {Path(a).as_posix().rstrip("/") for a in args}:  # whole tb/ only
+    if not _records_regression(session) or not _SESSION_T0 or \
+            exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         return
     out = Path(__file__).parent / "build" / "regression_time.json"
     out.parent.mkdir(parents=True, exist_ok=True)

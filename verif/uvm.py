@@ -50,6 +50,13 @@ def fail_fast() -> bool:
     return os.environ.get(FAIL_FAST_ENV, "") == "1"
 
 
+def stop_at_first_error(errors: list[str]) -> None:
+    """In a mutation run (:func:`fail_fast`), raise ScoreboardError once ``errors`` has one."""
+    if errors and fail_fast():
+        raise ScoreboardError(f"{len(errors)} mismatches (fail-fast), first: {errors[0]} "
+                              f"({seed_text()})")
+
+
 class ScoreboardError(AssertionError):
     """Raised when the DUT's output differs from the golden model's."""
 
@@ -297,9 +304,7 @@ async def wait_drained(clk: Any, scoreboard: Scoreboard, sources: Iterable[Strea
     srcs = list(sources)
     last_progress, idle = None, 0
     for _ in range(timeout_cycles):
-        if scoreboard.errors and fail_fast():
-            raise ScoreboardError(f"{len(scoreboard.errors)} mismatches (fail-fast), first: "
-                                  f"{scoreboard.errors[0]} ({seed_text()})")
+        stop_at_first_error(scoreboard.errors)
         if all(s.idle_now for s in srcs) and scoreboard.pending == 0:
             await ClockCycles(clk, settle)
             if scoreboard.pending == 0:

@@ -22,7 +22,7 @@ from golden import blocks, fixed
 from verif.lanes import pack, unpack
 from verif.observer import Port, StreamObserver
 from verif.runner import Bench
-from verif.seeding import params, seed_all
+from verif.seeding import on_verilator, params, seed_all
 from verif.stream import reset, start_clock
 from verif.testing import run_bench, run_sweep
 from verif.uvm import (
@@ -242,7 +242,7 @@ def bulk_queries(default: int) -> int:
     if "SPATTEN_PV_ROWS" in os.environ:
         return int(os.environ["SPATTEN_PV_ROWS"])
     lanes, d = cfg()
-    paper = lanes * d >= 512 and cocotb.SIM_NAME.lower().startswith("verilator")
+    paper = lanes * d >= 512 and on_verilator()
     return 10_000 if paper else default
 
 

@@ -24,7 +24,7 @@ from golden import blocks, fixed
 from verif.lanes import pack, unpack
 from verif.observer import Port, StreamObserver
 from verif.runner import Bench
-from verif.seeding import params, seed_all
+from verif.seeding import on_verilator, params, seed_all
 from verif.stream import reset, start_clock
 from verif.testing import run_bench, run_sweep
 from verif.uvm import (
@@ -279,7 +279,7 @@ def bulk_rows(default: int) -> int:
     if "SPATTEN_QK_ROWS" in os.environ:
         return int(os.environ["SPATTEN_QK_ROWS"])
     lanes, d, _ = cfg()
-    paper = lanes * d >= 512 and cocotb.SIM_NAME.lower().startswith("verilator")
+    paper = lanes * d >= 512 and on_verilator()
     return 10_000 if paper else default
 
 
