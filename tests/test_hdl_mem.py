@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench import timeline
 from golden.traces import Trace, TraceRow, write_trace
 from verif import hdl_mem, trace_run
 
@@ -52,18 +53,27 @@ def small_trace(tmp_path: Path) -> Path:
 
 @pytest.mark.sim
 def test_hdl_memory_run_matches_golden_and_a_corrupted_byte_does_not(
-        sim: str, tmp_path: Path) -> None:
+        sim: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two layers (and their dense twins; Icarus: one layer) on a 4-channel build with the HDL
     read memory: every command matches golden and the memory read back through the backdoor
     equals the host's. Then the same run with the first Q byte of head 0 flipped in the HDL
-    memory only: every command's E differs, and the read-back shows exactly that byte."""
+    memory only: every command's E differs, and the read-back shows exactly that byte. The
+    good run logs its stage timeline (SPATTEN_TIMELINE, bench.timeline): every command ends
+    back in IDLE at its CYCLES, its front's END before its FIN."""
     trace = small_trace(tmp_path)
+    monkeypatch.setenv("SPATTEN_TIMELINE", "1")
     res = trace_run.run_trace_on_rtl(trace, sim, steps=1, progress=False, mem="hdl",
                                      build_params=SMALL, cxx_opt="-O0")
+    monkeypatch.delenv("SPATTEN_TIMELINE")
     assert res["complete"] and res["sim_ok"] and res["mem"] == "hdl"
     assert res["commands"] == (4 if sim == "verilator" else 2)
     assert res["mismatches"] == 0 and res["mirror_errors"] == []
     assert all(r["counters"]["CYCLES"] > 0 for r in res["records"])
+    for rec in res["records"]:
+        evs = timeline.events(rec)
+        assert (0, "seq", "RUN") in evs and evs[-1] == (rec["counters"]["CYCLES"], "seq", "IDLE")
+        end, tail = timeline.tail(evs) or (0, 0)
+        assert 0 < end and 0 < tail and end + tail < rec["counters"]["CYCLES"]
 
     q0 = trace_run.BASE  # head 0's Q row: read by every command
     bad = trace_run.run_trace_on_rtl(trace, sim, steps=1, progress=False, mem="hdl",

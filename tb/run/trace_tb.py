@@ -43,11 +43,14 @@ def cycles_now() -> float:
 
 class StateProfile:
     """Cycles spent in each ``spatten_ctrl`` state (per-phase breakdown of a command). Wakes up
-    only when the state register changes, so it costs nothing per cycle."""
+    only when the state register changes, so it costs nothing per cycle. With ``SPATTEN_TIMELINE``
+    set it also logs every change as (cycle, new state): ``bench.timeline`` prints them."""
 
     def __init__(self, sig: Any) -> None:
         self.sig, self.cycles = sig, collections.Counter()
         self.state, self.since = int(sig.value), cycles_now()
+        self.events: list[tuple[float, int]] = []
+        self.log_events = bool(os.environ.get("SPATTEN_TIMELINE"))
 
     async def run(self) -> None:
         while True:
@@ -56,6 +59,8 @@ class StateProfile:
 
     def _close(self, new_state: int) -> None:
         now = cycles_now()
+        if self.log_events and new_state != self.state:
+            self.events.append((now, new_state))
         self.cycles[self.state] += now - self.since
         self.state, self.since = new_state, now
 
@@ -64,6 +69,11 @@ class StateProfile:
         self._close(self.state)
         out = {str(k): v for k, v in sorted(self.cycles.items())}
         self.cycles.clear()
+        return out
+
+    def take_events(self) -> list[tuple[float, int]]:
+        """The state changes since the last call (empty without SPATTEN_TIMELINE)."""
+        out, self.events = self.events, []
         return out
 
 
@@ -90,6 +100,9 @@ async def trace_bench(dut: Any) -> None:
         rec = records[-1]
         rec["states"] = profile.take()  # this command: CLEAR, host writes (idle), START..DONE
         rec["stages"] = {name: prof.take() for name, prof in stages.items()}
+        if profile.log_events:  # bench.timeline's input: "seq" = the sequencer
+            rec["timeline"] = {name: prof.take_events()
+                               for name, prof in (("seq", profile), *stages.items())}
         if qk_seen:  # key beats since the last command: only this command has any
             now = int(dut.qk_beats.value)
             rec["qk_beats"], qk_seen[0] = now - qk_seen[0], now
