@@ -52,12 +52,13 @@ sim: $(SETUP) $(REGS_OUT)
 	  $(if $(filter 1 yes true,$(WAVES)),--waves) $(if $(TEST),--test $(TEST)) \
 	  $(foreach p,$(PARAMS),-P $(p))
 
-# --durations: the slowest tests in every run's log (the CI budget is 30 minutes)
+# --durations: the slowest tests in every run's log (the CI budget is 30 minutes); worksteal:
+# an idle worker takes tests queued on the other (conftest.py starts the `long` ones first)
 test: $(SETUP) $(REGS_OUT)
-	$(PY) -m pytest -n $(JOBS) --durations=30 tb tests
+	$(PY) -m pytest -n $(JOBS) --dist worksteal --durations=30 tb tests
 
 regress: $(SETUP) $(REGS_OUT)
-	$(PY) -m pytest -n $(JOBS) -m "slow or not slow" tests tb
+	$(PY) -m pytest -n $(JOBS) --dist worksteal -m "slow or not slow" tests tb
 
 lint: $(SETUP) $(REGS_OUT)
 	@bash scripts/lint.sh

@@ -15,6 +15,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "only_sim(name): run this test on one simulator only")
     config.addinivalue_line("markers", "slow_sim(name): on that simulator only in make regress")
+    config.addinivalue_line("markers", "long: one of the longest runs of make test (scheduled first)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``long`` tests first (stable otherwise): with xdist's worksteal scheduling (make
+    test) a worker that runs out of short tests takes over the other's queue, so starting the
+    few runs of minutes early keeps both workers busy to the end instead of one long run
+    finishing alone."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

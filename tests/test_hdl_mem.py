@@ -51,6 +51,7 @@ def small_trace(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.long
 @pytest.mark.sim
 def test_hdl_memory_run_matches_golden_and_a_corrupted_byte_does_not(
         sim: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,6 +46,7 @@ def test_comparison_counts_every_difference() -> None:
 
 # the whole sentence on Icarus takes ~3 minutes: make regress (make test runs the CLI on Icarus
 # in the refused-setting and trace tests)
+@pytest.mark.long
 @pytest.mark.slow_sim("icarus")
 def test_spatten_run_one_sentence(sim: str, tmp_path: Path) -> None:
     text, out = tmp_path / "text.txt", tmp_path / "r.json"

@@ -570,6 +570,7 @@ MUTANT_SIM = "verilator"
 MUTANT_TESTCASES = "ArrayRandomTest,ArrayErrorTest,ArrayBandwidthTest,ArrayOverlapTest"
 
 
+@pytest.mark.long
 @pytest.mark.sim
 def test_kv_fetch_array(sim: str, params: dict) -> None:
     run_bench(BENCH, sim, params)

@@ -491,6 +491,7 @@ MUTANTS = [
 MUTANT_SIM = "verilator"
 
 
+@pytest.mark.long
 @pytest.mark.sim
 @pytest.mark.parametrize("params", CONFIGS, ids=lambda p: f"CH{p['CHANNELS']}")
 def test_kv_fetcher(sim: str, params: dict) -> None:

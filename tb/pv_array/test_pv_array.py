@@ -382,6 +382,7 @@ MUTANTS = [
 ]
 
 
+@pytest.mark.long
 @pytest.mark.sim
 def test_pv_array(sim: str, params: dict) -> None:
     run_bench(BENCH, sim, params)

@@ -426,6 +426,7 @@ MUTANTS = [
 ]
 
 
+@pytest.mark.long
 @pytest.mark.sim
 def test_qk_array(sim: str, params: dict) -> None:
     run_bench(BENCH, sim, params)

@@ -1390,6 +1390,7 @@ MUTANTS = [
 SIM_CONFIGS = {"icarus": [SMALL2], "verilator": [PAPER, SMALL]}
 
 
+@pytest.mark.long
 @pytest.mark.sim
 def test_spatten_top(sim: str, params: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     if params is PAPER:  # toggle coverage of the 6144-bit key beats would double the build
