@@ -1246,10 +1246,11 @@ module spatten_ctrl #(
             w_job_valid <= 1'b0;
             w_job_done <= 1'b1;
           end
-          if (w_in_valid & w_in_ready) begin
+          // one KEEP beat per cycle: the next one is loaded in the cycle the writer takes one
+          if (w_in_valid & w_in_ready & w_in_last) begin
             w_in_valid <= 1'b0;
-            if (w_in_last) st <= S_HREAD;
-          end else if (w_job_done && !w_in_valid) begin
+            st <= S_HREAD;
+          end else if (w_job_done && (!w_in_valid || w_in_ready)) begin
             w_in_valid <= 1'b1;
             w_in_data <= {D_MAX*16{1'b0}};
             for (li = 0; li < 16; li = li + 1)
