@@ -87,6 +87,7 @@ def test_spatten_run_refuses_empty_text(tmp_path: Path, capsys: pytest.CaptureFi
     assert "is empty" in capsys.readouterr().err
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("bits", [["--msb-bits", "13"], ["--msb-bits", "8", "--lsb-bits", "6"]])
 def test_spatten_run_refused_setting_reaches_the_rtl(sim: str, bits: list[str], tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
