@@ -15,6 +15,7 @@ would grow by ~10 events per item)::
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,20 @@ PREFIX = {"seq": "S", **STAGES}  # timeline key -> state-name prefix in spatten_
 Event = tuple[float, str, str]  # (cycle from START, stage, state entered)
 
 
+@functools.cache
+def state_names() -> dict[str, dict[str, str]]:
+    """Timeline key -> (state number -> name), read from the RTL once per process (not once
+    per record: a bench file holds 72)."""
+    return {key: ctrl_state_names(prefix) for key, prefix in PREFIX.items()}
+
+
 def events(rec: dict[str, Any]) -> list[Event]:
     """The state changes of one record, in time order, cycles relative to the sequencer's
     entry into RUN (the command's START); ValueError when the record has no timeline."""
     timeline = rec.get("timeline")
     if not timeline:
         raise ValueError("the records hold no timeline (run with SPATTEN_TIMELINE=1)")
-    names = {key: ctrl_state_names(prefix) for key, prefix in PREFIX.items()}
+    names = state_names()
     evs = sorted((t, key, names[key].get(str(s), str(s)))
                  for key, lst in timeline.items() for t, s in lst)
     start = next((t for t, key, name in evs if key == "seq" and name == "RUN"), evs[0][0])
