@@ -27,11 +27,19 @@
 // Dispatch: a group goes to the channel of its first byte, (addr >> LOG2_INTERLEAVE) mod
 // CHANNELS, as a run {first row, count}. Every AXI port sees the whole address space
 // (docs/memory.md §1), so a group that crosses a granule boundary is read whole on the port of
-// its first beat; the interleave only spreads the load. Each channel keeps its newest run in a
-// hold register until the next one for it arrives or the job's rows end, so that it knows
-// which of its runs is its last (kv_fetcher wants in_last on the last index); a channel that
-// got no row this job is sent an empty list. A run queue per channel turns runs into one index
-// per cycle for its kv_fetcher.
+// its first beat; the interleave only spreads the load. Each run goes to its channel's run
+// queue the cycle it is cut, so a channel's memory reads start while later runs are still
+// being cut. kv_fetcher ends a job at in_last; a run carries it (final) when it is known to be
+// its channel's last: a range run whose last group lies fewer than CHANNELS granules further
+// on (a later run for the same channel would be CHANNELS or more granules on, so the flag is
+// never wrong; with a group stride of at most a granule every granule up to the last group's
+// has a group start, so it is also never missed: every K plane). Every channel whose final run
+// was not flagged, and every channel that got no row, is then sent the end marker (in_empty =
+// in_last = 1: kv_fetcher's empty list, or after indexes the end of the packet with no index).
+// An earlier version held each channel's newest run until the next one or the job's end to
+// flag its last: a K job then waited ~16 cycles from accept to its first AR, a channel's first
+// run waiting for its second (CHANNELS cycles) or for the job's last row (one cycle per
+// granule). A run queue per channel turns runs into one index per cycle for its kv_fetcher.
 //
 // Rows leave on CHANNELS output lanes (lane c: rows read on channel c, in that channel's order;
 // no order across lanes: the key and value buffers are written by row index). One out_ready
@@ -148,11 +156,12 @@ module kv_fetch_array #(
   reg                 range_q;
   reg  [BA_W-1:0]     base_q;          // beat address of row 0
   reg  [SG_W-1:0]     sg_q;            // group stride in beats
+  reg  [BA_W-1:0]     g_lastga_q;      // range: beat address of the last row's group
   reg  [2:0]          lgp_q;           // log2 rows per group
   reg  [IDX_W-1:0]    g_row_q;         // range: next row
   reg  [BA_W-1:0]     g_addr_q;        // ... the beat address of its group
   reg  [IDX_W-1:0]    g_last_q;        // range: last row
-  reg  [CHANNELS-1:0] flushed_q;       // final run (or empty list) queued
+  reg  [CHANNELS-1:0] flushed_q;       // final run (or end marker) queued
   // job completion: per channel the last rows (or empty markers) accepted and not yet
   // matched by a done pulse (0..2); a job is done when every channel has one
   reg  [1:0]          lastc_q [0:CHANNELS-1];
@@ -251,15 +260,16 @@ module kv_fetch_array #(
   wire                l_done = lr_v_q & ((lr_left_q & ~l_go) == {LIST_W{1'b0}});  // beat consumed
   wire                l_free = ~lr_v_q | l_done;
 
-  // ---- per-channel hold register and run queue
-  reg  [CHANNELS-1:0] hold_v_q;
-  reg  [IDX_W-1:0]    hold_first_q [0:CHANNELS-1];
-  reg  [RC_W-1:0]     hold_cnt_q   [0:CHANNELS-1];
+  // ---- per-channel run queue
   wire [CHANNELS-1:0] q_full;
+  assign can_take = ~q_full;
   genvar gc;
-  for (gc = 0; gc < CHANNELS; gc = gc + 1) begin : g_take
-    assign can_take[gc] = ~hold_v_q[gc] | ~q_full[gc];
-  end
+  // a range run is its channel's last when the last group's granule is fewer than CHANNELS
+  // granules on (in the range's granule order, last >= this)
+  /* verilator lint_off WIDTHEXPAND */
+  wire [BA_W-1:0]     gran_left = (g_lastga_q >> LGB) - (g_addr_q >> LGB);
+  /* verilator lint_on WIDTHEXPAND */
+  wire                r_final = gran_left < BA_W'(CHANNELS);
   wire                r_fire = (state_q == S_GEN) & range_q & can_take[r_ch];
   wire                range_end = r_fire & ((IDX_W+1)'(r_cnt) == g_left);
   // a run for channel c this cycle: the range run, or the list lanes' run
@@ -290,11 +300,12 @@ module kv_fetch_array #(
   for (gc = 0; gc < CHANNELS; gc = gc + 1) begin : g_ch
     wire gen_here = gen_ch[gc];
     wire flush_here = (state_q == S_FLUSH) & ~flushed_q[gc] & ~q_full[gc];
-    // GEN: a new run displaces the held one into the queue (final = 0). FLUSH: the held run
-    // goes with final = 1, or an empty list when the channel got nothing.
-    assign q_push[gc] = (gen_here & hold_v_q[gc]) | flush_here;
-    assign q_in[gc] = (flush_here & ~hold_v_q[gc]) ? {{(IDX_W+RC_W){1'b0}}, 2'b11}
-                    : {hold_first_q[gc], hold_cnt_q[gc], flush_here, 1'b0};
+    // GEN: the run cut for this channel (a range run with its final flag, a list run never
+    // final). FLUSH: the end marker {empty, final} where no final run went.
+    assign q_push[gc] = gen_here | flush_here;
+    assign q_in[gc] = flush_here ? {{(IDX_W+RC_W){1'b0}}, 2'b11}
+                    : range_q ? {g_row_q, r_cnt, r_final, 1'b0}
+                    : {l_first[gc], l_cnt[gc], 2'b00};
 
     /* verilator lint_off PINCONNECTEMPTY */
     stream_fifo #(.WIDTH(RQ_W), .DEPTH(RUNQ)) u_runq (
@@ -372,7 +383,6 @@ module kv_fetch_array #(
     if (!rst_n) begin
       state_q   <= S_IDLE;
       lr_v_q    <= 1'b0;
-      hold_v_q  <= {CHANNELS{1'b0}};
       flushed_q <= {CHANNELS{1'b0}};
       inflight_q <= 2'd0;
       tag_q     <= {CHANNELS{1'b0}};
@@ -386,18 +396,15 @@ module kv_fetch_array #(
       else if (l_done) lr_v_q <= 1'b0;
       if (job_fire) flushed_q <= {CHANNELS{1'b0}};
       for (ci = 0; ci < CHANNELS; ci = ci + 1) begin
-        if (gen_ch[ci]) hold_v_q[ci] <= 1'b1;
-        if (state_q == S_FLUSH && !flushed_q[ci] && !q_full[ci]) begin
-          flushed_q[ci] <= 1'b1;
-          hold_v_q[ci]  <= 1'b0;
-        end
+        if (gen_ch[ci] && range_q && r_final) flushed_q[ci] <= 1'b1;  // its final run is queued
+        if (state_q == S_FLUSH && !flushed_q[ci] && !q_full[ci]) flushed_q[ci] <= 1'b1;
         lastc_q[ci] <= lastc_q[ci] + {1'b0, lane_last[ci]} - {1'b0, job_end};
         if (lane_last[ci]) tag_q[ci] <= ~tag_q[ci];
       end
     end
   end
 
-  integer cj, lj;
+  integer lj;
   // datapath registers (not reset)
   always @(posedge clk) begin
     if (in_valid & in_ready) begin
@@ -421,17 +428,12 @@ module kv_fetch_array #(
       g_row_q  <= job_first;
       /* verilator lint_off WIDTHEXPAND */
       g_addr_q <= job_base[ADDR_W-1:5] + (job_first >> job_lgp) * job_sg;
-      /* verilator lint_on WIDTHEXPAND */
       g_last_q <= job_lastrow;
+      g_lastga_q <= job_base[ADDR_W-1:5] + (job_lastrow >> job_lgp) * job_sg;
+      /* verilator lint_on WIDTHEXPAND */
     end else if (r_fire) begin
       g_row_q  <= g_row_q + IDX_W'(r_cnt);
       g_addr_q <= g_addr_q + BA_W'(32'(k_gran) * 32'(sg_q));
-    end
-    for (cj = 0; cj < CHANNELS; cj = cj + 1) begin
-      if (gen_ch[cj]) begin
-        hold_first_q[cj] <= range_q ? g_row_q : l_first[cj];
-        hold_cnt_q[cj]   <= range_q ? r_cnt : l_cnt[cj];
-      end
     end
   end
 

@@ -10,6 +10,9 @@
 // fetcher is idle, or — up to two jobs in flight — once the previous job's last index has been
 // taken and the new job has the same shape (strides, D, bits, precision, classes: everything
 // the later stages use; only the bases differ, and those are used at the index stage alone).
+// A beat with in_empty = in_last = 1 after indexes ends the packet without an index (the end
+// marker kv_fetch_array sends a channel whose last run it could not flag): it carries no row
+// and no bytes; its output beat is out_empty with out_last, after the job's last row.
 // The rows then leave in job order, each job's packet with its own out_last: the memory
 // latency of one job hides behind the rows of the one before. Rows of two jobs never share a
 // beat (the shared-beat chain restarts with each job, as golden counts a job's bytes alone).

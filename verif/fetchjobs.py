@@ -33,6 +33,9 @@ class Job:
     lbase: int = 0
     images: tuple[bytes, bytes, int, int] = (b"", b"", 0, 0)
     err_rows: set[int] = field(default_factory=set)  # rows with a beat in an error range
+    # the packet ends with an end marker (in_empty = in_last = 1) after its indexes, as
+    # kv_fetch_array sends it: the last row then has no last flag, the marker's beat has it
+    end_marker: bool = False
 
     @property
     def d(self) -> int:
@@ -117,6 +120,9 @@ def golden_rows(job: Job) -> list[dict]:
         err |= int(j in job.err_rows)
         beats.append({"data": pack_values(vals[j]), "known_bits": job.m + job.l_eff, "idx": j,
                       "empty": 0, "err": err, "last": int(k == len(job.idx) - 1)})
+    if job.end_marker:
+        beats[-1]["last"] = 0
+        beats.append({"data": 0, "known_bits": 0, "idx": 0, "empty": 1, "err": err, "last": 1})
     return beats
 
 

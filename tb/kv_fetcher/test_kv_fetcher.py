@@ -87,6 +87,7 @@ JOB_BINS = {
     "pattern_random": lambda it: it.meta["job"].pattern == "random",
     "pattern_empty": lambda it: it.meta["job"].pattern == "empty",
     "pattern_single": lambda it: it.meta["job"].pattern == "single",
+    "end_marker_after_rows": lambda it: it.meta["job"].end_marker,
     "mode_msb_only": lambda it: not it.meta["job"].lsb_en and it.meta["job"].m < 12,
     "mode_msb_lsb": lambda it: it.meta["job"].l_eff > 0,
     "mode_q_12bit": lambda it: it.meta["job"].m == 12,
@@ -264,8 +265,10 @@ class FetchTest(uvm_test):
             l = rng.randint(0, 12 - m)  # noqa: E741
             lsb_en = bool(k % 2)
             cm, cl = (CLS["K_MSB"], CLS["K_LSB"]) if kind == "K" else (CLS["V_MSB"], CLS["V_LSB"])
-        return Job(f"job{k}_{kind}_{pattern}", pattern, x12, m, l, lsb_en, cm, cl,
-                   make_indexes(pattern, n, rng))
+        idx = make_indexes(pattern, n, rng)
+        # a third of the lists end with kv_fetch_array's end marker instead of a last index
+        return Job(f"job{k}_{kind}_{pattern}", pattern, x12, m, l, lsb_en, cm, cl, idx,
+                   end_marker=bool(idx) and rng.random() < 1 / 3)
 
     def job_item(self, job: Job) -> StreamItem:
         _, _, sm, sl = job.images
@@ -278,8 +281,10 @@ class FetchTest(uvm_test):
     def index_item(job: Job) -> StreamItem:
         if not job.idx:
             return StreamItem("idx", [{"idx": 0, "empty": 1, "last": 1}])
-        return StreamItem("idx", [{"idx": j, "empty": 0, "last": int(i == len(job.idx) - 1)}
-                                  for i, j in enumerate(job.idx)])
+        last = len(job.idx) - 1 + job.end_marker
+        marker = [{"idx": 0, "empty": 1, "last": 1}] if job.end_marker else []
+        return StreamItem("idx", [{"idx": j, "empty": 0, "last": int(i == last)}
+                                  for i, j in enumerate(job.idx)] + marker)
 
     # ---------------------------------------------------------------- running
     def counters(self) -> list[int]:
