@@ -30,7 +30,9 @@ module spatten_ctrl #(
     parameter integer SPEC_ROWS = 3,   // summarization: Q.K rows issued ahead of the row
                                        // decision, 1..QS (a requantized row's re-pass redoes
                                        // them; docs/spatten_top.md)
-    parameter integer TOPK_P = LANES   // lanes of the local-V top-k output (spatten_top: 16)
+    parameter integer TOPK_P = LANES,  // lanes of the local-V top-k output (spatten_top: 16)
+    parameter integer QB_W   = (H_MAX > 16) ? 16 : H_MAX  // head indexes per beat of the Q
+                                       // batch list (the K/Q fetch array's LIST_W), 1..16
 ) (
     input  wire                       clk,
     input  wire                       rst_n,
@@ -75,7 +77,8 @@ module spatten_ctrl #(
     output reg  [15:0]                f_job_lastrow,//   query rows, generation)
     output wire                       fq_in_valid,
     input  wire                       fq_in_ready,
-    output wire [15:0]                fq_in_idx,
+    output wire [QB_W*16-1:0]         fq_in_idx,
+    output wire [QB_W-1:0]            fq_in_vld,
     output wire                       fq_in_last,
     input  wire [CHANNELS*16-1:0]     f_out_idx,
     input  wire [CHANNELS-1:0]        f_out_valid,  // a row on fetch lane c
@@ -216,6 +219,9 @@ module spatten_ctrl #(
     end
     if (SPEC_ROWS < 1 || SPEC_ROWS > QS) begin : g_bad_spec_rows
       `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: SPEC_ROWS must be in 1..QS (got %0d, QS %0d)", SPEC_ROWS, QS);
+    end
+    if (QB_W < 1 || QB_W > 16) begin : g_bad_qb_w
+      `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: QB_W must be in 1..16 (got %0d)", QB_W);
     end
     if (TOPK_P < LANES || TOPK_P > 32 || (TOPK_P & (TOPK_P - 1)) != 0) begin : g_bad_topk_p
       `SPATTEN_ELAB_FATAL(1, "spatten_ctrl: TOPK_P must be a power of two LANES..32 (got %0d)", TOPK_P);
@@ -541,22 +547,30 @@ module spatten_ctrl #(
   assign rq_push     = f_qk_fire;
   assign fr_q = f_st == F_QREQ;
   assign fr_qb = f_st == F_QBREQ;
-  // the batch's list: every live head in order (the next live head after qg_h)
+  // the batch's list: every live head in order, QB_W head indexes per beat (lane l of the
+  // beat at qg_h, a multiple of QB_W, is head qg_h + l; a pruned head or one >= HEADS is a
+  // hole), so the fetch array dispatches up to QB_W query rows per cycle: one row per cycle
+  // kept 12 heads' Q batch 45 cycles in flight, 11 of them the walk (GPT-2 trace, N = 102)
   reg            qg_act;
-  reg  [HX-1:0]  qg_h, qg_nh;
-  reg            qg_nh_any;
+  reg  [HX-1:0]  qg_h;
+  reg            qg_more;        // a live head after this beat
   integer qgi;
   always @(*) begin
-    qg_nh = {HX{1'b0}}; qg_nh_any = 1'b0;
-    for (qgi = H_MAX - 1; qgi >= 0; qgi = qgi - 1)
-      if (HX'(qgi) > qg_h && HX'(qgi) < HX'(cfg_heads) && live_cmd[qgi]) begin
-        qg_nh = HX'(qgi);
-        qg_nh_any = 1'b1;
-      end
+    qg_more = 1'b0;
+    for (qgi = 0; qgi < H_MAX; qgi = qgi + 1)
+      if (32'(qgi) >= 32'(qg_h) + QB_W && HX'(qgi) < HX'(cfg_heads) && live_cmd[qgi])
+        qg_more = 1'b1;
   end
+  genvar gqb;
+  generate
+    for (gqb = 0; gqb < QB_W; gqb = gqb + 1) begin : g_qb
+      wire [31:0] qb_h = 32'(qg_h) + gqb;
+      assign fq_in_idx[gqb*16 +: 16] = 16'(qb_h);
+      assign fq_in_vld[gqb] = qb_h < H_MAX && qb_h < 32'(cfg_heads) && live_cmd[qb_h % H_MAX];
+    end
+  endgenerate
   assign fq_in_valid = qg_act;
-  assign fq_in_idx   = 16'(qg_h);
-  assign fq_in_last  = ~qg_nh_any;
+  assign fq_in_last  = ~qg_more;
   assign fr_k = (f_st == F_KREQ && !redo) || k_pf;  // frg: the region F_NEXT found free
   assign fr_l = f_st == F_LREQ;
 
@@ -816,13 +830,13 @@ module spatten_ctrl #(
       // slot) and the list walk of a V job (the back's kept list from entry 0).
       if (f_job_valid & f_job_ready) begin
         f_job_valid <= 1'b0;
-        if (fu_batch) begin  // the list walk starts at the first live head
+        if (fu_batch) begin  // the list walk starts at head 0's beat
           qg_act <= 1'b1;
-          qg_h <= f_first;
+          qg_h <= {HX{1'b0}};
         end
       end
       if (fq_in_valid & fq_in_ready) begin
-        qg_h <= qg_nh;
+        qg_h <= qg_h + HX'(QB_W);
         if (fq_in_last) qg_act <= 1'b0;
       end
       fu_n <= fu_n + {1'b0, gnt_f} - {1'b0, f_done};

@@ -118,7 +118,10 @@ module spatten_top #(
   wire        v_in_valid, v_in_ready, v_in_last;
   wire [31:0] f_job_base, v_job_base;
   wire [31:0] f_job_stride;
-  wire [15:0] f_job_first, f_job_lastrow, v_job_stride, v_job_lastrow, fq_in_idx;
+  wire [15:0] f_job_first, f_job_lastrow, v_job_stride, v_job_lastrow;
+  localparam integer QB_W = (H_MAX > 16) ? 16 : H_MAX;  // Q batch list: head indexes per beat
+  wire [QB_W*16-1:0] fq_in_idx;
+  wire [QB_W-1:0]    fq_in_vld;
   wire        v_job_range;
   wire [3:0]  v_job_bits;
   wire [2:0]  v_job_class;
@@ -161,13 +164,13 @@ module spatten_top #(
 
   kv_fetch_array #(.CHANNELS(CHANNELS), .ADDR_W(32), .ID_W(FID_W), .OUTSTANDING(8), .MAX_BURST(16),
                    .LOG2_INTERLEAVE(LOG2_INTERLEAVE), .ROB_BEATS(FETCH_ROB), .IDX_W(16),
-                   .STRIDE_W(32), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(1)) u_fetch (
+                   .STRIDE_W(32), .D_MAX(D_MAX), .CNT_W(CNT_W), .LIST_W(QB_W)) u_fetch (
       .clk(clk), .rst_n(rst_n),
       .job_valid(f_job_valid), .job_ready(f_job_ready), .job_base(f_job_base),
       .job_stride(f_job_stride), .job_d(7'(cfg_d)), .job_bits(f_job_bits),
       .job_class(f_job_class), .job_range(f_job_range), .job_first(f_job_first),
       .job_lastrow(f_job_lastrow),
-      .in_valid(fq_in_valid), .in_ready(fq_in_ready), .in_idx(fq_in_idx), .in_vld(1'b1),
+      .in_valid(fq_in_valid), .in_ready(fq_in_ready), .in_idx(fq_in_idx), .in_vld(fq_in_vld),
       .in_empty(1'b0), .in_last(fq_in_last),
       .out_valid(f_out_valid), .out_ready(1'b1), .out_data(f_out_data),
       .out_idx(f_out_idx), .out_err(f_out_err), .out_tag(f_out_tag), .done(f_done),
@@ -490,7 +493,7 @@ module spatten_top #(
   // ---------------------------------------------------------------- controller
   spatten_ctrl #(.LANES(LANES), .D_MAX(D_MAX), .MAX_N(MAX_N), .H_MAX(H_MAX),
                  .MACS_ADD_W(MACS_ADD_W), .CHANNELS(CHANNELS), .QS(QS),
-                 .KREG(KREG), .TOPK_P(TOPK_P)) u_ctrl (
+                 .KREG(KREG), .TOPK_P(TOPK_P), .QB_W(QB_W)) u_ctrl (
       .clk(clk), .rst_n(rst_n),
       .cmd_start(cmd_start), .cmd_clear(cmd_clear), .cmd_abort(cmd_abort),
       .cfg_mode(cfg_mode), .cfg_n(cfg_n), .cfg_d(cfg_d), .cfg_heads(cfg_heads),
@@ -504,7 +507,7 @@ module spatten_top #(
       .f_job_valid(f_job_valid), .f_job_ready(f_job_ready), .f_job_base(f_job_base),
       .f_job_stride(f_job_stride), .f_job_bits(f_job_bits), .f_job_class(f_job_class),
       .f_job_range(f_job_range), .f_job_first(f_job_first), .f_job_lastrow(f_job_lastrow),
-      .fq_in_valid(fq_in_valid), .fq_in_ready(fq_in_ready), .fq_in_idx(fq_in_idx),
+      .fq_in_valid(fq_in_valid), .fq_in_ready(fq_in_ready), .fq_in_idx(fq_in_idx), .fq_in_vld(fq_in_vld),
       .fq_in_last(fq_in_last), .f_out_idx(f_out_idx),
       .f_out_valid(f_out_valid), .f_done(f_done),
       .v_job_valid(v_job_valid), .v_job_ready(v_job_ready), .v_job_base(v_job_base),

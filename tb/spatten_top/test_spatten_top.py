@@ -90,8 +90,8 @@ REFUSED = (ErrorCode.BAD_N, ErrorCode.BAD_D, ErrorCode.BAD_HEADS, ErrorCode.K_GT
 
 COV_BINS = ("summarization", "generation", "prune_on", "prune_off", "requant_taken",
             "requant_not_taken", "lsb_bits_0", "value_keep_1", "value_keep_n", "token_keep_n",
-            "token_keep_1", "head_pruned", "n_1", "n_max", "d_lt_dmax", "multi_layer",
-            "msb_12")
+            "token_keep_1", "head_pruned", "gen_pruned_heads_live", "n_1", "n_max", "d_lt_dmax",
+            "multi_layer", "msb_12")
 
 
 # ================================================================ command specification =======
@@ -216,6 +216,9 @@ class CommandCoverage(uvm_component):
             "token_keep_n": prune and regs[Reg.TOKEN_KEEP] == n,
             "token_keep_1": prune and regs[Reg.TOKEN_KEEP] == 1 and n > 1,
             "head_pruned": prune and len(res.keep_heads) < len(res.live_heads),
+            # a generation command after head pruning: the Q batch list has holes
+            "gen_pruned_heads_live": spec.mode == Mode.GENERATION
+                                     and len(res.live_heads) < regs[Reg.HEADS],
             "n_1": n == 1,
             "n_max": n == max_n,
             "d_lt_dmax": regs[Reg.D] < d_max,
@@ -640,8 +643,8 @@ class SpattenRandomTest(SpattenBaseTest):
             [LayerSpec(S if nmax <= self.summ_cap() else G, 2, dmax,
                        PruneConfig(msb_bits=6, lsb_bits=2, requant_threshold=0.0),
                        0, n=nmax, note="n=max, token keep n, no requant")],
-            # generation steps with pruning
-            [LayerSpec(G, 3, dmax, PruneConfig(token_keep=0.7, head_keep=0.7, value_keep=0.5,
+            # generation steps with pruning (head keep 2 of 3: steps 1, 2 have a pruned head)
+            [LayerSpec(G, 3, dmax, PruneConfig(token_keep=0.7, head_keep=0.6, value_keep=0.5,
                                                msb_bits=8, lsb_bits=4, requant_threshold=0.5),
                        i, n=n_small, note=f"gen step {i}") for i in range(3)],
         ]
@@ -689,6 +692,9 @@ class SpattenRandomTest(SpattenBaseTest):
                              "n": r.randint(2, min(16, p["MAX_N"]))},
             "head_pruned": {"head_keep": 0.5, "prune_start_layer": 0,
                             "heads": r.randint(2, min(p["H_MAX"], 4))},
+            "gen_pruned_heads_live": {"mode": Mode.GENERATION, "head_keep": 0.5,
+                                      "prune_start_layer": 0, "layers": r.randint(2, 3),
+                                      "heads": r.randint(2, p["H_MAX"])},
             "n_1": {"n": 1},
             # N = MAX_N in a generation command where summarization at that N is over its cap
             "n_max": {"n": p["MAX_N"], "layers": 1,
@@ -1334,6 +1340,10 @@ MUTANTS = [
     ("spatten_ctrl.v", "wire [HX-1:0]  pf_h   = kp_v ? kp_nh : f_first;",
      "wire [HX-1:0]  pf_h   = kp_v ? kp_nh : kp_nh;",
      "the prefetch under the Q batch fetches the head after the previous command's last"),
+    ("spatten_ctrl.v",
+     "assign fq_in_vld[gqb] = qb_h < H_MAX && qb_h < 32'(cfg_heads) && live_cmd[qb_h % H_MAX];",
+     "assign fq_in_vld[gqb] = qb_h < H_MAX && qb_h < 32'(cfg_heads);",
+     "the Q batch fetches the query rows of pruned heads too"),
     ("spatten_ctrl.v", "wire [RGW-1:0] k_rg   = k_pf ? rg_free_i : frg;", "wire [RGW-1:0] k_rg   = frg;",
      "the K prefetch writes its plane into the front's region"),
     ("spatten_ctrl.v", "      vb_rd_idx[ri*16 +: 16] = kl_idx[{ps, AW'(pv_j + 16'(ri))}];",
