@@ -10,6 +10,11 @@ would grow by ~10 events per item)::
 
     SPATTEN_TIMELINE=1 make bench
     .venv/bin/python -m bench.timeline build/bench/trace_verilator_ch16_hdl_records.json -c 12
+
+``--split`` divides each command's cycles exactly into four parts (docs/performance.md, "Where
+the cycles go"): the start (START to the first item taken by the Q.K array), the Q.K beats
+(the record's ``qk_beats``), the front stalls (first item to the front's END, minus the beats
+of every item but the last: the array waiting for work) and the time after the last beat.
 """
 
 from __future__ import annotations
@@ -56,6 +61,31 @@ def tail(evs: list[Event]) -> tuple[float, float] | None:
     return (ends[-1], fins[-1] - ends[-1]) if ends and fins else None
 
 
+SPLIT = ("start", "qk_beats", "front_stalls", "after_last_beat")
+
+
+def split(rec: dict[str, Any], evs: list[Event]) -> dict[str, float]:
+    """The command's CYCLES as the four parts of SPLIT (they add up to CYCLES). An item is
+    taken by the Q.K array when the front leaves QK; every item (a re-pass too) has the same
+    qk_beats / items beats. ValueError for a record without an item or without qk_beats."""
+    prev = ""
+    issues = []
+    for t, key, name in evs:
+        if key == "front":
+            if prev == "QK":
+                issues.append(t)
+            prev = name
+    tl = tail(evs)
+    if not issues or tl is None or "qk_beats" not in rec:
+        raise ValueError(f"no Q.K item, END or qk_beats in the record of {describe(rec)}")
+    beats = rec["qk_beats"]
+    last = beats / len(issues)
+    end = tl[0]
+    return {"start": issues[0], "qk_beats": beats,
+            "front_stalls": end - issues[0] - (beats - last),
+            "after_last_beat": rec["counters"]["CYCLES"] - end - last}
+
+
 def describe(rec: dict[str, Any]) -> str:
     c = rec["command"]
     return (f"{c['kind']} step {c['iteration']} layer {c['layer']} N={c['n']} "
@@ -71,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                          "each command's tail")
     ap.add_argument("-s", "--stages", default=",".join(PREFIX),
                     help=f"stages to print (comma list of {', '.join(PREFIX)})")
+    ap.add_argument("--split", action="store_true",
+                    help="each command's cycles as start / Q.K beats / front stalls / after "
+                         "the last beat, and their sums")
     args = ap.parse_args(argv)
     keep = args.stages.split(",")
     if bad := [s for s in keep if s not in PREFIX]:
@@ -81,8 +114,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"command {args.command} out of range: the file holds "
                              f"{len(records)} (0..{len(records) - 1})")
         timelines = [events(r) for r in records]
+        parts = [split(r, e) for r, e in zip(records, timelines, strict=True)] if args.split else []
     except ValueError as err:
         return fail(ap.prog, str(err))
+    if args.split:
+        for i, (rec, part) in enumerate(zip(records, parts, strict=True)):
+            print(f"[{i}] {describe(rec)}: " + ", ".join(f"{k} {part[k]:.0f}" for k in SPLIT))
+        total = {k: sum(p[k] for p in parts) for k in SPLIT}
+        cycles = sum(r["counters"]["CYCLES"] for r in records)
+        print(f"all {len(records)} commands, {cycles} cycles: " + ", ".join(
+            f"{k} {total[k]:.0f} ({total[k] / cycles:.1%})" for k in SPLIT))
+        return 0
     if args.command is not None:
         print(describe(records[args.command]))
         for t, key, name in timelines[args.command]:

@@ -20,7 +20,7 @@ TL = {"seq": [[100.0, 2], [390.0, 23], [395.0, 0]],
 def rec(with_timeline: bool = True) -> dict[str, Any]:
     r: dict[str, Any] = {"command": {"kind": "pruned", "iteration": 16, "layer": 6, "n": 102,
                                      "heads": 12},
-                         "counters": {"CYCLES": 295}}
+                         "counters": {"CYCLES": 295}, "qk_beats": 26}
     if with_timeline:
         r["timeline"] = TL
     return r
@@ -49,10 +49,31 @@ def test_command_prints_tails_and_one_command(tmp_path: Path,
     assert out[1:] == ["      50  row    DEC", "      51  row    PASS"]
 
 
+def test_split_adds_up_to_cycles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # two items of 13 beats: taken at 40 and 90 (front QK -> NEXT), END at 200, CYCLES 295
+    r = {**rec(), "timeline": {**TL, "front": [[101.0, 8], [140.0, 2], [141.0, 8], [190.0, 2],
+                                               [300.0, 9], [391.0, 0]]}}
+    part = timeline.split(r, timeline.events(r))
+    assert part == {"start": 40.0, "qk_beats": 26, "front_stalls": 200 - 40 - 13,
+                    "after_last_beat": 295 - 200 - 13}
+    assert sum(part.values()) == 295
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"records": [r, r]}))
+    assert timeline.main([str(path), "--split"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == ("all 2 commands, 590 cycles: start 80 (13.6%), qk_beats 52 (8.8%), "
+                       "front_stalls 294 (49.8%), after_last_beat 164 (27.8%)")
+    idle = {**rec(), "timeline": {**TL, "front": [[300.0, 9], [391.0, 0]]}}  # no item
+    with pytest.raises(ValueError, match="no Q.K item"):
+        timeline.split(idle, timeline.events(idle))
+
+
 @pytest.mark.parametrize(("args", "records", "needle"), [
     (["-c", "2"], [rec()], "command 2 out of range"),
     (["-s", "front,bogus"], [rec()], "unknown stage 'bogus'"),
     ([], [rec(), rec(with_timeline=False)], "no timeline (run with SPATTEN_TIMELINE=1)"),
+    (["--split"], [{k: v for k, v in rec().items() if k != "qk_beats"}],
+     "no Q.K item, END or qk_beats in the record of pruned step 16 layer 6"),
 ])
 def test_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                            args: list[str], records: list[dict[str, Any]], needle: str) -> None:
