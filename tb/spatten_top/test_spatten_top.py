@@ -647,7 +647,12 @@ class SpattenRandomTest(SpattenBaseTest):
             [LayerSpec(G, 3, dmax, PruneConfig(token_keep=0.7, head_keep=0.6, value_keep=0.5,
                                                msb_bits=8, lsb_bits=4, requant_threshold=0.5),
                        i, n=n_small, note=f"gen step {i}") for i in range(3)],
-        ]
+        ] + ([
+            # more heads than one Q batch beat (QB_W = 16): every head, then the kept half
+            # (pruned heads on both beats of the query list)
+            [LayerSpec(G, p["H_MAX"], dmax, PruneConfig(head_keep=0.5, msb_bits=8), i,
+                       n=n_small, note=f"wide heads {i}") for i in range(2)],
+        ] if p["H_MAX"] > 16 else [])
 
     def random_sequence(self, i: int, missing: list[str] = ()) -> list[LayerSpec]:
         """A random sequence; with probability 1/2 its random draw is constrained toward one
@@ -1406,6 +1411,17 @@ def test_spatten_top(sim: str, params: dict, monkeypatch: pytest.MonkeyPatch) ->
     if params is PAPER:  # toggle coverage of the 6144-bit key beats would double the build
         monkeypatch.setenv("SPATTEN_COVERAGE", "0")  # time: code coverage from the SMALL build
     run_bench(BENCH, sim, params)
+
+
+# More heads than one Q batch beat carries (QB_W = 16): the generation query list takes two
+# beats and the controller runs with QS = 32 query slots. The random test only: AbortTest
+# assumes a command still runs 2,500 cycles in, which 32 slots make untrue at this size.
+WIDE_HEADS = {**SMALL2, "H_MAX": 20}
+
+
+@pytest.mark.sim
+def test_spatten_top_wide_heads() -> None:
+    run_bench(BENCH, "verilator", WIDE_HEADS, testcase="SpattenRandomTest")
 
 
 @pytest.mark.slow
