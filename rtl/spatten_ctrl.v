@@ -551,26 +551,21 @@ module spatten_ctrl #(
   // beat at qg_h, a multiple of QB_W, is head qg_h + l; a pruned head or one >= HEADS is a
   // hole), so the fetch array dispatches up to QB_W query rows per cycle: one row per cycle
   // kept 12 heads' Q batch 45 cycles in flight, 11 of them the walk (GPT-2 trace, N = 102)
+  // (qg_h stays below H_MAX: it advances only to a beat that holds a live head)
   reg            qg_act;
   reg  [HX-1:0]  qg_h;
-  reg            qg_more;        // a live head after this beat
-  integer qgi;
-  always @(*) begin
-    qg_more = 1'b0;
-    for (qgi = 0; qgi < H_MAX; qgi = qgi + 1)
-      if (32'(qgi) >= 32'(qg_h) + QB_W && HX'(qgi) < HX'(cfg_heads) && live_cmd[qgi])
-        qg_more = 1'b1;
-  end
+  // the live heads below HEADS, zero-padded so that a beat at qg_h < H_MAX is in range
+  wire [H_MAX+QB_W-1:0] qg_live = {{QB_W{1'b0}}, live_cmd & heads_mask};
+  wire [H_MAX+QB_W-1:0] qg_after = qg_live >> (32'(qg_h) + QB_W);  // heads after this beat
   genvar gqb;
   generate
     for (gqb = 0; gqb < QB_W; gqb = gqb + 1) begin : g_qb
-      wire [31:0] qb_h = 32'(qg_h) + gqb;
-      assign fq_in_idx[gqb*16 +: 16] = 16'(qb_h);
-      assign fq_in_vld[gqb] = qb_h < H_MAX && qb_h < 32'(cfg_heads) && live_cmd[qb_h % H_MAX];
+      assign fq_in_idx[gqb*16 +: 16] = 16'(qg_h) + 16'(gqb);
     end
   endgenerate
+  assign fq_in_vld   = qg_live[32'(qg_h) +: QB_W];
   assign fq_in_valid = qg_act;
-  assign fq_in_last  = ~qg_more;
+  assign fq_in_last  = ~|qg_after;
   assign fr_k = (f_st == F_KREQ && !redo) || k_pf;  // frg: the region F_NEXT found free
   assign fr_l = f_st == F_LREQ;
 
@@ -836,8 +831,8 @@ module spatten_ctrl #(
         end
       end
       if (fq_in_valid & fq_in_ready) begin
-        qg_h <= qg_h + HX'(QB_W);
         if (fq_in_last) qg_act <= 1'b0;
+        else qg_h <= qg_h + HX'(QB_W);
       end
       fu_n <= fu_n + {1'b0, gnt_f} - {1'b0, f_done};
       if (f_done) fdpar <= ~fdpar;

@@ -124,7 +124,7 @@ CASES: dict[tuple[str, str], list[dict[str, int]]] = {
     ("spatten_ctrl", "g_bad_kreg"): [{"KREG": 3}, {"KREG": 8}],
     ("spatten_ctrl", "g_bad_topk_p"): [{"TOPK_P": 4}, {"TOPK_P": 12}, {"TOPK_P": 64}],
     ("spatten_ctrl", "g_bad_spec_rows"): [{"SPEC_ROWS": 0}, {"SPEC_ROWS": 17}],
-    ("spatten_ctrl", "g_bad_qb_w"): [{"QB_W": 0}, {"QB_W": 17}],
+    ("spatten_ctrl", "g_bad_qb_w"): [Early({"QB_W": 0}), {"QB_W": 17}],
     ("spatten_vbuf", "g_bad_regions"): [{"REGIONS": 3}, {"REGIONS": 0}],
     ("spatten_vbuf", "g_bad_max_n"): [{"MAX_N": 12}, Early({"MAX_N": 1})],
     ("spatten_vbuf", "g_bad_rgw"): [{"REGIONS": 4, "RGW": 1}],

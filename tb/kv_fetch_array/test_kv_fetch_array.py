@@ -208,7 +208,7 @@ class ArrayEnv(uvm_env):
 JOB_FIELDS = ("base", "stride", "d", "bits", "class", "range", "first", "lastrow")
 JOB_BINS = ("range_k", "range_q", "list_sparse", "list_runs", "list_random", "list_single",
             "row_straddles_granule", "rows_share_beats", "lane_idle_in_job", "bits_12",
-            "list_beat_with_holes", "range_k_direct", "range_k_held")
+            "list_beat_with_holes", "range_k_narrow_groups", "range_k_wide_groups")
 
 
 class ArrayTest(uvm_test):
@@ -235,12 +235,12 @@ class ArrayTest(uvm_test):
         self.errors: list[str] = []
         self.jobs_checked = 0
         # one channel always uses its only lane: "a lane idle during a job" needs two or more;
-        # a held range needs a row group wider than a granule: random_job's widest is
+        # a wide-group range needs a row group wider than a granule: random_job's widest is
         # lcm(88, 32) = 352 bytes, so never at 512-byte granules, rarely at 128 (5 K jobs),
         # most K jobs at 64 (the Icarus 4-channel build)
         unreachable = {"lane_idle_in_job"} if self.p["CHANNELS"] == 1 else set()
         if self.p["LOG2_INTERLEAVE"] >= 7:
-            unreachable.add("range_k_held")
+            unreachable.add("range_k_wide_groups")
         self.bins = dict.fromkeys((b for b in JOB_BINS if b not in unreachable), 0)
 
     def random_job(self, k: int) -> Job:
@@ -264,12 +264,12 @@ class ArrayTest(uvm_test):
         b, stride = self.bins, job.images[2]
         gran = 1 << self.p["LOG2_INTERLEAVE"]
         b["range_k"] += job.pattern == "range" and len(job.idx) > 1
-        # a range whose group stride fits a granule sends each run to its queue at once (the
-        # direct path); a wider one goes through the per-channel hold register
+        # a range whose row group fits a granule flags every channel's last run final itself;
+        # with wider groups a channel's last run may go unflagged and get the end marker
         wide = row_group(stride) * stride > gran
-        b["range_k_direct"] += job.pattern == "range" and len(job.idx) > 1 and not wide
-        if "range_k_held" in b:
-            b["range_k_held"] += job.pattern == "range" and len(job.idx) > 1 and wide
+        b["range_k_narrow_groups"] += job.pattern == "range" and len(job.idx) > 1 and not wide
+        if "range_k_wide_groups" in b:
+            b["range_k_wide_groups"] += job.pattern == "range" and len(job.idx) > 1 and wide
         b["range_q"] += job.pattern == "range" and job.m == 12 and len(job.idx) == 1
         b["bits_12"] += job.m == 12
         for pat in ("sparse", "runs", "random", "single"):
